@@ -1,0 +1,3 @@
+from redispolicy.main import run
+
+raise SystemExit(run())

@@ -1,0 +1,155 @@
+"""The CLI: parse flags -> run a command -> exit code. The one error boundary.
+
+Only this module imports click. Exit codes (DESIGN §3): 0 ok, 1 invalid/error,
+2 changes present (plan/drift), 64 usage error (never 2), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from redispolicy import __version__
+from redispolicy.commands import Options, Result
+from redispolicy.errors import RedispolicyError
+from redispolicy.render import FORMATS
+from redispolicy.render.style import Style, use_color
+
+EX_USAGE = 64
+
+
+def _report_spec(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[tuple[str, Path], ...]:
+    out = []
+    for v in values:
+        fmt, sep, path = v.partition("=")
+        if not sep or not path or fmt not in FORMATS:
+            raise click.BadParameter(f"{v!r}: expected FORMAT=PATH with FORMAT one of {', '.join(FORMATS)}")
+        out.append((fmt, Path(path)))
+    return tuple(out)
+
+
+def common(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Options every command shares (DESIGN §3)."""
+    options = [
+        click.option("--policy-dir", type=click.Path(path_type=Path), default=Path("policies"),
+                     show_default=True, help="Directory holding the policy files."),
+        click.option("-o", "--output", type=click.Choice(FORMATS), default="text", show_default=True,
+                     help="Format written to stdout."),
+        click.option("--report", "reports", multiple=True, callback=_report_spec, metavar="FORMAT=PATH",
+                     help="Also write a report in FORMAT to PATH (repeatable)."),
+        click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+                     show_default=True, help="Colour text output (NO_COLOR is honoured)."),
+        click.option("-v", "--verbose", count=True, help="Show notes and more detail."),
+        click.option("-q", "--quiet", is_flag=True, help="Show errors only."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _options(policy_dir: Path, output: str, reports: tuple[tuple[str, Path], ...], color: str,
+             verbose: int, quiet: bool) -> Options:
+    environ = dict(os.environ)
+    style = Style(color=use_color(color, sys.stdout.isatty(), environ), verbose=verbose, quiet=quiet)
+    return Options(policy_dir, environ, output, reports, style)
+
+
+def _emit(result: Result, opts: Options) -> int:
+    for path, content in result.files.items():
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content, encoding="utf-8")
+        except OSError as exc:
+            raise RedispolicyError(f"cannot write report {path}: {exc.strerror}",
+                                   "check that the directory exists and is writable") from None
+    summary_path = opts.environ.get("GITHUB_STEP_SUMMARY")
+    if result.step_summary and summary_path:
+        try:
+            with open(summary_path, "a", encoding="utf-8") as fh:
+                fh.write(result.step_summary)
+        except OSError as exc:
+            click.echo(f"redispolicy: warning: cannot append to $GITHUB_STEP_SUMMARY: {exc.strerror}", err=True)
+    sys.stdout.write(result.stdout)
+    sys.stdout.flush()
+    return result.exit_code
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="redispolicy")
+def cli() -> None:
+    """Keep Redis and Valkey servers configured as reviewed code.
+
+    \b
+    Exit codes: 0 ok · 1 invalid or error · 2 changes present (plan/drift with
+    --detailed-exitcode) · 3 partially applied · 64 usage error · 130 interrupted.
+    """
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--strict-env", is_flag=True, help="Treat an unset ${VAR} as an error.")
+@common
+def validate(paths: tuple[Path, ...], strict_env: bool, **kw: Any) -> int:
+    """Check policy files against the schema and Redis's rules. Needs no server.
+
+    PATHS are policy files or directories (default: --policy-dir). Exit 0 valid, 1 invalid.
+    """
+    from redispolicy.commands import validate as cmd
+
+    opts = _options(**kw)
+    return _emit(cmd.run(opts, paths, strict_env), opts)
+
+
+@cli.command()
+@click.option("-e", "--env", "env", required=True, help="Environment to explain.")
+@click.argument("param", required=False)
+@common
+def explain(env: str, param: str | None, **kw: Any) -> int:
+    """Show each effective value, its normalized form, the file:line it came from and what it overrode."""
+    from redispolicy.commands import explain as cmd
+
+    opts = _options(**kw)
+    return _emit(cmd.run(opts, env, param), opts)
+
+
+@cli.command()
+def schema() -> int:
+    """Print the policy JSON Schema (2020-12)."""
+    from redispolicy.commands import schema as cmd
+
+    opts = Options.default()
+    return _emit(cmd.run(opts), opts)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Entry point: the one place exceptions become messages and exit codes."""
+    try:
+        code = cli.main(args=argv, prog_name="redispolicy", standalone_mode=False)
+        return code if isinstance(code, int) else 0
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+        return EX_USAGE
+    except click.UsageError as exc:
+        exc.show()
+        return EX_USAGE
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.Abort:
+        click.echo("redispolicy: interrupted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("redispolicy: interrupted", err=True)
+        return 130
+    except RedispolicyError as exc:
+        click.echo(f"redispolicy: error: {exc}", err=True)
+        return exc.exit_code
+    except BrokenPipeError:
+        return 1
+    except click.ClickException as exc:
+        exc.show()
+        return 1

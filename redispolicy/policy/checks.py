@@ -1,0 +1,271 @@
+"""Semantic checks on an effective policy, with stable rule ids (see redispolicy/rules.py).
+
+The schema has already vouched for the shape; these know Redis: parameter names,
+types, ranges and enums from the catalog, restart-only and protected parameters,
+literal secrets, unreachable key classes, and the capacity arithmetic.
+"""
+
+from __future__ import annotations
+
+import datetime
+from urllib.parse import urlsplit
+
+from redispolicy.catalog.normalize import normalize
+from redispolicy.catalog.params import catalog
+from redispolicy.catalog.units import human_bytes, human_duration
+from redispolicy.diagnostics import Diagnostic, Location, Severity
+from redispolicy.policy import glob
+from redispolicy.policy.model import Policy, Setting, Workload
+from redispolicy.policy.nodes import MapNode, ScalarNode, SeqNode, json_path
+
+E, W, N = Severity.ERROR, Severity.WARNING, Severity.NOTE
+
+
+def check(policy: Policy, today: datetime.date) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    out += check_config(policy)
+    out += check_target(policy)
+    out += check_keys(policy)
+    out += check_capacity(policy)
+    out += check_ignore(policy, today)
+    return out
+
+
+def normalized(setting: Setting) -> str | None:
+    """The setting's canonical text, or None when unknown, unresolved or invalid."""
+    look = catalog().lookup(setting.name)
+    value = setting.value.value
+    if look is None or value is None:
+        return None
+    text = value.reveal() if hasattr(value, "reveal") else str(value)
+    try:
+        return normalize(look.param, text)
+    except (ValueError, OverflowError):
+        return None
+
+
+def check_config(policy: Policy) -> list[Diagnostic]:
+    cat = catalog()
+    out: list[Diagnostic] = []
+    by_canonical: dict[str, Setting] = {}
+    for s in policy.config:
+        loc, path = s.value.source, json_path(("config", s.name))
+        look = cat.lookup(s.name)
+        if look is None:
+            if s.name.lower() in cat.config_file_only:
+                out.append(Diagnostic("config-file-only", E,
+                                      f"'{s.name}' is a redis.conf directive; CONFIG SET cannot change it",
+                                      loc, path, hint="manage it in the server's config file"))
+                continue
+            guess = cat.suggest(s.name)
+            out.append(Diagnostic("config-unknown-parameter", E,
+                                  f"unknown parameter '{s.name}'", loc, path,
+                                  hint=f"did you mean '{guess}'?" if guess else
+                                  "check the name against CONFIG GET * on your server"))
+            continue
+        p = look.param
+        if look.canonical in by_canonical:
+            other = by_canonical[look.canonical]
+            out.append(Diagnostic("config-alias", E,
+                                  f"'{s.name}' and '{other.name}' are the same parameter "
+                                  f"('{look.canonical}')", loc, path,
+                                  hint="keep one of them", related=(other.value.source,)))
+        by_canonical[look.canonical] = s
+        if p.sensitive and (not s.value.variables or _literal_default(s.value.raw)):
+            out.append(Diagnostic("config-literal-secret", E,
+                                  f"'{s.name}' is sensitive and has a literal value in the policy",
+                                  loc, path, hint=f"write {s.name}: ${{REDIS_{look.canonical.upper().replace('-', '_')}}}"
+                                  " and provide the value from the environment"))
+        if not p.mutable:
+            out.append(Diagnostic("config-needs-restart", W,
+                                  f"'{s.name}' is startup-only: applying a change needs a restart", loc, path,
+                                  hint="plan shows it as a restart action; set it in redis.conf and restart"))
+        if p.protected:
+            out.append(Diagnostic("config-protected", W,
+                                  f"'{s.name}' is protected: CONFIG SET needs enable-protected-configs",
+                                  loc, path, hint="enable protected configs on the server, or manage it in redis.conf"))
+        value = s.value.value
+        if value is None:
+            continue
+        text = value.reveal() if hasattr(value, "reveal") else str(value)
+        try:
+            normalize(p, text)
+        except OverflowError as exc:
+            out.append(Diagnostic("config-range", E, f"'{s.name}': {text!r} is {exc}", loc, path,
+                                  hint=f"use a value between {p.min} and {p.max}"))
+        except ValueError as exc:
+            rule = "config-enum" if p.kind in ("enum", "enum_flags") else "config-type"
+            shown = "(sensitive)" if p.sensitive else repr(text)
+            out.append(Diagnostic(rule, E, f"'{s.name}': {shown} is invalid: {exc}", loc, path,
+                                  hint=_type_hint(p.kind)))
+    out += _maxmemory_policy(policy)
+    return out
+
+
+def _literal_default(raw: str) -> bool:
+    # ${VAR:-literal} puts a secret in the repository all the same.
+    import re
+    return bool(re.search(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-[^}]+\}", raw))
+
+
+def _type_hint(kind: str) -> str:
+    return {
+        "bool": "write yes or no",
+        "integer": "write a whole number",
+        "memory": "write bytes or a Redis size such as 512mb or 1gb",
+        "memory_or_percent": "write a Redis size (512mb) or a percentage (10%)",
+        "enum": "use one of the listed values",
+        "enum_flags": "use one or more of the listed values",
+    }.get(kind, "see the Redis documentation for this parameter")
+
+
+def _maxmemory_policy(policy: Policy) -> list[Diagnostic]:
+    mm, mp = policy.setting("maxmemory"), policy.setting("maxmemory-policy")
+    if not mm or not mp or normalized(mm) != "0":
+        return []
+    pol = normalized(mp)
+    if pol is None or pol == "noeviction":
+        return []
+    return [Diagnostic("config-maxmemory-zero-policy", W,
+                       f"maxmemory-policy {pol} has no effect: maxmemory 0 means no limit, so nothing is evicted",
+                       mp.value.source, json_path(("config", mp.name)),
+                       hint="set maxmemory to the memory Redis may use (e.g. 1gb)",
+                       related=(mm.value.source,))]
+
+
+def check_target(policy: Policy) -> list[Diagnostic]:
+    out = []
+    for t in (policy.target, *policy.targets):
+        if t is None:
+            continue
+        raw = t.url.raw
+        if "${" in raw:
+            # The password must come from a variable: allow ${...} in the userinfo only.
+            userinfo = raw.split("://", 1)[-1].rsplit("@", 1)[0] if "@" in raw else ""
+            literal_pw = ":" in userinfo and "${" not in userinfo.split(":", 1)[1]
+        else:
+            try:
+                literal_pw = urlsplit(raw).password is not None
+            except ValueError:
+                literal_pw = False
+        if literal_pw:
+            out.append(Diagnostic("config-literal-secret", E,
+                                  "the target URL contains a literal password", t.url.source,
+                                  hint="write the URL as ${REDIS_URL} or redis://user:${REDIS_PASSWORD}@host:6379"))
+        if t.password is not None and not t.password.variables:
+            out.append(Diagnostic("config-literal-secret", E, "target.password is a literal value",
+                                  t.password.source, hint="write password: ${REDIS_PASSWORD}"))
+    return out
+
+
+def check_keys(policy: Policy) -> list[Diagnostic]:
+    out = []
+    for i, kc in enumerate(policy.keys):
+        path = json_path(("keys", i, "pattern"))
+        loc = _pattern_loc(policy, i) or kc.location
+        if not kc.pattern:
+            out.append(Diagnostic("schema-missing-key", E,
+                                  f"key class '{kc.name}' has no pattern in any file", kc.location,
+                                  json_path(("keys", i)), hint="add 'pattern:' (a Redis glob such as 'ocr:*')"))
+            continue
+        bad = glob.problems(kc.pattern)
+        if bad:
+            out.append(Diagnostic("keys-bad-pattern", W, f"pattern {kc.pattern!r} {bad}", loc, path,
+                                  hint="escape literal [, ] and \\ with a backslash"))
+        for earlier in (k for k in policy.keys[:i] if k.pattern):
+            if glob.covers(earlier.pattern, kc.pattern):
+                out.append(Diagnostic(
+                    "keys-unreachable-class", W,
+                    f"class '{kc.name}' ({kc.pattern}) never matches: every such key already matches "
+                    f"'{earlier.name}' ({earlier.pattern}), and the first matching class wins",
+                    loc, path, hint=f"move '{kc.name}' above '{earlier.name}', or narrow the earlier pattern",
+                    related=(earlier.location,)))
+                break
+    return out
+
+
+def _pattern_loc(policy: Policy, i: int) -> Location | None:
+    keys = policy.tree.get("keys")
+    if isinstance(keys, SeqNode) and i < len(keys.items):
+        item = keys.items[i]
+        if isinstance(item, MapNode) and isinstance(item.get("pattern"), ScalarNode):
+            return item.entries["pattern"].loc
+    return None
+
+
+def check_capacity(policy: Policy) -> list[Diagnostic]:
+    cap = policy.capacity
+    if cap is None or not cap.workloads:
+        return []
+    out: list[Diagnostic] = []
+    classes = {kc.name: kc for kc in policy.keys}
+    terms: list[str] = []
+    total = 0
+    for w in cap.workloads:
+        kc = classes.get(w.key_class)
+        if kc is None:
+            out.append(Diagnostic("capacity-unknown-class", E,
+                                  f"workload names key class '{w.key_class}', which is not defined",
+                                  w.location, hint="use the name of a class under keys:"))
+            continue
+        if w.items is not None:
+            size = w.items * w.item_size
+            terms.append(f"{w.key_class}: {w.items} x {_size(w)} = {size} B")
+        else:
+            if kc.ttl_max is None:
+                out.append(Diagnostic("capacity-no-ttl", E,
+                                      f"workload '{w.key_class}' is sized by arrivals_per_day, but the class "
+                                      "has no ttl.max, so its keys stay resident forever",
+                                      w.location, hint="give the class ttl: {max: ...}, or size it with items:"))
+                continue
+            days = kc.ttl_max / 86400
+            size = int(round((w.arrivals_per_day or 0) * days * w.item_size))
+            terms.append(f"{w.key_class}: {w.arrivals_per_day:g}/day x {days:g} d (ttl.max "
+                         f"{human_duration(kc.ttl_max)}) x {_size(w)} = {size} B")
+        total += size
+    mm = policy.setting("maxmemory")
+    limit = int(normalized(mm) or 0) if mm else 0
+    if out or not terms:
+        return out
+    if limit == 0:
+        return [Diagnostic("capacity-no-limit", W,
+                           f"capacity cannot be checked: no maxmemory limit (workloads need {total} B, "
+                           f"{human_bytes(total)})", cap.location,
+                           hint="set config.maxmemory so Redis evicts instead of exhausting the host")]
+    budget = int(limit * cap.utilization_limit_percent / 100)
+    if total > budget:
+        assert mm is not None
+        out.append(Diagnostic(
+            "capacity-exceeded", E,
+            f"resident size {total} B ({human_bytes(total)}) exceeds {cap.utilization_limit_percent:g} % of "
+            f"maxmemory {limit} B ({human_bytes(limit)}) = {budget} B ({human_bytes(budget)}); "
+            + "; ".join(terms),
+            cap.location,
+            hint="shorten the class TTLs, lower the item counts, or raise maxmemory",
+            related=(mm.value.source,)))
+    return out
+
+
+def _size(w: Workload) -> str:
+    return f"{w.item_size_text} ({w.item_size} B)" if w.item_size_text != str(w.item_size) else f"{w.item_size} B"
+
+
+def check_ignore(policy: Policy, today: datetime.date) -> list[Diagnostic]:
+    out = []
+    ign = policy.tree.get("ignore")
+    for i, entry in enumerate(policy.ignore):
+        until = entry.get("until")
+        if not until:
+            continue
+        try:
+            when = datetime.date.fromisoformat(str(until))
+        except ValueError:
+            continue
+        if when < today:
+            node = ign.items[i] if isinstance(ign, SeqNode) else None
+            loc = node.loc if node is not None else Location(policy.file)
+            what = entry.get("parameter") or entry.get("class")
+            out.append(Diagnostic("ignore-expired", W, f"the ignore entry for '{what}' expired on {until}",
+                                  loc, json_path(("ignore", i, "until")),
+                                  hint="remove the entry, or extend 'until' after review"))
+    return out

@@ -1,0 +1,53 @@
+"""Machine JSON, versioned: fields may be added, never renamed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from redispolicy.diagnostics import Diagnostic, Severity
+from redispolicy.render.style import Style
+from redispolicy.report import ValidationReport
+
+FORMAT_VERSION = "1"
+
+
+def diagnostic_dict(d: Diagnostic) -> dict[str, Any]:
+    return {
+        "rule": d.rule, "severity": d.severity.label, "message": d.message,
+        "file": d.location.file, "line": d.location.line, "column": d.location.col,
+        "path": d.path, "hint": d.hint,
+        "related": [{"file": r.file, "line": r.line, "column": r.col} for r in d.related],
+    }
+
+
+def render_validation(report: ValidationReport, style: Style) -> str:
+    doc = {
+        "format_version": FORMAT_VERSION,
+        "command": "validate",
+        "valid": report.valid,
+        "files": list(report.files),
+        "environments": list(report.environments),
+        "diagnostics": [diagnostic_dict(d) for d in report.diagnostics],
+        "summary": {"errors": report.count(Severity.ERROR), "warnings": report.count(Severity.WARNING),
+                    "notes": report.count(Severity.NOTE)},
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def render_explanation(exp: object, style: Style) -> str:
+    from redispolicy.policy.explain import Explanation
+
+    assert isinstance(exp, Explanation)
+    doc = {
+        "format_version": FORMAT_VERSION,
+        "command": "explain",
+        "environment": exp.environment,
+        "files": list(exp.files),
+        "settings": [{
+            "name": e.name, "written": e.written, "normalized": e.normalized,
+            "source": e.source.short, "note": e.note,
+            "overrode": [{"written": raw, "source": loc.short} for raw, loc in e.overrode],
+        } for e in exp.entries],
+    }
+    return json.dumps(doc, indent=2) + "\n"

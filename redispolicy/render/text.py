@@ -1,0 +1,72 @@
+"""Human text: one line per diagnostic, compiler style, then a verdict line."""
+
+from __future__ import annotations
+
+from redispolicy.diagnostics import Diagnostic, Severity
+from redispolicy.render.style import Style
+from redispolicy.report import ValidationReport
+
+_COLOR = {Severity.ERROR: ("red", "bold"), Severity.WARNING: ("yellow",), Severity.NOTE: ("blue",)}
+
+
+def diagnostic_line(d: Diagnostic, style: Style) -> str:
+    sev = style.paint(d.severity.label, *_COLOR[d.severity])
+    head = f"{style.paint(str(d.location), 'bold')}: {sev}: {d.message} {style.paint(f'[{d.rule}]', 'dim')}"
+    if d.hint:
+        head += "\n  " + style.paint("hint:", "cyan") + " " + d.hint
+    return head
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def render_validation(report: ValidationReport, style: Style) -> str:
+    shown = [d for d in report.diagnostics if d.severity > Severity.NOTE or style.verbose]
+    if style.quiet:
+        shown = [d for d in shown if d.severity == Severity.ERROR]
+    lines = [diagnostic_line(d, style) for d in shown]
+    errors, warnings, notes = (report.count(s) for s in (Severity.ERROR, Severity.WARNING, Severity.NOTE))
+    envs = ", ".join(report.environments) or "none"
+    scope = f"{_plural(len(report.files), 'file')} (environments: {envs})"
+    extra = []
+    if warnings:
+        extra.append(_plural(warnings, "warning"))
+    if notes:
+        extra.append(_plural(notes, "note") + ("" if style.verbose else " (-v shows them)"))
+    if errors:
+        verdict = style.paint(f"✗ {_plural(errors, 'error')}", "red", "bold") + f" in {scope}"
+    else:
+        verdict = style.paint("✓ valid:", "green", "bold") + f" {scope}"
+    if extra:
+        verdict += "; " + ", ".join(extra)
+    if lines:
+        lines.append("")
+    lines.append(verdict)
+    return "\n".join(lines) + "\n"
+
+
+def render_explanation(exp: object, style: Style) -> str:
+    """A table of effective values (rich renders it; imported only for explain)."""
+    import io
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from redispolicy.policy.explain import Explanation
+
+    assert isinstance(exp, Explanation)
+    table = Table(box=None, show_edge=False, pad_edge=False, header_style="bold")
+    for col in ("setting", "written", "normalized", "from", "overrode"):
+        table.add_column(col, overflow="fold")
+    for e in exp.entries:
+        over = "; ".join(f"{raw} at {loc.short}" for raw, loc in e.overrode)
+        norm = e.normalized if e.normalized is not None else ("—" if not e.note else e.note)
+        table.add_row(e.name, e.written, norm, e.source.short, over)
+    buf = io.StringIO()
+    console = Console(file=buf, width=160, force_terminal=style.color, no_color=not style.color,
+                      color_system="standard" if style.color else None, highlight=False)
+    head = f"environment {exp.environment or '(none)'}: " + " <- ".join(reversed(exp.files))
+    console.print(head, style="bold", markup=False, soft_wrap=True)
+    console.print(table)
+    return buf.getvalue()
