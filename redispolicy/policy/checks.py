@@ -74,8 +74,8 @@ def check_config(policy: Policy) -> list[Diagnostic]:
         if p.sensitive and (not s.value.variables or _literal_default(s.value.raw)):
             out.append(Diagnostic("config-literal-secret", E,
                                   f"'{s.name}' is sensitive and has a literal value in the policy",
-                                  loc, path, hint=f"write {s.name}: ${{REDIS_{look.canonical.upper().replace('-', '_')}}}"
-                                  " and provide the value from the environment"))
+                                  loc, path, hint=f"write {s.name}: ${{{_env_name(look.canonical)}}} "
+                                  "and provide the value from the environment"))
         if not p.mutable:
             out.append(Diagnostic("config-needs-restart", W,
                                   f"'{s.name}' is startup-only: applying a change needs a restart", loc, path,
@@ -100,6 +100,10 @@ def check_config(policy: Policy) -> list[Diagnostic]:
                                   hint=_type_hint(p.kind)))
     out += _maxmemory_policy(policy)
     return out
+
+
+def _env_name(param: str) -> str:
+    return "REDIS_" + param.upper().replace("-", "_")
 
 
 def _literal_default(raw: str) -> bool:
@@ -219,7 +223,7 @@ def check_capacity(policy: Policy) -> list[Diagnostic]:
                                       w.location, hint="give the class ttl: {max: ...}, or size it with items:"))
                 continue
             days = kc.ttl_max / 86400
-            size = int(round((w.arrivals_per_day or 0) * days * w.item_size))
+            size = round((w.arrivals_per_day or 0) * days * w.item_size)
             terms.append(f"{w.key_class}: {w.arrivals_per_day:g}/day x {days:g} d (ttl.max "
                          f"{human_duration(kc.ttl_max)}) x {_size(w)} = {size} B")
         total += size

@@ -8,7 +8,7 @@ matches b's tokens symbolically against a's (a '*' in b needs a '*' in a).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def _tok_covers(a: Tok, b: Tok) -> bool:
 def covers(a: str, b: str) -> bool:
     ta, tb = tokenize(a), tokenize(b)
 
-    @lru_cache(maxsize=None)
+    @cache
     def go(i: int, j: int) -> bool:
         if i == len(ta):
             return j == len(tb)

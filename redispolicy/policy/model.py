@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from redispolicy.diagnostics import Location
 from redispolicy.policy.nodes import MapNode
@@ -97,10 +98,10 @@ class Policy:
     targets: tuple[Target, ...] = ()
     persist: bool = False
     unclassified: str = "warn"
-    sampling: dict[str, object] = field(default_factory=dict)
+    sampling: dict[str, Any] = field(default_factory=dict)
     capacity: Capacity | None = None
-    health: dict[str, dict[str, float]] = field(default_factory=dict)
-    ignore: tuple[dict[str, str], ...] = ()
+    health: dict[str, Any] = field(default_factory=dict)
+    ignore: tuple[dict[str, Any], ...] = ()
 
     def setting(self, name: str) -> Setting | None:
         for s in self.config:

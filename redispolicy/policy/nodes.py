@@ -8,11 +8,11 @@ keep both the typed value (for the schema) and the source text (for Redis).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from redispolicy.diagnostics import Location
 
-PathKey = Union[str, int]
+PathKey = str | int
 Path = tuple[PathKey, ...]
 
 
@@ -22,7 +22,7 @@ class ScalarNode:
     raw: str  # the source text; ``yes`` stays ``yes``
     loc: Location
     quoted: bool = False
-    overrode: tuple["Node", ...] = field(default=())  # what this value replaced, nearest first
+    overrode: tuple[Node, ...] = field(default=())  # what this value replaced, nearest first
 
     @property
     def text(self) -> str:
@@ -36,23 +36,23 @@ class ScalarNode:
 
 @dataclass(frozen=True, eq=False)
 class SeqNode:
-    items: tuple["Node", ...]
+    items: tuple[Node, ...]
     loc: Location
-    overrode: tuple["Node", ...] = field(default=())
+    overrode: tuple[Node, ...] = field(default=())
 
 
 @dataclass(frozen=True, eq=False)
 class MapNode:
-    entries: dict[str, "Node"]
+    entries: dict[str, Node]
     key_locs: dict[str, Location]
     loc: Location
-    overrode: tuple["Node", ...] = field(default=())
+    overrode: tuple[Node, ...] = field(default=())
 
-    def get(self, key: str) -> "Node | None":
+    def get(self, key: str) -> Node | None:
         return self.entries.get(key)
 
 
-Node = Union[ScalarNode, SeqNode, MapNode]
+Node = ScalarNode | SeqNode | MapNode
 
 
 def to_plain(node: Node) -> Any:

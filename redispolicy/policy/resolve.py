@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path as FsPath
+from typing import Any
 
 from redispolicy.catalog.params import catalog
 from redispolicy.catalog.units import parse_duration, parse_size
@@ -20,9 +21,8 @@ from redispolicy.errors import PolicyError
 from redispolicy.policy import schema as schema_mod
 from redispolicy.policy.interpolate import InterpolationSyntaxError, interpolate
 from redispolicy.policy.merge import Removal, merge
-from redispolicy.policy.model import (Capacity, KeyClass, Policy, Removed, Setting, Target, Value,
-                                      Workload)
-from redispolicy.policy.nodes import MapNode, Node, ScalarNode, SeqNode, json_path
+from redispolicy.policy.model import Capacity, KeyClass, Policy, Removed, Setting, Target, Value, Workload
+from redispolicy.policy.nodes import MapNode, Node, ScalarNode, SeqNode, json_path, to_plain
 from redispolicy.policy.yamlload import Loaded, load_file
 from redispolicy.secret import Secret
 
@@ -260,10 +260,10 @@ def _build(tree: MapNode, files: list[FsPath], pset: PolicySet, diags: list[Diag
                       if (t := _target(n, pset, diags, ("targets", i))) is not None),
         persist=bool(_plain(tree.get("persist"), False)),
         unclassified=str(_plain(tree.get("unclassified"), "warn")),
-        sampling=dict(_plain(tree.get("sampling"), {}) or {}),
+        sampling=_mapping(tree.get("sampling")),
         capacity=_capacity(tree.get("capacity")),
-        health=dict(_plain(tree.get("health"), {}) or {}),
-        ignore=tuple(_plain(n, {}) for n in _items(tree.get("ignore"))),
+        health=_mapping(tree.get("health")),
+        ignore=tuple(_mapping(n) for n in _items(tree.get("ignore"))),
     )
 
 
@@ -272,8 +272,12 @@ def _items(node: Node | None) -> tuple[Node, ...]:
 
 
 def _plain(node: Node | None, default: object) -> object:
-    from redispolicy.policy.nodes import to_plain
     return default if node is None else to_plain(node)
+
+
+def _mapping(node: Node | None) -> dict[str, Any]:
+    plain = to_plain(node) if isinstance(node, MapNode) else {}
+    return plain if isinstance(plain, dict) else {}
 
 
 def _target(node: Node | None, pset: PolicySet, diags: list[Diagnostic],

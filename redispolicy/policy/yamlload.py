@@ -138,6 +138,7 @@ class _Builder:
             return self.mapping(node, depth)
         if isinstance(node, yaml.SequenceNode):
             return SeqNode(tuple(self.build(item, depth + 1) for item in node.value), self.loc(node))
+        assert isinstance(node, yaml.ScalarNode)
         return self.scalar(node)
 
     def mapping(self, node: yaml.MappingNode, depth: int) -> MapNode:

@@ -7,7 +7,8 @@ only when their format is asked for, so validate's cold start pays for one.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from redispolicy.render.style import Style
 

@@ -6,7 +6,7 @@ from redispolicy.diagnostics import Severity
 from redispolicy.render.style import Style
 from redispolicy.report import ValidationReport
 
-_ICON = {Severity.ERROR: "❌ error", Severity.WARNING: "⚠️ warning", Severity.NOTE: "ℹ️ note"}
+_ICON = {Severity.ERROR: "❌ error", Severity.WARNING: "⚠️ warning", Severity.NOTE: "💬 note"}
 
 
 def _cell(s: str) -> str:
