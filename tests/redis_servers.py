@@ -1,0 +1,378 @@
+"""Real redis-server processes for the test suite.
+
+The suite never talks to a Redis it did not start: every server here is a child process
+listening on 127.0.0.1, on a free port, with its own temporary directory, and it is stopped
+through its own ``Popen`` object.
+
+Which binaries to run comes from ``REDISPOLICY_TEST_SERVERS`` (``name=path,name=path``),
+e.g. the output of ``../shared/tools/redis-servers`` joined with commas. Without it the
+``redis-server`` on PATH is used, named after its version (``redis-7.0``).
+The pytest fixtures built on this live in tests/conftest.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+import redis
+
+ENV_SERVERS = "REDISPOLICY_TEST_SERVERS"
+ENV_REQUIRE = "REDISPOLICY_REQUIRE_SERVERS"
+HOST = "127.0.0.1"
+
+_VERSION_IN_NAME = re.compile(r"(\d+)\.(\d+)")
+_VERSION_IN_BANNER = re.compile(r"\bv=(\d+\.\d+(?:\.\d+)?)")
+
+
+class ServerUnavailable(RuntimeError):
+    """The server binary is missing or not executable."""
+
+
+class ServerStartError(RuntimeError):
+    """The binary exists but the server did not come up."""
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One entry of the server matrix: a name (``redis-6.0``, ``valkey-8.1``) and a binary."""
+
+    name: str
+    path: str
+
+    @property
+    def product(self) -> str:
+        return "valkey" if "valkey" in self.name.lower() else "redis"
+
+    @property
+    def expected_version(self) -> tuple[int, int] | None:
+        """major.minor encoded in the name, if any (``system-redis-7.0`` -> ``(7, 0)``)."""
+        m = _VERSION_IN_NAME.search(self.name)
+        return (int(m.group(1)), int(m.group(2))) if m else None
+
+    def executable(self) -> str | None:
+        """Absolute path of the binary, or None when it is missing / not executable."""
+        if os.sep in self.path:
+            return self.path if os.path.isfile(self.path) and os.access(self.path, os.X_OK) else None
+        return shutil.which(self.path)
+
+
+def require_servers() -> bool:
+    return os.environ.get(ENV_REQUIRE, "").strip().lower() in {"1", "true", "yes"}
+
+
+def parse_servers(value: str) -> list[ServerSpec]:
+    """Parse ``name=path,name=path`` (whitespace and empty items are ignored)."""
+    specs: list[ServerSpec] = []
+    seen: set[str] = set()
+    for raw in value.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        name, sep, path = item.partition("=")
+        name, path = name.strip(), path.strip()
+        if not sep or not name or not path:
+            raise ValueError(f"{ENV_SERVERS}: expected name=path, got {item!r}")
+        if name in seen:
+            raise ValueError(f"{ENV_SERVERS}: server name {name!r} is listed twice")
+        seen.add(name)
+        specs.append(ServerSpec(name, path))
+    return specs
+
+
+@cache
+def name_for_binary(path: str) -> str:
+    """``redis-7.0`` / ``valkey-8.1`` from ``<binary> --version``; the file name if that fails."""
+    fallback = Path(path).name
+    try:
+        out = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return fallback
+    m = _VERSION_IN_BANNER.search(out)
+    if not m:
+        return fallback
+    product = "valkey" if out.lower().startswith("valkey") else "redis"
+    major_minor = ".".join(m.group(1).split(".")[:2])
+    return f"{product}-{major_minor}"
+
+
+def system_server() -> ServerSpec:
+    """The ``redis-server`` on PATH (the spec still exists when it does not: it is then missing)."""
+    path = shutil.which("redis-server")
+    if path is None:
+        return ServerSpec("redis-server", "redis-server")
+    return ServerSpec(name_for_binary(path), path)
+
+
+def configured_servers(environ: dict[str, str] | None = None) -> list[ServerSpec]:
+    """The server matrix: ``REDISPOLICY_TEST_SERVERS`` or, when unset/empty, the system server."""
+    env = os.environ if environ is None else environ
+    specs = parse_servers(env.get(ENV_SERVERS, ""))
+    return specs or [system_server()]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: have the kernel SIGTERM the server if the test process dies without cleanup."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    except Exception:
+        pass
+
+
+class RedisServer:
+    """A redis-server (or valkey-server) child process on 127.0.0.1.
+
+    ``config_file=True`` starts the server with a (nearly empty) redis.conf in its directory,
+    so ``CONFIG REWRITE`` works; every setting still comes from the command line.
+    """
+
+    def __init__(
+        self,
+        spec: ServerSpec,
+        directory: Path,
+        *,
+        config_file: bool = True,
+        extra_args: tuple[str, ...] | list[str] = (),
+        start_timeout: float = 15.0,
+    ) -> None:
+        self.spec = spec
+        self.dir = Path(directory)
+        self.config_path: Path | None = self.dir / "redis.conf" if config_file else None
+        self.extra_args = tuple(extra_args)
+        self.start_timeout = start_timeout
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self._clients: list[redis.Redis] = []
+        self._info: dict[str, Any] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+    def start(self) -> RedisServer:
+        if self.proc is not None:
+            raise RuntimeError(f"{self.spec.name} is already started (pid {self.proc.pid})")
+        binary = self.spec.executable()
+        if binary is None:
+            raise ServerUnavailable(
+                f"server {self.spec.name!r}: binary {self.spec.path!r} not found or not executable. "
+                f"Build the matrix with ../shared/tools/redis-servers, install redis-server "
+                f"(make redis-server), or fix {ENV_SERVERS}."
+            )
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if self.config_path is not None and not self.config_path.exists():
+            self.config_path.write_text(
+                "# started by the redispolicy test suite; settings are on the command line\n"
+            )
+        last_error = ""
+        for _attempt in range(5):  # another process may grab the free port before we bind it
+            self.port = free_port()
+            self._spawn(binary)
+            try:
+                self._wait_ready()
+                return self
+            except ServerStartError as exc:
+                last_error = str(exc)
+                self._terminate()
+                if "already in use" not in last_error.lower():
+                    break
+        raise ServerStartError(last_error)
+
+    def _spawn(self, binary: str) -> None:
+        args = [binary]
+        if self.config_path is not None:
+            args.append(str(self.config_path))
+        args += [
+            "--port", str(self.port),
+            "--bind", HOST,
+            "--dir", str(self.dir),
+            "--save", "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+            *self.extra_args,
+        ]  # fmt: skip
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in _terminate()
+        self.proc = subprocess.Popen(
+            args,
+            cwd=self.dir,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+        )
+
+    def _wait_ready(self) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + self.start_timeout
+        probe = redis.Redis(host=HOST, port=self.port, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            while True:
+                if self.proc.poll() is not None:
+                    raise ServerStartError(
+                        f"{self.spec.name} exited with status {self.proc.returncode} while starting "
+                        f"on port {self.port}:\n{self.log_tail()}"
+                    )
+                try:
+                    if probe.ping():
+                        return
+                except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise ServerStartError(
+                        f"{self.spec.name} did not answer PING on {HOST}:{self.port} within "
+                        f"{self.start_timeout:.0f}s:\n{self.log_tail()}"
+                    )
+                time.sleep(0.02)
+        finally:
+            probe.close()
+
+    def stop(self) -> None:
+        """Stop the process this object started (and only that one). Idempotent."""
+        for client in self._clients:
+            with contextlib.suppress(Exception):
+                client.close()
+        self._clients.clear()
+        self._terminate()
+
+    def _terminate(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        self._info = None
+
+    def __enter__(self) -> RedisServer:
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- access ------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def host(self) -> str:
+        return HOST
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"redis://{HOST}:{self.port}/0"
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "server.log"
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+    def client(self, **kwargs: Any) -> redis.Redis:
+        """A redis-py client for this server (decode_responses=True unless given); closed by stop()."""
+        kwargs.setdefault("decode_responses", True)
+        c = redis.Redis(host=HOST, port=self.port, **kwargs)
+        self._clients.append(c)
+        return c
+
+    @property
+    def info_server(self) -> dict[str, Any]:
+        """INFO server, read once per start."""
+        if self._info is None:
+            with redis.Redis(host=HOST, port=self.port, decode_responses=True) as c:
+                self._info = dict(c.info("server"))
+        return self._info
+
+    @property
+    def product(self) -> str:
+        """``valkey`` or ``redis``, as the server reports it (Valkey also reports redis_version 7.2.4)."""
+        info = self.info_server
+        if str(info.get("server_name", "")).lower() == "valkey" or "valkey_version" in info:
+            return "valkey"
+        return "redis"
+
+    @property
+    def version(self) -> str:
+        """The product's own version: valkey_version on Valkey, redis_version on Redis."""
+        info = self.info_server
+        key = "valkey_version" if self.product == "valkey" else "redis_version"
+        return str(info[key])
+
+    @property
+    def version_tuple(self) -> tuple[int, ...]:
+        return tuple(int(p) for p in re.findall(r"\d+", self.version)[:3])
+
+    def __repr__(self) -> str:
+        state = f"pid={self.pid} port={self.port}" if self.running else "stopped"
+        return f"<RedisServer {self.spec.name} {state}>"
+
+
+class RedisServerFactory:
+    """Starts servers in fresh temp dirs and remembers them so none outlives the session."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory, default: ServerSpec) -> None:
+        self._tmp = tmp_path_factory
+        self.default = default
+        self._started: list[RedisServer] = []
+
+    def start(self, spec: ServerSpec | None = None, **options: Any) -> RedisServer:
+        """Start a server (default: the system server). Missing binary -> skip, or fail in CI."""
+        spec = spec or self.default
+        directory = self._tmp.mktemp(spec.name.replace("/", "_"), numbered=True)
+        server = RedisServer(spec, directory, **options)
+        try:
+            server.start()
+        except ServerUnavailable as exc:
+            if require_servers():
+                pytest.fail(f"{exc} ({ENV_REQUIRE}=1, so a missing server is an error)", pytrace=False)
+            pytest.skip(str(exc))
+        self._started.append(server)
+        return server
+
+    def stop_all(self) -> None:
+        while self._started:
+            self._started.pop().stop()
