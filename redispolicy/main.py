@@ -118,6 +118,20 @@ def explain(env: str, param: str | None, **kw: Any) -> int:
 
 
 @cli.command()
+@click.option("-e", "--env", "env", required=True, help="Environment to plan.")
+@click.option("--url", help="Server URL, overriding the policy's target (redis://, rediss://, unix://).")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none.")
+@click.option("--show-unchanged", is_flag=True, help="List managed parameters that already match.")
+@common
+def plan(env: str, url: str | None, detailed_exitcode: bool, show_unchanged: bool, **kw: Any) -> int:
+    """Compare the live server with the policy and show what apply would change."""
+    from redispolicy.commands import plan as cmd
+
+    opts = _options(**kw)
+    return _emit(cmd.run(opts, env, url, detailed_exitcode, show_unchanged), opts)
+
+
+@cli.command()
 def schema() -> int:
     """Print the policy JSON Schema (2020-12)."""
     from redispolicy.commands import schema as cmd

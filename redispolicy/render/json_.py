@@ -51,3 +51,33 @@ def render_explanation(exp: object, style: Style) -> str:
         } for e in exp.entries],
     }
     return json.dumps(doc, indent=2) + "\n"
+
+
+def plan_dict(plan: object, show_unchanged: bool = False) -> dict[str, Any]:
+    from redispolicy.plan.model import Plan
+
+    assert isinstance(plan, Plan)
+    ident = plan.identity
+    config = []
+    for c in plan.changes:
+        if not c.changed and not show_unchanged:
+            continue
+        entry: dict[str, Any] = {"parameter": c.parameter, "before": c.before, "after": c.after,
+                                 "action": c.action, "sensitive": c.sensitive, "source": c.source.short}
+        if c.sensitive:
+            entry["changed"] = c.changed
+        config.append(entry)
+    target: dict[str, Any] = {"address": ident.address, "role": ident.role,
+                              "server": {"product": ident.product, "version": ident.version},
+                              "config": config}
+    if not plan.config_available:
+        target["config_unavailable"] = plan.config_reason
+    return {
+        "format_version": FORMAT_VERSION, "command": "plan", "environment": plan.environment,
+        "targets": [target],
+        "summary": {"config_changes": len(plan.pending), "drift": bool(plan.pending)},
+    }
+
+
+def render_plan(plan: object, style: Style) -> str:
+    return json.dumps(plan_dict(plan, show_unchanged=style.verbose > 0), indent=2) + "\n"

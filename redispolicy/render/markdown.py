@@ -27,3 +27,23 @@ def render_validation(report: ValidationReport, style: Style) -> str:
             lines.append(f"| {_ICON[d.severity]} | `{d.location.short}` | `{d.rule}` | {_cell(msg)} |")
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def render_plan(plan: object, style: Style) -> str:
+    from redispolicy.plan.model import Plan
+
+    assert isinstance(plan, Plan)
+    ident = plan.identity
+    lines = [f"### redispolicy plan: {plan.environment or '(no environment)'}", "",
+             f"{ident.product} {ident.version} at `{ident.address}` ({ident.role})", ""]
+    if not plan.config_available:
+        return "\n".join([*lines, f"⚠️ {plan.config_reason}", ""]) + "\n"
+    if not plan.pending:
+        return "\n".join([*lines, "No changes. The server matches the policy.", ""]) + "\n"
+    lines += ["| action | parameter | before | after | source |", "|---|---|---|---|---|"]
+    for c in plan.pending:
+        before = "(absent)" if c.before is None else c.before
+        lines.append(f"| {c.action} | `{c.parameter}` | `{_cell(before)}` | `{_cell(c.after)}` | "
+                     f"`{c.source.short}` |")
+    lines.append("")
+    return "\n".join(lines) + "\n"

@@ -70,3 +70,52 @@ def render_explanation(exp: object, style: Style) -> str:
     console.print(head, style="bold", markup=False, soft_wrap=True)
     console.print(table)
     return buf.getvalue()
+
+
+_SYMBOL = {"set": ("~", "yellow"), "restart": ("!", "red"), "protected": ("⊘", "magenta"),
+           "unsupported": ("?", "blue"), "noop": (" ", "dim")}
+_LEGEND = {"set": "set at runtime (CONFIG SET)", "restart": "needs a restart (startup-only)",
+           "protected": "protected: needs enable-protected-configs",
+           "unsupported": "unknown to this server version"}
+
+
+def _plan_value(c: object) -> str:
+    from redispolicy.plan.model import Change
+
+    assert isinstance(c, Change)
+    if c.sensitive:
+        return "(sensitive value changes)" if c.changed else "(sensitive, unchanged)"
+    before = "(absent)" if c.before is None else (c.before if c.before != "" else '""')
+    after = c.after if c.after != "" else '""'
+    return after if c.action == "noop" else f"{before} → {after}"
+
+
+def render_plan(plan: object, style: Style) -> str:
+    from redispolicy.plan.model import Plan
+
+    assert isinstance(plan, Plan)
+    ident = plan.identity
+    lines = [style.paint(f"redispolicy plan · {plan.environment or '(no environment)'} · "
+                         f"{ident.product} {ident.version} at {ident.address} ({ident.role})", "bold"), ""]
+    if not plan.config_available:
+        lines += [style.paint("⚠ " + plan.config_reason, "yellow"), ""]
+        return "\n".join(lines) + "\n"
+    shown = [c for c in plan.changes if c.changed or style.verbose]
+    if not plan.pending:
+        lines.append(style.paint("No changes. The server matches the policy.", "green"))
+        return "\n".join(lines) + "\n"
+    width = max(len(c.parameter) for c in shown)
+    values = [_plan_value(c) for c in shown]
+    vwidth = min(max(len(v) for v in values), 60)
+    for c, value in zip(shown, values, strict=True):
+        sym, color = _SYMBOL[c.action]
+        lines.append(f"  {style.paint(sym, color, 'bold')} {c.parameter:<{width}}  {value:<{vwidth}}  "
+                     + style.paint(c.source.short, "dim"))
+    kinds = [k for k in ("set", "restart", "protected", "unsupported") if any(c.action == k for c in plan.pending)]
+    lines.append("")
+    lines.append("Legend: " + " · ".join(f"{style.paint(_SYMBOL[k][0], _SYMBOL[k][1])} {_LEGEND[k]}" for k in kinds))
+    counts = {k: sum(1 for c in plan.pending if c.action == k) for k in kinds}
+    words = {"set": "to set", "restart": "needing a restart", "protected": "protected",
+             "unsupported": "unsupported"}
+    lines.append(style.paint("Plan: ", "bold") + ", ".join(f"{n} {words[k]}" for k, n in counts.items()) + ".")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,76 @@
+"""redispolicy plan -e ENV: observe the server, diff against the policy, show (and save) the plan.
+
+Exit codes: 0 (no changes, or changes without --detailed-exitcode), 2 changes present
+with --detailed-exitcode, 1 error.
+"""
+
+from __future__ import annotations
+
+from redispolicy.commands import Options, Result
+from redispolicy.diagnostics import Severity
+from redispolicy.errors import RedispolicyError
+from redispolicy.live.connect import ConnectOptions, address, connect
+from redispolicy.live.snapshot import config_snapshot, identify
+from redispolicy.plan.compare import compare
+from redispolicy.policy.model import Policy
+from redispolicy.policy.resolve import PolicySet
+from redispolicy.render import renderer
+from redispolicy.render.style import Style
+from redispolicy.report import ValidationReport
+from redispolicy.secret import Secret
+
+
+def load_policy(opts: Options, env: str, url_given: bool) -> tuple[Policy | None, Result | None]:
+    """The effective policy with every variable set, or the Result that explains why not."""
+    pset = PolicySet(opts.policy_dir, opts.environ, connecting=True)
+    path = pset.env_file(env)
+    res = pset.resolve(path)
+    errors = tuple(d for d in res.diagnostics if d.severity == Severity.ERROR
+                   and not (url_given and d.path.startswith("$.target")))
+    if res.policy is None or errors:
+        report = ValidationReport((str(path),), (env,), errors)
+        return None, Result(renderer("text", "validation")(report, opts.style), 1)
+    return res.policy, None
+
+
+def connect_options(policy: Policy, url: str | None) -> ConnectOptions:
+    target = policy.target
+    if url:
+        return ConnectOptions(Secret(url))
+    if target is None or target.url.value is None:
+        raise RedispolicyError(f"environment '{policy.environment}' has no target URL",
+                               "add target.url to the policy, or pass --url redis://host:port")
+    tls = target.tls
+    return ConnectOptions(
+        url=target.url.value if isinstance(target.url.value, Secret) else Secret(target.url.value),
+        username=str(target.username.value) if target.username and target.username.value else None,
+        password=target.password.value if target.password and isinstance(target.password.value, Secret) else None,
+        connect_timeout=float(target.connect_timeout or 5), read_timeout=float(target.read_timeout or 10),
+        tls_ca_file=str(tls["ca_file"]) if "ca_file" in tls else None,
+        tls_cert_file=str(tls["cert_file"]) if "cert_file" in tls else None,
+        tls_key_file=str(tls["key_file"]) if "key_file" in tls else None,
+        tls_verify=bool(tls.get("verify", True)),
+    )
+
+
+def run(opts: Options, env: str, url: str | None, detailed_exitcode: bool, show_unchanged: bool) -> Result:
+    policy, failed = load_policy(opts, env, url is not None)
+    if failed is not None:
+        return failed
+    assert policy is not None
+    conn = connect_options(policy, url)
+    client = connect(conn)
+    try:
+        identity = identify(client, address(conn.url.reveal()))
+        snapshot = config_snapshot(client)
+    finally:
+        client.close()
+    plan = compare(policy, identity, snapshot)
+    style = Style(opts.style.color, max(opts.style.verbose, 1 if show_unchanged else 0), opts.style.quiet)
+    fmt = opts.output if opts.output in ("text", "json", "markdown") else "text"
+    stdout = renderer(fmt, "plan")(plan, style)
+    plain = Style(color=False, verbose=style.verbose)
+    files = {path: renderer(f, "plan")(plan, plain) for f, path in opts.reports if f in ("text", "json", "markdown")}
+    summary = renderer("markdown", "plan")(plan, plain) if opts.environ.get("GITHUB_STEP_SUMMARY") else ""
+    code = 2 if detailed_exitcode and plan.pending else 0
+    return Result(stdout, code, files, summary)

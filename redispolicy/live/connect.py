@@ -1,0 +1,111 @@
+"""Connections from a policy target or --url: redis://, rediss://, unix://.
+
+TLS verifies the server certificate by default (``tls.verify: false`` is an explicit,
+visible opt-out). Credentials come from the URL or ``${VAR}``; they travel only as
+``Secret`` until the moment redis-py needs them, and every address we print goes
+through ``redact_url``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+
+from redispolicy.errors import RedispolicyError
+from redispolicy.secret import Secret
+
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 10.0
+SCHEMES = ("redis", "rediss", "unix")
+
+
+@dataclass(frozen=True)
+class ConnectOptions:
+    url: Secret
+    username: str | None = None
+    password: Secret | None = None
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_verify: bool = True
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced: safe to print, log and store."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(unparseable URL)"
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def address(url: str) -> str:
+    """host:port (or the socket path) for reports."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return parts.path
+    return f"{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
+
+
+def connect(opts: ConnectOptions) -> redis.Redis:
+    url = opts.url.reveal()
+    shown = redact_url(url)
+    scheme = urlsplit(url).scheme
+    if scheme not in SCHEMES:
+        raise RedispolicyError(f"unsupported URL scheme in {shown!r}",
+                               "use redis://host:port, rediss://host:port (TLS) or unix:///path/to/socket")
+    kwargs: dict[str, Any] = {
+        "socket_connect_timeout": opts.connect_timeout,
+        "socket_timeout": opts.read_timeout,
+        "decode_responses": True,
+        "client_name": "redispolicy",
+    }
+    if opts.username:
+        kwargs["username"] = opts.username
+    if opts.password is not None:
+        kwargs["password"] = opts.password.reveal()
+    if scheme == "rediss":
+        kwargs.update(ssl_cert_reqs="required" if opts.tls_verify else "none",
+                      ssl_check_hostname=opts.tls_verify)
+        if opts.tls_ca_file:
+            kwargs["ssl_ca_certs"] = opts.tls_ca_file
+        if opts.tls_cert_file:
+            kwargs["ssl_certfile"] = opts.tls_cert_file
+        if opts.tls_key_file:
+            kwargs["ssl_keyfile"] = opts.tls_key_file
+    try:
+        client: redis.Redis = redis.Redis.from_url(url, **kwargs)
+        client.ping()
+    except redis.AuthenticationError:
+        raise RedispolicyError(f"authentication to {shown} failed",
+                               "check the user name and password variables of the target") from None
+    except redis.ResponseError as exc:
+        msg = str(exc)
+        if msg.startswith("NOAUTH") or "NOPERM" in msg:
+            raise RedispolicyError(f"{shown} refused the connection: {msg.split(chr(10))[0]}",
+                                   "give the target a user and password with access") from None
+        raise RedispolicyError(f"{shown}: {msg}", "check the target URL") from None
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        reason = _reason(exc)
+        raise RedispolicyError(f"cannot connect to {shown}: {reason}",
+                               "check that the server is running and the URL, port and TLS settings") from None
+    except ValueError as exc:  # from_url's own parsing
+        raise RedispolicyError(f"invalid target URL {shown}: {exc}", "fix the URL") from None
+    return client
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).split("\n")[0]
+    # redis-py's messages can echo the URL; keep only the reason after the last ". "
+    return text or type(exc).__name__

@@ -1,0 +1,72 @@
+"""One look at the server: identity from INFO, every parameter from one CONFIG GET *.
+
+CONFIG may be renamed or blocked (managed services); then config checks are skipped
+with a clear reason while key and health checks still run. Values of sensitive
+parameters (CONFIG GET returns them in clear text) are wrapped as Secret on arrival.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from redispolicy.catalog.params import catalog
+from redispolicy.secret import Secret
+
+
+@dataclass(frozen=True)
+class Identity:
+    product: str  # redis | valkey
+    version: str  # 7.0.15, or Valkey's own 8.1.1 (Valkey reports redis_version:7.2.4)
+    run_id: str
+    role: str  # master | slave (as INFO says)
+    mode: str  # standalone | cluster | sentinel
+    address: str
+
+
+@dataclass(frozen=True)
+class ConfigSnapshot:
+    available: bool
+    reason: str = ""  # why not, when unavailable
+    values: dict[str, str | Secret] = field(default_factory=dict)
+
+
+def identify(client: redis.Redis, address: str) -> Identity:
+    info: dict[str, Any] = client.info("server")
+    repl: dict[str, Any] = client.info("replication")
+    if str(info.get("server_name", "")).lower() == "valkey" or "valkey_version" in info:
+        product, version = "valkey", str(info.get("valkey_version") or info.get("redis_version"))
+    else:
+        product, version = "redis", str(info.get("redis_version"))
+    return Identity(product, version, str(info.get("run_id", "")), str(repl.get("role", "master")),
+                    str(info.get("redis_mode", "standalone")), address)
+
+
+def config_snapshot(client: redis.Redis, config_command: str = "CONFIG") -> ConfigSnapshot:
+    try:
+        raw = client.execute_command(config_command, "GET", "*")
+    except redis.exceptions.NoPermissionError as exc:
+        return ConfigSnapshot(False, f"the ACL user may not run CONFIG GET ({_first(exc)}); "
+                                     "grant +config|get, config checks skipped")
+    except redis.ResponseError as exc:
+        msg = _first(exc)
+        if "unknown command" in msg.lower() or "unknown subcommand" in msg.lower():
+            return ConfigSnapshot(False, f"CONFIG is unavailable on this server ({msg}); "
+                                         "config checks skipped (managed services block or rename it)")
+        if msg.startswith("NOPERM"):
+            return ConfigSnapshot(False, f"the ACL user may not run CONFIG GET ({msg}); "
+                                         "grant +config|get, config checks skipped")
+        raise
+    pairs = raw.items() if isinstance(raw, dict) else zip(raw[::2], raw[1::2], strict=True)
+    cat = catalog()
+    values: dict[str, str | Secret] = {}
+    for name, value in pairs:
+        look = cat.lookup(str(name))
+        values[str(name)] = Secret(str(value)) if look and look.param.sensitive else str(value)
+    return ConfigSnapshot(True, "", values)
+
+
+def _first(exc: Exception) -> str:
+    return str(exc).split("\n")[0]

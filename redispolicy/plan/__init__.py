@@ -1,0 +1,1 @@
+"""THE DIFFERENCE: policy x snapshot -> Plan. Pure: testable with two literals and no server."""

@@ -1,0 +1,100 @@
+"""compare(policy, identity, snapshot) -> Plan, on normalized values only.
+
+A naive string compare of CONFIG GET output gives false drift (``1gb`` vs
+``1073741824``, ``Ex`` vs ``xE``, ``slave-read-only`` vs ``replica-read-only``).
+Both sides go through the same normalizer, and unchanged values never become
+changes: re-sending ``bind`` would reopen the listening sockets.
+"""
+
+from __future__ import annotations
+
+from redispolicy.catalog.normalize import normalize
+from redispolicy.catalog.params import Lookup, catalog
+from redispolicy.live.snapshot import ConfigSnapshot, Identity
+from redispolicy.plan.model import Change, Plan
+from redispolicy.policy.model import Policy, Setting
+from redispolicy.secret import REDACTED, Secret
+
+_LOCAL_HOSTS = ("127.", "localhost", "::1", "/")
+
+
+def compare(policy: Policy, identity: Identity, snapshot: ConfigSnapshot) -> Plan:
+    if not snapshot.available:
+        return Plan(policy.environment, identity, (), False, snapshot.reason)
+    cat = catalog()
+    ignored = {str(i.get("parameter")).lower() for i in policy.ignore if i.get("parameter")}
+    changes = []
+    for setting in policy.config:
+        look = cat.lookup(setting.name)
+        if look is None or setting.canonical in ignored or setting.name.lower() in ignored:
+            continue  # validate reports unknown names; ignored ones are not managed
+        changes.append(_change(setting, look, identity, snapshot))
+    return Plan(policy.environment, identity, tuple(changes))
+
+
+def _text(value: str | Secret) -> str:
+    return value.reveal() if isinstance(value, Secret) else value
+
+
+def server_name(look: Lookup, snapshot: ConfigSnapshot) -> str | None:
+    """The name under which this server knows the parameter, if it does."""
+    for name in (look.canonical, look.via_alias, *look.param.aliases):
+        if name and name in snapshot.values:
+            return name
+    for alias, primary in catalog().aliases.items():  # e.g. Valkey 8: masterauth -> primaryauth
+        if primary == look.canonical and alias in snapshot.values:
+            return alias
+        if alias == look.canonical and primary in snapshot.values:
+            return primary
+    return None
+
+
+def _change(setting: Setting, look: Lookup, identity: Identity, snapshot: ConfigSnapshot) -> Change:
+    p = look.param
+    value = setting.value.value
+    if value is None:
+        raise ValueError(f"{setting.name}: unresolved value reached compare")  # resolve() guards this
+    desired = normalize(p, _text(value))
+    name = server_name(look, snapshot)
+    sensitive = p.sensitive
+    if name is None:
+        return Change(look.canonical, None, REDACTED if sensitive else desired, "unsupported",
+                      setting.value.source, sensitive, Secret(desired) if sensitive else desired)
+    live_text = _text(snapshot.values[name])
+    try:
+        before = normalize(p, live_text)
+    except (ValueError, OverflowError):
+        before = live_text  # a live value we cannot parse is compared as written
+    send = desired
+    if p.name == "client-output-buffer-limit":
+        desired, send = _merge_cobl(before, desired)
+    if before == desired:
+        action = "noop"
+    elif not p.mutable:
+        action = "restart"
+    elif p.protected and not _protected_allowed(snapshot, identity):
+        action = "protected"
+    else:
+        action = "set"
+    if sensitive:
+        return Change(name, REDACTED, REDACTED, action, setting.value.source, True, Secret(send))
+    return Change(name, before, desired, action, setting.value.source, False, send)
+
+
+def _merge_cobl(live: str, desired: str) -> tuple[str, str]:
+    """The policy may give some client classes; the others keep their live limits."""
+    def classes(text: str) -> dict[str, str]:
+        words = text.split()
+        return {words[i]: " ".join(words[i + 1:i + 4]) for i in range(0, len(words) - 3, 4)}
+    merged = classes(live)
+    merged.update(classes(desired))
+    order = ["normal", "replica", "pubsub"]
+    full = " ".join(f"{c} {merged[c]}" for c in order if c in merged)
+    return full, desired
+
+
+def _protected_allowed(snapshot: ConfigSnapshot, identity: Identity) -> bool:
+    mode = _text(snapshot.values.get("enable-protected-configs", "no"))
+    if mode == "yes":
+        return True
+    return mode == "local" and identity.address.startswith(_LOCAL_HOSTS)

@@ -1,0 +1,41 @@
+"""Plans: what would change on one server, and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redispolicy.diagnostics import Location
+from redispolicy.live.snapshot import Identity
+from redispolicy.secret import Secret
+
+ACTIONS = ("set", "restart", "protected", "unsupported", "noop")
+
+
+@dataclass(frozen=True)
+class Change:
+    parameter: str  # the name the running server uses
+    before: str | None  # normalized live value; None when the server does not have it
+    after: str  # normalized policy value
+    action: str  # one of ACTIONS
+    source: Location  # the file:line that set it
+    sensitive: bool = False  # before/after then hold "(sensitive)"
+    # What CONFIG SET gets: normalized; for client-output-buffer-limit only the classes the
+    # policy gives; a Secret for sensitive parameters, so a repr never shows it.
+    send: str | Secret = ""
+
+    @property
+    def changed(self) -> bool:
+        return self.action != "noop"
+
+
+@dataclass(frozen=True)
+class Plan:
+    environment: str | None
+    identity: Identity
+    changes: tuple[Change, ...]  # noop entries included; renderers filter
+    config_available: bool = True
+    config_reason: str = ""
+
+    @property
+    def pending(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.changed)

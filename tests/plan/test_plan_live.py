@@ -1,0 +1,99 @@
+"""plan against real servers: the must-hold cases of the plan issue, on every matrix server."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from redispolicy.main import run
+
+POLICY = """\
+apiVersion: redispolicy/v1
+kind: RedisPolicy
+environment: test
+config:
+  maxmemory: 1gb
+"""
+
+
+def _plan(tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str], *extra: str) -> tuple[int, str]:
+    code = run(["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url", url, *extra])
+    return code, capsys.readouterr().out
+
+
+def test_maxmemory_plans_exactly_one_set_then_nothing(matrix_server, tmp_path, capsys):
+    (tmp_path / "test.yaml").write_text(POLICY)
+    client = matrix_server.client()
+    assert client.config_get("maxmemory")["maxmemory"] == "0"
+
+    code, out = _plan(tmp_path, matrix_server.url, capsys, "-o", "json", "--detailed-exitcode")
+    assert code == 2
+    config = json.loads(out)["targets"][0]["config"]
+    assert config == [{"parameter": "maxmemory", "before": "0", "after": "1073741824", "action": "set",
+                       "sensitive": False, "source": config[0]["source"]}]
+    assert config[0]["source"].endswith("test.yaml:5")
+
+    client.config_set("maxmemory", "1073741824")
+    code, out = _plan(tmp_path, matrix_server.url, capsys, "--detailed-exitcode")
+    assert code == 0
+    assert "No changes. The server matches the policy." in out
+
+
+def test_equivalent_spellings_are_not_drift(matrix_server, tmp_path, capsys):
+    """Units, enum case, flag order and yes/true all normalize to what CONFIG GET returns."""
+    client = matrix_server.client()
+    client.config_set("maxmemory", "1073741824")
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    client.config_set("notify-keyspace-events", "Ex")
+    client.config_set("lazyfree-lazy-expire", "yes")
+    (tmp_path / "test.yaml").write_text(
+        "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\nconfig:\n"
+        "  maxmemory: 1GB\n  maxmemory-policy: ALLKEYS-LRU\n  notify-keyspace-events: xE\n"
+        "  lazyfree-lazy-expire: true\n")
+    code, out = _plan(tmp_path, matrix_server.url, capsys, "--detailed-exitcode")
+    assert code == 0, out
+
+
+def test_startup_only_parameter_is_a_restart(matrix_server, tmp_path, capsys):
+    (tmp_path / "test.yaml").write_text(
+        "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\nconfig:\n  databases: 32\n")
+    code, out = _plan(tmp_path, matrix_server.url, capsys, "-o", "json")
+    assert code == 0
+    (change,) = json.loads(out)["targets"][0]["config"]
+    assert (change["parameter"], change["before"], change["after"], change["action"]) == \
+        ("databases", "16", "32", "restart")
+
+
+def test_secret_value_never_printed(redis_server, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TEST_PASSWORD", "s3cr3t-Value")
+    (tmp_path / "test.yaml").write_text(
+        "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\nconfig:\n"
+        "  requirepass: ${TEST_PASSWORD}\n")
+    for fmt in ("text", "json", "markdown"):
+        code, out = _plan(tmp_path, redis_server.url, capsys, "-o", fmt)
+        assert code == 0
+        assert "s3cr3t-Value" not in out
+    change = json.loads(_plan(tmp_path, redis_server.url, capsys, "-o", "json")[1])["targets"][0]["config"][0]
+    assert change["before"] == change["after"] == "(sensitive)"
+    assert change["changed"] is True
+
+
+def test_unset_variable_fails_clearly_when_connecting(redis_server, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("TEST_PASSWORD", raising=False)
+    (tmp_path / "test.yaml").write_text(
+        "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\nconfig:\n"
+        "  requirepass: ${TEST_PASSWORD}\n")
+    code, out = _plan(tmp_path, redis_server.url, capsys)
+    assert code == 1
+    assert "TEST_PASSWORD" in out and "env-required" in out
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "test.yaml").write_text(POLICY)
+    code = run(["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url", "redis://:pw@127.0.0.1:1"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "cannot connect to redis://:***@127.0.0.1:1" in err
+    assert "pw@" not in err and "Traceback" not in err
