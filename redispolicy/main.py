@@ -122,13 +122,16 @@ def explain(env: str, param: str | None, **kw: Any) -> int:
 @click.option("--url", help="Server URL, overriding the policy's target (redis://, rediss://, unix://).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none.")
 @click.option("--show-unchanged", is_flag=True, help="List managed parameters that already match.")
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
+              help="Save the plan to FILE for review and `redispolicy apply FILE`.")
 @common
-def plan(env: str, url: str | None, detailed_exitcode: bool, show_unchanged: bool, **kw: Any) -> int:
+def plan(env: str, url: str | None, detailed_exitcode: bool, show_unchanged: bool, out: Path | None,
+         **kw: Any) -> int:
     """Compare the live server with the policy and show what apply would change."""
     from redispolicy.commands import plan as cmd
 
     opts = _options(**kw)
-    return _emit(cmd.run(opts, env, url, detailed_exitcode, show_unchanged), opts)
+    return _emit(cmd.run(opts, env, url, detailed_exitcode, show_unchanged, out), opts)
 
 
 @cli.command()

@@ -6,14 +6,23 @@ with --detailed-exitcode, 1 error.
 
 from __future__ import annotations
 
+import datetime
+import json
+import os
+import secrets
+import subprocess
+from pathlib import Path
+
+from redispolicy import __version__
 from redispolicy.commands import Options, Result
 from redispolicy.diagnostics import Severity
 from redispolicy.errors import RedispolicyError
 from redispolicy.live.connect import ConnectOptions, address, connect
 from redispolicy.live.snapshot import config_snapshot, identify
 from redispolicy.plan.compare import compare
+from redispolicy.plan.planfile import Provenance, file_digest, to_document
 from redispolicy.policy.model import Policy
-from redispolicy.policy.resolve import PolicySet
+from redispolicy.policy.resolve import PolicySet, display_path
 from redispolicy.render import renderer
 from redispolicy.render.style import Style
 from redispolicy.report import ValidationReport
@@ -53,7 +62,37 @@ def connect_options(policy: Policy, url: str | None) -> ConnectOptions:
     )
 
 
-def run(opts: Options, env: str, url: str | None, detailed_exitcode: bool, show_unchanged: bool) -> Result:
+def _git_revision(directory: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def fingerprint_key(environ: dict[str, str]) -> bytes:
+    """The HMAC key for sensitive fingerprints: $REDISPOLICY_FINGERPRINT_KEY, or a per-user key file.
+
+    The key never goes into the plan file, so a fingerprint cannot be brute-forced from it alone.
+    """
+    if environ.get("REDISPOLICY_FINGERPRINT_KEY"):
+        return environ["REDISPOLICY_FINGERPRINT_KEY"].encode()
+    base = Path(environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "redispolicy"
+    path = base / "fingerprint.key"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        base.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32).encode()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key)
+        return key
+
+
+def run(opts: Options, env: str, url: str | None, detailed_exitcode: bool, show_unchanged: bool,
+        out: Path | None = None) -> Result:
     policy, failed = load_policy(opts, env, url is not None)
     if failed is not None:
         return failed
@@ -72,5 +111,14 @@ def run(opts: Options, env: str, url: str | None, detailed_exitcode: bool, show_
     plain = Style(color=False, verbose=style.verbose)
     files = {path: renderer(f, "plan")(plan, plain) for f, path in opts.reports if f in ("text", "json", "markdown")}
     summary = renderer("markdown", "plan")(plan, plain) if opts.environ.get("GITHUB_STEP_SUMMARY") else ""
+    if out is not None:
+        prov = Provenance(
+            files=tuple((display_path(Path(f)), file_digest(Path(f).read_bytes())) for f in policy.files),
+            git_revision=_git_revision(opts.policy_dir), tool_version=__version__,
+            created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+        doc = to_document(plan, prov, snapshot.values, fingerprint_key(opts.environ))
+        files[out] = json.dumps(doc, indent=2) + "\n"
+        stdout += f"\nSaved the plan to {out}. Apply exactly this plan with: redispolicy apply {out}\n" \
+            if opts.output == "text" else ""
     code = 2 if detailed_exitcode and plan.pending else 0
     return Result(stdout, code, files, summary)

@@ -97,3 +97,27 @@ def test_unreachable_server_is_a_clear_error(tmp_path, capsys):
     assert code == 1
     assert "cannot connect to redis://:***@127.0.0.1:1" in err
     assert "pw@" not in err and "Traceback" not in err
+
+
+def test_plan_file_records_identity_live_values_and_no_secret(redis_server, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TEST_PASSWORD", "s3cr3t-Value")
+    monkeypatch.setenv("REDISPOLICY_FINGERPRINT_KEY", "test-key")
+    policy = tmp_path / "test.yaml"
+    policy.write_text(POLICY + "  requirepass: ${TEST_PASSWORD}\n")
+    out = tmp_path / "prod.plan"
+    code, stdout = _plan(tmp_path, redis_server.url, capsys, "--out", str(out))
+    assert code == 0 and f"redispolicy apply {out}" in stdout
+    text = out.read_text()
+    assert "s3cr3t-Value" not in text
+    doc = json.loads(text)
+    run_id = redis_server.client().info("server")["run_id"]
+    assert doc["format"] == "redispolicy-plan" and doc["format_version"] == 1
+    assert doc["target"]["run_id"] == run_id
+    assert doc["target"]["address"] == f"127.0.0.1:{redis_server.port}"
+    assert doc["live"]["maxmemory"] == "0"
+    import hashlib
+    assert doc["policy"]["files"][0]["sha256"] == hashlib.sha256(policy.read_bytes()).hexdigest()
+    by_name = {c["parameter"]: c for c in doc["changes"]}
+    assert by_name["maxmemory"]["after"] == "1073741824"
+    secret = by_name["requirepass"]
+    assert "after" not in secret and secret["before_fingerprint"] != secret["after_fingerprint"]
