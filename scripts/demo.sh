@@ -74,12 +74,13 @@ step "redispolicy validate --policy-dir policies" "$REDISPOLICY" validate --poli
 step "redispolicy explain --policy-dir policies -e production maxmemory" \
   "$REDISPOLICY" explain --policy-dir policies -e production maxmemory
 
-# ---------------------------------------------------------------------------------------
-# TODO(demo): plan / apply / drift go here once the commands exist, e.g.
-#   step "redispolicy plan"  "$REDISPOLICY" plan  --policy-dir policies -e production --out "$workdir/prod.plan"
+# The demo's production password comes from the environment, as in real use.
+export REDIS_PASSWORD_PRODUCTION=${REDIS_PASSWORD_PRODUCTION:-demo-only-password}
+step "redispolicy plan --policy-dir policies -e production --out prod.plan" \
+  "$REDISPOLICY" plan --policy-dir policies -e production --out "$workdir/prod.plan"
+# apply and drift join here once they land:
 #   step "redispolicy apply" "$REDISPOLICY" apply --policy-dir policies "$workdir/prod.plan"
 #   step "redispolicy drift" "$REDISPOLICY" drift --policy-dir policies -e production
-# ---------------------------------------------------------------------------------------
 
 echo
 if (( status == 0 )); then

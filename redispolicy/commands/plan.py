@@ -118,7 +118,6 @@ def run(opts: Options, env: str, url: str | None, detailed_exitcode: bool, show_
             created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
         doc = to_document(plan, prov, snapshot.values, fingerprint_key(opts.environ))
         files[out] = json.dumps(doc, indent=2) + "\n"
-        stdout += f"\nSaved the plan to {out}. Apply exactly this plan with: redispolicy apply {out}\n" \
-            if opts.output == "text" else ""
+        stdout += f"\nSaved the plan to {out}.\n" if opts.output == "text" else ""
     code = 2 if detailed_exitcode and plan.pending else 0
     return Result(stdout, code, files, summary)

@@ -106,7 +106,7 @@ def test_plan_file_records_identity_live_values_and_no_secret(redis_server, tmp_
     policy.write_text(POLICY + "  requirepass: ${TEST_PASSWORD}\n")
     out = tmp_path / "prod.plan"
     code, stdout = _plan(tmp_path, redis_server.url, capsys, "--out", str(out))
-    assert code == 0 and f"redispolicy apply {out}" in stdout
+    assert code == 0 and f"Saved the plan to {out}." in stdout
     text = out.read_text()
     assert "s3cr3t-Value" not in text
     doc = json.loads(text)
