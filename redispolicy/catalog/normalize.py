@@ -13,7 +13,7 @@ import re
 from redispolicy.catalog.params import Param
 from redispolicy.catalog.units import parse_size
 
-_INT = re.compile(r"-?(0|[1-9][0-9]*)")  # string2ll: no '+', no leading zeros, no spaces
+_INT = re.compile(r"0|-?[1-9][0-9]*")  # string2ll: no '+', no leading zeros, no spaces, no -0
 _BOOL = {"yes": "yes", "no": "no", "true": "yes", "false": "no", "on": "yes", "off": "no"}
 
 # notify-keyspace-events: the order Redis renders flags in (keyspaceEventsFlagsToString),

@@ -48,8 +48,10 @@ def human_bytes(n: int) -> str:
     """1073741824 -> '1 GiB', 471859200 -> '450 MiB'; for arithmetic people can check."""
     for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if n >= size:
-            value = n / size
-            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.2f} {unit}"
+            if n % size == 0:
+                return f"{n // size} {unit}"
+            hundredths = (n * 100 + size // 2) // size  # integers: no float overflow for huge n
+            return f"{hundredths // 100}.{hundredths % 100:02d} {unit}"
     return f"{n} B"
 
 

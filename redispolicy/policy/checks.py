@@ -222,10 +222,15 @@ def check_capacity(policy: Policy) -> list[Diagnostic]:
                                       "has no ttl.max, so its keys stay resident forever",
                                       w.location, hint="give the class ttl: {max: ...}, or size it with items:"))
                 continue
-            days = kc.ttl_max / 86400
-            size = round((w.arrivals_per_day or 0) * days * w.item_size)
-            terms.append(f"{w.key_class}: {w.arrivals_per_day:g}/day x {days:g} d (ttl.max "
-                         f"{human_duration(kc.ttl_max)}) x {_size(w)} = {size} B")
+            try:
+                days = kc.ttl_max / 86400
+                size = round((w.arrivals_per_day or 0) * days * w.item_size)
+                terms.append(f"{w.key_class}: {w.arrivals_per_day:g}/day x {days:g} d (ttl.max "
+                             f"{human_duration(kc.ttl_max)}) x {_size(w)} = {size} B")
+            except (OverflowError, ValueError):  # .inf or astronomically large numbers
+                size = 2**64  # more than any Redis can address
+                terms.append(f"{w.key_class}: {w.arrivals_per_day}/day x ttl.max {kc.ttl_max} s x {_size(w)} "
+                             "= more than 2^64 B")
         total += size
     mm = policy.setting("maxmemory")
     limit = int(normalized(mm) or 0) if mm else 0

@@ -8,7 +8,8 @@ matches b's tokens symbolically against a's (a '*' in b needs a '*' in a).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
+
+_MAX_WORK = 4_000_000  # token pairs compared by covers(); patterns are short in practice
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def tokenize(pattern: str) -> tuple[Tok, ...]:
                 if pattern[i] == "\\" and i + 1 < len(pattern):
                     i += 1
                     chars.add(pattern[i])
-                elif i + 2 < len(pattern) and pattern[i + 1] == "-" and pattern[i + 2] != "]":
+                elif i + 2 < len(pattern) and pattern[i + 1] == "-":  # Redis: even "a-]" is a range
                     lo, hi = sorted((pattern[i], pattern[i + 2]))
                     chars.update(chr(x) for x in range(ord(lo), ord(hi) + 1))
                     i += 2
@@ -57,21 +58,28 @@ def tokenize(pattern: str) -> tuple[Tok, ...]:
 
 
 def problems(pattern: str) -> str | None:
-    depth = 0
-    escaped = False
-    for c in pattern:
-        if escaped:
-            escaped = False
-        elif c == "\\":
-            escaped = True
-        elif c == "[":
-            depth = 1
-        elif c == "]":
-            depth = 0
-    if escaped:
-        return "ends with a lone backslash"
-    if depth:
-        return "has an unclosed '['"
+    """What Redis would read differently from what the pattern seems to say (walks it as tokenize does)."""
+    i, n = 0, len(pattern)
+    while i < n:
+        if pattern[i] == "\\":
+            if i + 1 == n:
+                return "ends with a lone backslash"
+            i += 1
+        elif pattern[i] == "[":
+            i += 1
+            if i < n and pattern[i] == "^":
+                i += 1
+            while i < n and pattern[i] != "]":
+                if pattern[i] == "\\" and i + 1 < n:
+                    i += 1
+                elif i + 2 < n and pattern[i + 1] == "-":
+                    if pattern[i + 2] == "]":
+                        return "has '-]', which Redis reads as a range up to ']'; write \\- for a literal '-'"
+                    i += 2
+                i += 1
+            if i == n:
+                return "has an unclosed '['"
+        i += 1
     return None
 
 
@@ -91,22 +99,24 @@ def _tok_covers(a: Tok, b: Tok) -> bool:
 
 def covers(a: str, b: str) -> bool:
     ta, tb = tokenize(a), tokenize(b)
+    if len(ta) * len(tb) > _MAX_WORK:
+        return False  # too long to decide cheaply; "not certain" is the sound answer
+    return _covers(ta, tb)
 
-    @cache
-    def go(i: int, j: int) -> bool:
-        if i == len(ta):
-            return j == len(tb)
-        if ta[i].kind == "star":
+
+def _covers(ta: tuple[Tok, ...], tb: tuple[Tok, ...]) -> bool:
+    # reach[j]: a's tokens so far cover exactly b's first j tokens (iterative: no recursion limit)
+    reach = [True] + [False] * len(tb)
+    for t in ta:
+        if t.kind == "star":
             # a's star absorbs zero or more of b's tokens (stars included)
-            return go(i + 1, j) or (j < len(tb) and go(i, j + 1))
-        if j == len(tb):
-            return False
-        return _tok_covers(ta[i], tb[j]) and go(i + 1, j + 1)
-
-    return go(0, 0)
+            for j in range(1, len(reach)):
+                reach[j] = reach[j] or reach[j - 1]
+        else:
+            reach = [False] + [reach[j] and _tok_covers(t, tb[j]) for j in range(len(tb))]
+    return reach[-1]
 
 
 def matches(pattern: str, key: str) -> bool:
     """Does a concrete key match the pattern (a key is all literals)?"""
-    literal = "".join("\\" + c if c in "*?[]\\" else c for c in key)
-    return covers(pattern, literal)
+    return _covers(tokenize(pattern), tuple(Tok("lit", frozenset(c)) for c in key))

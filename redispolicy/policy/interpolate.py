@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-_REF = re.compile(r"\$\$\{|\$\{([^}]*)\}")
+_REF = re.compile(r"\$\$\{|\$\{([^}]*)\}|\$\{")  # the last: a reference never closed
 _BODY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:(:-|:\?|-|\?)(.*))?", re.S)
 
 
@@ -47,6 +47,9 @@ def interpolate(text: str, env: Mapping[str, str]) -> Interpolated:
         nonlocal literal_default
         if m.group(0) == "$${":
             return "${"
+        if m.group(1) is None:
+            raise InterpolationSyntaxError(
+                "a '${' has no closing '}'; write ${NAME}, or $${ for a literal '${'")
         body = _BODY.fullmatch(m.group(1))
         if not body:
             raise InterpolationSyntaxError(

@@ -139,7 +139,14 @@ class PolicySet:
         for entry in entries:
             if not isinstance(entry, ScalarNode) or not isinstance(entry.value, str):
                 continue  # the schema reports it
-            target = (path.parent / entry.value).resolve()
+            try:
+                target = (path.parent / entry.value).resolve()
+                target.is_file()  # raises for a NUL byte or an over-long name
+            except (OSError, ValueError):
+                diags.append(Diagnostic("extends-not-found", Severity.ERROR,
+                                        f"extends {entry.value!r}: not a usable file name", entry.loc,
+                                        hint="check the file name; paths are relative to this file"))
+                continue
             if not target.is_relative_to(self.directory):
                 diags.append(Diagnostic(
                     "extends-outside-dir", Severity.ERROR,
@@ -253,7 +260,7 @@ def _build(tree: MapNode, files: list[FsPath], pset: PolicySet, diags: list[Diag
         files=tuple(display_path(f) for f in files),
         config=tuple(config),
         removed=tuple(removed),
-        keys=tuple(_key_class(n) for n in _items(tree.get("keys")) if isinstance(n, MapNode)),
+        keys=tuple(_key_class(n, diags) for n in _items(tree.get("keys")) if isinstance(n, MapNode)),
         tree=tree,
         target=_target(tree.get("target"), pset, diags, ("target",)),
         targets=tuple(t for i, n in enumerate(_items(tree.get("targets")))
@@ -261,7 +268,7 @@ def _build(tree: MapNode, files: list[FsPath], pset: PolicySet, diags: list[Diag
         persist=bool(_plain(tree.get("persist"), False)),
         unclassified=str(_plain(tree.get("unclassified"), "warn")),
         sampling=_mapping(tree.get("sampling")),
-        capacity=_capacity(tree.get("capacity")),
+        capacity=_capacity(tree.get("capacity"), diags),
         health=_mapping(tree.get("health")),
         ignore=tuple(_mapping(n) for n in _items(tree.get("ignore"))),
     )
@@ -309,7 +316,7 @@ def _target(node: Node | None, pset: PolicySet, diags: list[Diagnostic],
     )
 
 
-def _key_class(node: MapNode) -> KeyClass:
+def _key_class(node: MapNode, diags: list[Diagnostic]) -> KeyClass:
     ttl = node.get("ttl")
     ttl_max = persistent = None
     if isinstance(ttl, ScalarNode):
@@ -328,11 +335,23 @@ def _key_class(node: MapNode) -> KeyClass:
         remediate=bool(_plain(node.get("remediate"), False)),
         cleanup_idle_over=parse_duration(idle) if idle else None,
         type=_scalar_str(node.get("type")),
-        max_size=parse_size(size.value) if isinstance(size, ScalarNode) else None,
+        max_size=_bytes(size, diags),
     )
 
 
-def _capacity(node: Node | None) -> Capacity | None:
+def _bytes(node: Node | None, diags: list[Diagnostic]) -> int | None:
+    """A size the schema's pattern let through can still exceed what Redis can store."""
+    if not isinstance(node, ScalarNode):
+        return None
+    try:
+        return parse_size(node.value)
+    except ValueError as exc:
+        diags.append(Diagnostic("size-invalid", Severity.ERROR, f"{node.text!r}: {exc}", node.loc,
+                                hint="write a size below 2^64 bytes, e.g. 10mb"))
+        return None
+
+
+def _capacity(node: Node | None, diags: list[Diagnostic]) -> Capacity | None:
     if not isinstance(node, MapNode):
         return None
     workloads = []
@@ -344,7 +363,7 @@ def _capacity(node: Node | None) -> Capacity | None:
         arrivals = w.get("arrivals_per_day")
         workloads.append(Workload(
             key_class=str(_scalar_str(w.get("class"))),
-            item_size=parse_size(size.value) if isinstance(size, ScalarNode) else 0,
+            item_size=_bytes(size, diags) or 0,
             location=w.loc,
             items=items.value if isinstance(items, ScalarNode) else None,
             arrivals_per_day=arrivals.value if isinstance(arrivals, ScalarNode) else None,

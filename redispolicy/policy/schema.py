@@ -66,6 +66,14 @@ def _convert(root: MapNode, error: jsonschema.ValidationError) -> list[Diagnosti
                            hint=f"add '{missing}:'" + (
                                " (apiVersion: redispolicy/v1)" if missing == "apiVersion" else
                                " (kind: RedisPolicy)" if missing == "kind" else ""))]
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        # The branch that got past the type check knows better (ttl: {max: 3 days} is a bad
+        # duration at 'max'; ttl: {max: 3d, min: 1h} an unknown key at 'min'). Errors of branches
+        # that failed on the value's type or on a missing key leave the x-message summary in charge.
+        deeper = [e for e in error.context if len(e.absolute_path) > len(path)
+                  or e.validator in ("additionalProperties", "unevaluatedProperties")]
+        if deeper:
+            return [d for e in deeper for d in _convert(root, e)]
     if error.validator == "propertyNames":
         return [Diagnostic("schema-invalid", Severity.ERROR,
                            f"'{error.instance}' is not a valid parameter name", _loc(root, path), where,

@@ -27,6 +27,7 @@ _constructor = yaml.constructor.SafeConstructor()
 
 _STD = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {_STD + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
+_COLLECTION_TAGS = {_STD + "map", _STD + "seq"}
 
 
 class _Limit(Exception):
@@ -134,6 +135,10 @@ class _Builder:
         if depth > MAX_DEPTH:
             raise _Limit("yaml-alias-limit", f"the document nests deeper than {MAX_DEPTH} levels",
                          self.loc(node), "flatten the structure (a recursive alias?)")
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _COLLECTION_TAGS:
+            self.diagnostics.append(Diagnostic(
+                "yaml-unsupported-tag", Severity.ERROR, f"unsupported YAML tag {node.tag!r}", self.loc(node),
+                hint="remove the tag; policy values are plain mappings, lists and scalars"))
         if isinstance(node, yaml.MappingNode):
             return self.mapping(node, depth)
         if isinstance(node, yaml.SequenceNode):

@@ -26,11 +26,11 @@ def _uri(path: str) -> str:
 
 def _result(d: Diagnostic, index: dict[str, int]) -> dict[str, Any]:
     physical: dict[str, Any] = {"artifactLocation": {"uri": _uri(d.location.file), "uriBaseId": "%SRCROOT%"}}
-    if d.location.line:
-        region: dict[str, int] = {"startLine": d.location.line}
-        if d.location.col:
-            region["startColumn"] = d.location.col
-        physical["region"] = region
+    # GitHub needs a region with startLine on every result; a whole-file problem points at line 1.
+    region: dict[str, int] = {"startLine": d.location.line or 1}
+    if d.location.line and d.location.col:
+        region["startColumn"] = d.location.col
+    physical["region"] = region
     text = d.message + (f" ({d.hint})" if d.hint else "")
     result: dict[str, Any] = {
         "ruleId": d.rule, "ruleIndex": index[d.rule], "level": _LEVEL[d.severity],
