@@ -121,3 +121,24 @@ def test_plan_file_records_identity_live_values_and_no_secret(redis_server, tmp_
     assert by_name["maxmemory"]["after"] == "1073741824"
     secret = by_name["requirepass"]
     assert "after" not in secret and secret["before_fingerprint"] != secret["after_fingerprint"]
+
+
+def test_renamed_config_command_skips_config_checks(redis_server_factory, tmp_path, capsys):
+    server = redis_server_factory.start(extra_args=["--rename-command", "CONFIG", ""])
+    try:
+        (tmp_path / "test.yaml").write_text(POLICY)
+        code, out = _plan(tmp_path, server.url, capsys)
+        assert code == 0
+        assert "CONFIG is unavailable on this server" in out and "config checks skipped" in out
+    finally:
+        server.stop()
+
+
+def test_acl_user_without_config_permission_is_named(redis_server, tmp_path, capsys):
+    redis_server.client().execute_command("ACL", "SETUSER", "viewer", "on", ">viewerpw", "+@all", "-config", "~*")
+    (tmp_path / "test.yaml").write_text(POLICY)
+    url = redis_server.url.replace("redis://", "redis://viewer:viewerpw@")
+    code, out = _plan(tmp_path, url, capsys)
+    assert code == 0
+    assert "may not run CONFIG GET" in out and "+config|get" in out
+    assert "viewerpw" not in out
