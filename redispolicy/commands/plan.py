@@ -18,8 +18,8 @@ from redispolicy.commands import Options, Result
 from redispolicy.diagnostics import Severity
 from redispolicy.errors import RedispolicyError
 from redispolicy.live.connect import ConnectOptions, address, connect
-from redispolicy.live.snapshot import config_snapshot, identify
-from redispolicy.plan.compare import compare
+from redispolicy.live.snapshot import config_snapshot, identify, with_exact
+from redispolicy.plan.compare import compare, hidden_names
 from redispolicy.plan.planfile import Provenance, file_digest, to_document
 from redispolicy.policy.model import Policy
 from redispolicy.policy.resolve import PolicySet, display_path
@@ -101,7 +101,7 @@ def run(opts: Options, env: str, url: str | None, detailed_exitcode: bool, show_
     client = connect(conn)
     try:
         identity = identify(client, address(conn.url.reveal()))
-        snapshot = config_snapshot(client)
+        snapshot = with_exact(client, config_snapshot(client), hidden_names(policy, identity))
     finally:
         client.close()
     plan = compare(policy, identity, snapshot)

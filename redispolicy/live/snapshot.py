@@ -70,3 +70,20 @@ def config_snapshot(client: redis.Redis, config_command: str = "CONFIG") -> Conf
 
 def _first(exc: Exception) -> str:
     return str(exc).split("\n")[0]
+
+
+def with_exact(client: redis.Redis, snapshot: ConfigSnapshot, names: list[str],
+               config_command: str = "CONFIG") -> ConfigSnapshot:
+    """Add parameters CONFIG GET * does not list (HIDDEN ones answer only by exact name)."""
+    missing = [n for n in names if n not in snapshot.values]
+    if not snapshot.available or not missing:
+        return snapshot
+    values = dict(snapshot.values)
+    cat = catalog()
+    for name in missing:
+        raw = client.execute_command(config_command, "GET", name)
+        pairs = raw.items() if isinstance(raw, dict) else zip(raw[::2], raw[1::2], strict=True)
+        for key, value in pairs:
+            look = cat.lookup(str(key))
+            values[str(key).lower()] = Secret(str(value)) if look and look.param.sensitive else str(value)
+    return ConfigSnapshot(True, "", values)

@@ -32,12 +32,37 @@ def compare(policy: Policy, identity: Identity, snapshot: ConfigSnapshot) -> Pla
     return Plan(policy.environment, identity, tuple(changes))
 
 
+def hidden_names(policy: Policy, identity: Identity) -> list[str]:
+    """Managed parameters this server hides from CONFIG GET * (asked for by exact name instead)."""
+    sc = catalog().for_server(identity.product, identity.version)
+    hidden = sc.hidden_names()
+    out = []
+    for setting in policy.config:
+        look = sc.lookup(setting.name)
+        if look is not None and look.canonical in hidden:
+            out.append(look.canonical)
+    return out
+
+
 def _text(value: str | Secret) -> str:
     return value.reveal() if isinstance(value, Secret) else value
 
 
-def server_name(look: Lookup, snapshot: ConfigSnapshot) -> str | None:
-    """The name under which this server knows the parameter, if it does."""
+def server_name(look: Lookup, identity: Identity, snapshot: ConfigSnapshot) -> str | None:
+    """The name under which this server knows the parameter, if it does.
+
+    For versions the catalog covers, its per-version table decides (Valkey 8 calls
+    masterauth primaryauth); for others, the names the server actually returned do.
+    """
+    sc = catalog().for_server(identity.product, identity.version)
+    if sc.covered:
+        here = sc.lookup(look.canonical) or (sc.lookup(look.via_alias) if look.via_alias else None)
+        if here is None:
+            return None
+        for name in (here.canonical, look.canonical, look.via_alias):
+            if name and name in snapshot.values:
+                return name
+        return None
     for name in (look.canonical, look.via_alias, *look.param.aliases):
         if name and name in snapshot.values:
             return name
@@ -55,7 +80,7 @@ def _change(setting: Setting, look: Lookup, identity: Identity, snapshot: Config
     if value is None:
         raise ValueError(f"{setting.name}: unresolved value reached compare")  # resolve() guards this
     desired = normalize(p, _text(value))
-    name = server_name(look, snapshot)
+    name = server_name(look, identity, snapshot)
     sensitive = p.sensitive
     if name is None:
         return Change(look.canonical, None, REDACTED if sensitive else desired, "unsupported",
@@ -94,7 +119,9 @@ def _merge_cobl(live: str, desired: str) -> tuple[str, str]:
 
 
 def _protected_allowed(snapshot: ConfigSnapshot, identity: Identity) -> bool:
-    mode = _text(snapshot.values.get("enable-protected-configs", "no"))
+    if "enable-protected-configs" not in snapshot.values:
+        return True  # before Redis 7.0 there are no protected configs: dir is settable
+    mode = _text(snapshot.values["enable-protected-configs"])
     if mode == "yes":
         return True
     return mode == "local" and identity.address.startswith(_LOCAL_HOSTS)

@@ -142,3 +142,62 @@ def test_acl_user_without_config_permission_is_named(redis_server, tmp_path, cap
     assert code == 0
     assert "may not run CONFIG GET" in out and "+config|get" in out
     assert "viewerpw" not in out
+
+
+def test_dir_is_protected_where_protected_configs_exist(matrix_server, tmp_path, capsys):
+    (tmp_path / "test.yaml").write_text(
+        f"apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\nconfig:\n  dir: {tmp_path}\n")
+    code, out = _plan(tmp_path, matrix_server.url, capsys, "-o", "json")
+    assert code == 0
+    (change,) = json.loads(out)["targets"][0]["config"]
+    has_protection = "enable-protected-configs" in matrix_server.client().config_get("*")
+    # Redis 6.x has no protected configs: there CONFIG SET dir simply works.
+    assert change["action"] == ("protected" if has_protection else "set")
+
+
+def test_masterauth_uses_the_name_the_server_uses(matrix_server, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("PRIMARY_PW", "pw-for-primary")
+    (tmp_path / "test.yaml").write_text(
+        "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\nconfig:\n  masterauth: ${PRIMARY_PW}\n")
+    code, out = _plan(tmp_path, matrix_server.url, capsys, "-o", "json")
+    assert code == 0 and "pw-for-primary" not in out
+    (change,) = json.loads(out)["targets"][0]["config"]
+    valkey8 = matrix_server.client().info("server").get("server_name") == "valkey"
+    assert change["parameter"] == ("primaryauth" if valkey8 else "masterauth")
+    assert change["action"] == "set" and change["sensitive"] is True
+
+
+def test_wrong_password_is_one_clear_line_without_secret(redis_server, tmp_path, capsys):
+    redis_server.client().config_set("requirepass", "right-pw")
+    (tmp_path / "test.yaml").write_text(POLICY)
+    url = redis_server.url.replace("redis://", "redis://:wrong-pw@")
+    code = run(["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url", url])
+    captured = capsys.readouterr()
+    assert code == 1
+    first = captured.err.splitlines()[0]
+    assert first.startswith("redispolicy: error: authentication to redis://:***@127.0.0.1:")
+    assert "wrong-pw" not in captured.err + captured.out and "Traceback" not in captured.err
+
+
+def test_silent_server_times_out_within_the_policy_timeouts(tmp_path, capsys):
+    """A peer that accepts TCP but never answers: exit 1 after the read timeout, not a hang."""
+    import socket
+    import time
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    port = listener.getsockname()[1]
+    try:
+        (tmp_path / "test.yaml").write_text(
+            "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\n"
+            f"target:\n  url: redis://127.0.0.1:{port}\n  connect_timeout: 1s\n  read_timeout: 1s\n"
+            "config:\n  maxmemory: 1gb\n")
+        start = time.monotonic()
+        code = run(["plan", "--policy-dir", str(tmp_path), "-e", "test"])
+        elapsed = time.monotonic() - start
+    finally:
+        listener.close()
+    err = capsys.readouterr().err
+    assert code == 1 and f"cannot connect to redis://127.0.0.1:{port}" in err
+    assert elapsed < 8  # bounded by the 1 s timeouts (and retries), not the default 10 s
