@@ -170,3 +170,9 @@ def run(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return 1
+    except Exception as exc:  # the last line of defence: a bug, said plainly, no traceback
+        if os.environ.get("REDISPOLICY_DEBUG"):
+            raise
+        click.echo(f"redispolicy: internal error: {type(exc).__name__}"
+                   "\n  hint: rerun with REDISPOLICY_DEBUG=1 for the traceback and report it", err=True)
+        return 1

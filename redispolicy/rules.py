@@ -47,6 +47,7 @@ _RULES = [
     Rule("config-protected", "A protected parameter: settable only with enable-protected-configs"),
     Rule("config-literal-secret", "A sensitive parameter has a literal value; secrets come from ${VAR}"),
     Rule("config-alias", "A parameter is set by its alias; the policy names it twice or by an old name"),
+    Rule("config-unobservable", "A value the server reads back without part of it, so drift in that part cannot be seen"),
     Rule("config-maxmemory-zero-policy", "An eviction policy with maxmemory 0 (no limit) never evicts"),
     # Key classes
     Rule("keys-duplicate-class", "Two key classes share a name"),

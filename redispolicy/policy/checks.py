@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 from urllib.parse import urlsplit
 
-from redispolicy.catalog.normalize import normalize
+from redispolicy.catalog.normalize import normalize, notify_flags
 from redispolicy.catalog.params import catalog
 from redispolicy.catalog.units import human_bytes, human_duration
 from redispolicy.diagnostics import Diagnostic, Location, Severity
@@ -99,7 +99,26 @@ def check_config(policy: Policy) -> list[Diagnostic]:
             out.append(Diagnostic(rule, E, f"'{s.name}': {shown} is invalid: {exc}", loc, path,
                                   hint=_type_hint(p.kind)))
     out += _maxmemory_policy(policy)
+    out += _keyspace_n_flag(policy)
     return out
+
+
+def _keyspace_n_flag(policy: Policy) -> list[Diagnostic]:
+    s = policy.setting("notify-keyspace-events")
+    value = s.value.value if s else None
+    if s is None or not isinstance(value, str):
+        return []
+    try:
+        flags = notify_flags(value)
+    except ValueError:
+        return []
+    if "n" in flags and set("g$lshzxetd") <= flags:
+        return [Diagnostic("config-unobservable", W,
+                           "notify-keyspace-events: beside 'A' Redis reads the 'n' (new key) class back as "
+                           "absent even when it is on, so plan cannot check it", s.value.source,
+                           json_path(("config", s.name)),
+                           hint="keep 'n' if you need new-key events; drift in it will not be reported")]
+    return []
 
 
 def _env_name(param: str) -> str:

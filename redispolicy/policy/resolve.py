@@ -244,8 +244,8 @@ def _build(tree: MapNode, files: list[FsPath], pset: PolicySet, diags: list[Diag
     cfg = tree.get("config")
     if isinstance(cfg, MapNode):
         for name, node in cfg.entries.items():
-            if not isinstance(node, ScalarNode):
-                continue
+            if not isinstance(node, ScalarNode) or node.value is None:
+                continue  # null: not managed (a base's value was already removed by the merge)
             look = cat.lookup(name)
             sensitive = bool(look and look.param.sensitive)
             config.append(Setting(name, look.canonical if look else None,
