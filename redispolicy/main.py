@@ -135,12 +135,13 @@ def plan(env: str, url: str | None, detailed_exitcode: bool, show_unchanged: boo
 
 
 @cli.command()
-def schema() -> int:
-    """Print the policy JSON Schema (2020-12)."""
+@click.argument("which", type=click.Choice(["policy", "report"]), default="policy")
+def schema(which: str) -> int:
+    """Print a JSON Schema (2020-12): the policy format (default), or the -o json report of plan/drift."""
     from redispolicy.commands import schema as cmd
 
     opts = Options.default()
-    return _emit(cmd.run(opts), opts)
+    return _emit(cmd.run(opts, which), opts)
 
 
 def run(argv: list[str] | None = None) -> int:

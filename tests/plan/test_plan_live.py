@@ -201,3 +201,21 @@ def test_silent_server_times_out_within_the_policy_timeouts(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and f"cannot connect to redis://127.0.0.1:{port}" in err
     assert elapsed < 8  # bounded by the 1 s timeouts (and retries), not the default 10 s
+
+
+def test_json_output_matches_the_shipped_report_schema(matrix_server, tmp_path, capsys, monkeypatch):
+    from importlib import resources
+
+    import jsonschema
+
+    schema = json.loads(resources.files("redispolicy.render").joinpath("schemas/report-v1.json").read_text())
+    monkeypatch.setenv("TEST_PASSWORD", "pw")
+    (tmp_path / "test.yaml").write_text(
+        POLICY + "  requirepass: ${TEST_PASSWORD}\n  databases: 32\n  maxmemory-clients: 5%\n")
+    for extra in ((), ("--show-unchanged",)):
+        code, out = _plan(tmp_path, matrix_server.url, capsys, "-o", "json", *extra)
+        assert code == 0
+        doc = json.loads(out)
+        jsonschema.Draft202012Validator(schema).validate(doc)
+        actions = {c["parameter"]: c["action"] for c in doc["targets"][0]["config"]}
+        assert actions["databases"] == "restart" and actions["maxmemory"] == "set"
