@@ -21,6 +21,7 @@ from redispolicy.live.connect import ConnectOptions, address, connect
 from redispolicy.live.snapshot import config_snapshot, identify, with_exact
 from redispolicy.plan.compare import compare, hidden_names
 from redispolicy.plan.planfile import Provenance, file_digest, to_document
+from redispolicy.policy.checks import check
 from redispolicy.policy.model import Policy
 from redispolicy.policy.resolve import PolicySet, display_path
 from redispolicy.render import renderer
@@ -34,7 +35,9 @@ def load_policy(opts: Options, env: str, url_given: bool) -> tuple[Policy | None
     pset = PolicySet(opts.policy_dir, opts.environ, connecting=True)
     path = pset.env_file(env)
     res = pset.resolve(path)
-    errors = tuple(d for d in res.diagnostics if d.severity == Severity.ERROR
+    # The policy must be valid to be compared: the same checks as validate, run here too.
+    found = [*res.diagnostics, *(check(res.policy, datetime.date.today()) if res.policy else ())]
+    errors = tuple(d for d in found if d.severity == Severity.ERROR
                    and not (url_given and d.path.startswith("$.target")))
     if res.policy is None or errors:
         report = ValidationReport((str(path),), (env,), errors)

@@ -1,0 +1,117 @@
+"""Connections for real: TLS (verification on by default), unix sockets, redacted errors."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from redispolicy.main import run
+from tests.redis_servers import free_port
+
+POLICY = """\
+apiVersion: redispolicy/v1
+kind: RedisPolicy
+environment: test
+target:
+  url: {url}
+{tls}config:
+  maxmemory: 1gb
+"""
+
+
+def _certs(directory: Path) -> dict[str, Path]:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make test certificates")
+
+    def ssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+        "-days", "2", "-subj", "/CN=redispolicy-test-ca")
+    ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+        "-subj", "/CN=localhost")
+    (directory / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    ssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf")
+    return {n: directory / f"{n}" for n in ("ca.crt", "server.crt", "server.key")}
+
+
+@pytest.fixture
+def tls_server(redis_server_factory, tmp_path_factory):
+    certs = _certs(tmp_path_factory.mktemp("certs"))
+    tls_port = free_port()
+    server = redis_server_factory.start(extra_args=[
+        "--tls-port", str(tls_port), "--tls-cert-file", str(certs["server.crt"]),
+        "--tls-key-file", str(certs["server.key"]), "--tls-ca-cert-file", str(certs["ca.crt"]),
+        "--tls-auth-clients", "no"])
+    if "tls-port" not in server.client().config_get("tls-port"):
+        server.stop()
+        pytest.skip(f"{server.spec.name} is built without TLS")
+    try:
+        yield tls_port, certs
+    finally:
+        server.stop()
+
+
+def _plan(policy_dir: Path, capsys) -> tuple[int, str, str]:
+    code = run(["plan", "--policy-dir", str(policy_dir), "-e", "test"])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_tls_with_the_ca_connects(tls_server, tmp_path, capsys):
+    port, certs = tls_server
+    (tmp_path / "test.yaml").write_text(POLICY.format(
+        url=f"rediss://127.0.0.1:{port}", tls=f"  tls:\n    ca_file: {certs['ca.crt']}\n"))
+    code, out, err = _plan(tmp_path, capsys)
+    assert code == 0, err
+    assert f"at 127.0.0.1:{port}" in out and "maxmemory" in out
+
+
+def test_tls_verifies_the_certificate_by_default(tls_server, tmp_path, capsys):
+    port, _ = tls_server
+    (tmp_path / "test.yaml").write_text(POLICY.format(url=f"rediss://127.0.0.1:{port}", tls=""))
+    code, _, err = _plan(tmp_path, capsys)
+    assert code == 1
+    assert f"cannot connect to rediss://127.0.0.1:{port}" in err and "Traceback" not in err
+
+
+def test_tls_verification_off_is_an_explicit_opt_out(tls_server, tmp_path, capsys):
+    port, _ = tls_server
+    (tmp_path / "test.yaml").write_text(POLICY.format(
+        url=f"rediss://127.0.0.1:{port}", tls="  tls:\n    verify: false\n"))
+    code, out, err = _plan(tmp_path, capsys)
+    assert code == 0, err
+
+
+def test_unix_socket(redis_server_factory, tmp_path, capsys):
+    sock = tmp_path / "redis.sock"
+    server = redis_server_factory.start(extra_args=["--unixsocket", str(sock), "--unixsocketperm", "700"])
+    try:
+        (tmp_path / "test.yaml").write_text(POLICY.format(url=f"unix://{sock}", tls=""))
+        code, out, err = _plan(tmp_path, capsys)
+    finally:
+        server.stop()
+    assert code == 0, err
+    assert f"at {sock}" in out
+
+
+def test_unsupported_scheme_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TEST_URL", "http://user:pw@127.0.0.1:6379")
+    (tmp_path / "test.yaml").write_text(POLICY.format(url="${TEST_URL}", tls=""))
+    code, _, err = _plan(tmp_path, capsys)
+    assert code == 1 and "unsupported URL scheme" in err and "pw@" not in err and "127.0.0.1" in err
+
+
+def test_invalid_policy_is_refused_before_connecting(tmp_path, capsys):
+    """plan runs validate's checks: a bad value is a diagnostic, never a crash in compare."""
+    (tmp_path / "test.yaml").write_text(
+        "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\nconfig:\n  maxmemory: 1gbb\n")
+    code = run(["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url", "redis://127.0.0.1:1"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "config-type" in captured.out and "test.yaml:5" in captured.out
+    assert "internal error" not in captured.err and "cannot connect" not in captured.err
