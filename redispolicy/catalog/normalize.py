@@ -8,6 +8,7 @@ turned back into yes/no by the loader's source text, not here.
 
 from __future__ import annotations
 
+import posixpath
 import re
 
 from redispolicy.catalog.params import Param
@@ -154,7 +155,14 @@ def _oom_values(text: str) -> str:
     return " ".join(str(int(w)) for w in words)
 
 
+def _path(text: str) -> str:
+    # Redis chdir()s and reports the absolute directory; '/data/' and '/data' are one place.
+    # Spaces are kept (they are legal in paths), unlike the list-valued specials.
+    return posixpath.normpath(text) if text else text
+
+
 _SPECIAL = {
+    "dir": _path,
     "save": _save,
     "notify-keyspace-events": _notify,
     "client-output-buffer-limit": _cobl,

@@ -8,6 +8,8 @@ changes: re-sending ``bind`` would reopen the listening sockets.
 
 from __future__ import annotations
 
+import hashlib
+
 from redispolicy.catalog.normalize import normalize
 from redispolicy.catalog.params import Lookup, catalog
 from redispolicy.live.snapshot import ConfigSnapshot, Identity
@@ -74,6 +76,27 @@ def server_name(look: Lookup, identity: Identity, snapshot: ConfigSnapshot) -> s
     return None
 
 
+def _changed_names(pairs: dict[str, tuple[str | None, str]]) -> set[str]:
+    """Names whose normalized live value differs from the policy's, by DeepDiff over the two maps.
+
+    Sensitive values enter only as digests, so the diff's own objects hold no secret.
+    """
+    from deepdiff import DeepDiff  # imported here: plan needs it, validate's cold start does not
+
+    live = {name: before for name, (before, _) in pairs.items() if before is not None}
+    want = {name: after for name, (_, after) in pairs.items()}
+    diff = DeepDiff(live, want)
+    changed: set[str] = set()
+    for kind in ("values_changed", "type_changes", "dictionary_item_added"):
+        for path in diff.get(kind, ()):
+            changed.add(str(path)[len("root['"):-len("']")])
+    return changed
+
+
+def _digest(value: str) -> str:
+    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+
+
 def _change(setting: Setting, look: Lookup, identity: Identity, snapshot: ConfigSnapshot) -> Change:
     p = look.param
     value = setting.value.value
@@ -93,7 +116,8 @@ def _change(setting: Setting, look: Lookup, identity: Identity, snapshot: Config
     send = desired
     if p.name == "client-output-buffer-limit":
         desired, send = _merge_cobl(before, desired)
-    if before == desired:
+    compared = (before, desired) if not sensitive else (_digest(before), _digest(desired))
+    if name not in _changed_names({name: compared}):
         action = "noop"
     elif not p.mutable:
         action = "restart"

@@ -193,3 +193,12 @@ def test_strings_are_verbatim() -> None:
     p = param("requirepass")
     assert p.kind == "string"
     assert normalize(p, "Pa55 Word") == "Pa55 Word"
+
+
+def test_dir_paths_normalize_but_keep_spaces():
+    from redispolicy.catalog.normalize import normalize
+    from redispolicy.catalog.params import catalog
+
+    p = catalog().params["dir"]
+    assert normalize(p, "/var/lib/redis/") == normalize(p, "/var/lib/redis") == "/var/lib/redis"
+    assert normalize(p, "/data/my  cache") == "/data/my  cache"
