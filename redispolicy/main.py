@@ -135,6 +135,44 @@ def plan(env: str, url: str | None, detailed_exitcode: bool, show_unchanged: boo
 
 
 @cli.command()
+@click.argument("plan_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("-e", "--env", "env", help="Make a fresh plan for ENV, show it and apply it after confirmation.")
+@click.option("--url", help="Server URL, overriding the policy's target.")
+@click.option("--auto-approve", is_flag=True, help="Apply a fresh plan without asking (for CI).")
+@click.option("--lock-timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              help="Seconds to wait for another apply on the same server to finish.")
+@click.option("--no-lock", is_flag=True, help="Do not take the server's apply lock (redispolicy:apply-lock).")
+@click.option("--audit-log", type=click.Path(path_type=Path, dir_okay=False),
+              help="Append the audit record here (default: policy audit.log, else ~/.local/state/redispolicy/audit.log).")
+@common
+def apply(plan_file: Path | None, env: str | None, url: str | None, auto_approve: bool, lock_timeout: float,
+          no_lock: bool, audit_log: Path | None, **kw: Any) -> int:
+    """Apply a saved plan exactly (FILE), or a fresh plan for -e ENV after confirmation.
+
+    A saved plan is refused, changing nothing, if any parameter it touches or the server
+    itself (run_id) moved since it was made. Exit 0 applied, 1 nothing changed, 3 partial.
+    """
+    from redispolicy.commands import apply as cmd
+
+    if (plan_file is None) == (env is None):
+        raise click.UsageError("give either a plan FILE or -e ENV (not both)")
+    opts = _options(**kw)
+    if plan_file is not None:
+        if auto_approve:
+            raise click.UsageError("--auto-approve is for -e ENV; a saved plan was already reviewed")
+        return _emit(cmd.run_file(opts, plan_file, url, lock_timeout, no_lock, audit_log), opts)
+
+    def confirm(shown: str) -> bool:
+        click.echo(shown)
+        answer = click.prompt("Apply these changes? Only 'yes' is accepted", default="", show_default=False)
+        return str(answer).strip() == "yes"
+
+    assert env is not None
+    return _emit(cmd.run_env(opts, env, url, auto_approve, sys.stdin.isatty(), confirm, lock_timeout, no_lock,
+                             audit_log), opts)
+
+
+@cli.command()
 @click.argument("which", type=click.Choice(["policy", "report"]), default="policy")
 def schema(which: str) -> int:
     """Print a JSON Schema (2020-12): the policy format (default), or the -o json report of plan/drift."""

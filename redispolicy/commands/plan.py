@@ -118,6 +118,7 @@ def run(opts: Options, env: str, url: str | None, detailed_exitcode: bool, show_
         prov = Provenance(
             files=tuple((display_path(Path(f)), file_digest(Path(f).read_bytes())) for f in policy.files),
             git_revision=_git_revision(opts.policy_dir), tool_version=__version__,
+            policy_dir=display_path(opts.policy_dir),
             created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
         doc = to_document(plan, prov, snapshot.values, fingerprint_key(opts.environ))
         files[out] = json.dumps(doc, indent=2) + "\n"

@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from redispolicy.errors import RedispolicyError
 from redispolicy.secret import Secret
@@ -70,6 +72,9 @@ def connect(opts: ConnectOptions) -> redis.Redis:
         "socket_timeout": opts.read_timeout,
         "decode_responses": True,
         "client_name": "redispolicy",
+        # No silent re-sends: after a lost connection the caller reads the server back
+        # and decides; a library retry would blur what reached the server.
+        "retry": Retry(NoBackoff(), 0),
     }
     if opts.username:
         kwargs["username"] = opts.username

@@ -26,6 +26,7 @@ class Provenance:
     git_revision: str | None
     tool_version: str
     created_at: str  # ISO 8601, UTC
+    policy_dir: str = ""
 
 
 def file_digest(data: bytes) -> str:
@@ -58,8 +59,87 @@ def to_document(plan: Plan, prov: Provenance, live: dict[str, str | Secret], key
         "environment": plan.environment,
         "target": {"address": ident.address, "run_id": ident.run_id, "product": ident.product,
                    "version": ident.version, "role": ident.role},
-        "policy": {"files": [{"path": p, "sha256": h} for p, h in prov.files],
+        "policy": {"dir": prov.policy_dir, "files": [{"path": p, "sha256": h} for p, h in prov.files],
                    "git_revision": prov.git_revision},
         "live": touched,
         "changes": changes,
     }
+
+
+class PlanFileError(ValueError):
+    """The file is not a plan this version can apply."""
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    parameter: str
+    action: str
+    source: str
+    sensitive: bool
+    before: str | None = None  # normalized live value at plan time (None: sensitive or absent)
+    after: str | None = None
+    send: str | None = None  # what CONFIG SET gets (non-sensitive)
+    before_fingerprint: str | None = None
+    after_fingerprint: str | None = None
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    environment: str | None
+    policy_dir: str | None
+    target: dict[str, str]
+    files: tuple[tuple[str, str], ...]
+    changes: tuple[PlannedChange, ...]
+    created_at: str
+
+    @property
+    def settable(self) -> tuple[PlannedChange, ...]:
+        return tuple(c for c in self.changes if c.action == "set")
+
+
+def from_document(doc: object) -> SavedPlan:
+    if not isinstance(doc, dict) or doc.get("format") != PLAN_FORMAT:
+        raise PlanFileError("not a redispolicy plan file")
+    if doc.get("format_version") != PLAN_FORMAT_VERSION:
+        raise PlanFileError(f"plan format version {doc.get('format_version')!r} is not supported "
+                            f"(this redispolicy reads version {PLAN_FORMAT_VERSION})")
+    try:
+        changes = tuple(PlannedChange(
+            parameter=str(c["parameter"]), action=str(c["action"]), source=str(c["source"]),
+            sensitive=bool(c["sensitive"]), before=c.get("before"), after=c.get("after"), send=c.get("send"),
+            before_fingerprint=c.get("before_fingerprint"), after_fingerprint=c.get("after_fingerprint"),
+        ) for c in doc["changes"])
+        return SavedPlan(
+            environment=doc.get("environment"), policy_dir=doc["policy"].get("dir"),
+            target={k: str(v) for k, v in doc["target"].items()},
+            files=tuple((str(f["path"]), str(f["sha256"])) for f in doc["policy"]["files"]),
+            changes=changes, created_at=str(doc.get("created_at", "")),
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise PlanFileError(f"the plan file is incomplete ({exc})") from None
+
+
+def moved(plan: SavedPlan, run_id: str, live: dict[str, str | Secret], normalized_live: dict[str, str | None],
+          key: bytes) -> list[str]:
+    """Why the reviewed plan no longer describes the server: one line per thing that moved.
+
+    ``normalized_live`` holds the normalized current value of each non-sensitive parameter
+    the plan touches (None: absent); sensitive ones are compared by fingerprint.
+    """
+    out = []
+    if run_id != plan.target.get("run_id"):
+        out.append(f"the server restarted or is another server: run_id was {plan.target.get('run_id')}, "
+                   f"now {run_id}")
+    for c in plan.changes:
+        if c.sensitive:
+            now = live.get(c.parameter)
+            fp = now.fingerprint(key) if isinstance(now, Secret) else None
+            if fp != c.before_fingerprint:
+                out.append(f"{c.parameter}: its (sensitive) value changed since the plan")
+        elif normalized_live.get(c.parameter) != c.before:
+            out.append(f"{c.parameter}: planned from {_show(c.before)}, now {_show(normalized_live.get(c.parameter))}")
+    return out
+
+
+def _show(value: str | None) -> str:
+    return "(absent)" if value is None else (value if value != "" else '""')

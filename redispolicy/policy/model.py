@@ -102,6 +102,7 @@ class Policy:
     capacity: Capacity | None = None
     health: dict[str, Any] = field(default_factory=dict)
     ignore: tuple[dict[str, Any], ...] = ()
+    audit: dict[str, Any] = field(default_factory=dict)
 
     def setting(self, name: str) -> Setting | None:
         for s in self.config:

@@ -271,6 +271,7 @@ def _build(tree: MapNode, files: list[FsPath], pset: PolicySet, diags: list[Diag
         capacity=_capacity(tree.get("capacity"), diags),
         health=_mapping(tree.get("health")),
         ignore=tuple(_mapping(n) for n in _items(tree.get("ignore"))),
+        audit=_mapping(tree.get("audit")),
     )
 
 

@@ -81,3 +81,20 @@ def plan_dict(plan: object, show_unchanged: bool = False) -> dict[str, Any]:
 
 def render_plan(plan: object, style: Style) -> str:
     return json.dumps(plan_dict(plan, show_unchanged=style.verbose > 0), indent=2) + "\n"
+
+
+def render_apply(report: object, style: Style) -> str:
+    from redispolicy.apply.report import ApplyReport
+
+    assert isinstance(report, ApplyReport)
+    doc = {
+        "format_version": FORMAT_VERSION, "command": "apply", "environment": report.environment,
+        "target": report.address, "result": report.status, "detail": report.detail,
+        "applied": [{"parameter": c.parameter, "before": c.before, "after": c.after, "sensitive": c.sensitive}
+                    for c in report.applied],
+        "verified": report.verified, "persisted": report.persisted,
+        "not_applied": [{"parameter": p, "action": a} for p, a in report.not_applied],
+        "moved": list(report.moved), "mismatches": list(report.mismatches), "now_live": report.now_live,
+        "exit_code": report.exit_code,
+    }
+    return json.dumps(doc, indent=2) + "\n"

@@ -119,3 +119,49 @@ def render_plan(plan: object, style: Style) -> str:
              "unsupported": "unsupported"}
     lines.append(style.paint("Plan: ", "bold") + ", ".join(f"{n} {words[k]}" for k, n in counts.items()) + ".")
     return "\n".join(lines) + "\n"
+
+
+_APPLY_HEAD = {
+    "applied": ("✓ Applied", "green"), "nothing": ("No changes to apply.", "green"),
+    "stale": ("✗ The plan is stale: nothing was changed.", "red"),
+    "refused": ("✗ Nothing was changed.", "red"), "declined": ("Apply cancelled: nothing was changed.", "yellow"),
+    "rolled_back": ("✗ Failed and rolled back: nothing was changed.", "red"),
+    "partial": ("⚠ PARTIALLY APPLIED", "red"), "unknown": ("⚠ The outcome is unknown", "red"),
+    "not_persisted": ("⚠ Applied at runtime, not persisted", "yellow"),
+}
+
+
+def _shown(value: str | None) -> str:
+    return "(absent)" if value is None else (value if value != "" else '""')
+
+
+def render_apply(report: object, style: Style) -> str:
+    from redispolicy.apply.report import NEXT_STEP, ApplyReport
+
+    assert isinstance(report, ApplyReport)
+    title, color = _APPLY_HEAD[report.status]
+    lines = [style.paint(f"redispolicy apply · {report.environment or '(no environment)'} · {report.address}",
+                         "bold"), ""]
+    if report.status == "applied":
+        title = f"✓ Applied {len(report.applied)} change(s), verified by reading them back"
+    lines.append(style.paint(title, color, "bold"))
+    if report.detail:
+        lines.append(f"  {report.detail}")
+    for m in report.moved:
+        lines.append(f"  - {m}")
+    for m in report.mismatches:
+        lines.append(f"  - {m}")
+    if report.applied and report.status in ("applied", "not_persisted"):
+        lines.append("")
+        width = max(len(c.parameter) for c in report.applied)
+        for c in report.applied:
+            value = "(sensitive value changed)" if c.sensitive else f"{_shown(c.before)} → {_shown(c.after)}"
+            lines.append(f"  {style.paint('~', 'yellow', 'bold')} {c.parameter:<{width}}  {value}")
+    if report.status in ("partial", "unknown") and report.now_live:
+        lines += ["", "Now live on the server:"] + [f"  {k} = {v}" for k, v in report.now_live.items()]
+    if report.persisted is True:
+        lines.append(style.paint("Persisted with CONFIG REWRITE.", "green"))
+    if report.not_applied:
+        lines += ["", "Not applied (needs an operator):"]
+        lines += [f"  {_SYMBOL[a][0]} {p}: {NEXT_STEP.get(a, a)}" for p, a in report.not_applied]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,45 @@
+"""The audit trail: one JSON line per apply, to a file and optionally a capped stream.
+
+The record names what changed but never a secret value: sensitive parameters appear
+with their name and "(sensitive)".
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from redispolicy.errors import RedispolicyError
+
+
+def record(*, time: str, environment: str | None, target: str, plan_fingerprint: str,
+           changes: list[dict[str, Any]], result: str, detail: str) -> dict[str, Any]:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return {"time": time, "user": user, "host": socket.gethostname(), "environment": environment,
+            "target": target, "plan_fingerprint": plan_fingerprint, "changes": changes,
+            "result": result, "detail": detail}
+
+
+def append_file(path: Path, entry: dict[str, Any]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # O_APPEND: concurrent appliers on one host interleave whole lines, not bytes.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry, sort_keys=True) + "\n")
+    except OSError as exc:
+        raise RedispolicyError(f"cannot write the audit log {path}: {exc.strerror}",
+                               "pass --audit-log PATH to a writable file") from None
+
+
+def append_stream(client: redis.Redis, key: str, maxlen: int, entry: dict[str, Any]) -> None:
+    client.xadd(key, {"entry": json.dumps(entry, sort_keys=True)}, maxlen=maxlen, approximate=True)

@@ -1,0 +1,175 @@
+"""Apply ``set`` changes all-or-nothing, then prove it by reading them back.
+
+Redis >= 7.0 and Valkey take several parameters in one ``CONFIG SET`` and apply all
+or none (configSetCommand restores every old value on any failure). Redis 6.x takes
+one pair per call, so we set them one by one and, on a failure, put back the ones
+already set and read them back to prove the rollback. A read-back that differs from
+what was sent (the server clamped or rewrote it) is treated as a failure too.
+If the connection drops mid-change we reconnect and read the server back: it is
+either untouched, or fully changed, or (6.x only) rolled back — never left between.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import redis
+
+from redispolicy.catalog.normalize import normalize
+from redispolicy.catalog.params import Param
+from redispolicy.secret import Secret
+
+_CONN_ERRORS = (redis.ConnectionError, redis.TimeoutError, ConnectionError, OSError)
+
+
+@dataclass(frozen=True)
+class Item:
+    name: str  # as the server calls it
+    param: Param
+    send: str | Secret  # CONFIG SET value
+    expect: str | Secret  # normalized value expected on read-back (full cobl for client-output-buffer-limit)
+    before: str | Secret  # the raw live value read just before applying (for rollback)
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    status: str  # applied | refused | rolled_back | partial | unknown
+    detail: str = ""
+    now_live: dict[str, str] = field(default_factory=dict)  # normalized read-back (secrets shown redacted)
+    mismatches: tuple[str, ...] = ()
+
+
+def _text(v: str | Secret) -> str:
+    return v.reveal() if isinstance(v, Secret) else v
+
+
+def _norm(item: Item, raw: str) -> str:
+    try:
+        return normalize(item.param, raw)
+    except (ValueError, OverflowError):
+        return raw
+
+
+def read_back(client: redis.Redis, items: list[Item]) -> dict[str, str]:
+    """Raw current values, one exact CONFIG GET each (Redis 6 takes one pattern per call)."""
+    pipe = client.pipeline(transaction=False)
+    for it in items:
+        pipe.config_get(it.name)
+    out = {}
+    for it, reply in zip(items, pipe.execute(), strict=True):
+        value = reply.get(it.name)
+        if value is None:  # 7.x echoes the casing asked for; be lenient
+            value = next(iter(reply.values()), "")
+        out[it.name] = str(value)
+    return out
+
+
+def _matches(item: Item, raw: str, target: str | Secret) -> bool:
+    if isinstance(target, Secret):
+        return raw == target.reveal()
+    return _norm(item, raw) == target
+
+
+def _state(items: list[Item], raw: dict[str, str]) -> tuple[list[Item], list[Item], list[Item]]:
+    """(at plan value, at before value, neither)."""
+    done, untouched, other = [], [], []
+    for it in items:
+        value = raw[it.name]
+        if _matches(it, value, it.expect):
+            done.append(it)
+        elif _matches(it, value, _norm(it, _text(it.before)) if not isinstance(it.before, Secret) else it.before):
+            untouched.append(it)
+        else:
+            other.append(it)
+    return done, untouched, other
+
+
+def _shown(items: list[Item], raw: dict[str, str]) -> dict[str, str]:
+    return {it.name: "(sensitive)" if it.param.sensitive else _norm(it, raw[it.name]) for it in items}
+
+
+def apply_items(client_factory: Callable[[], redis.Redis], items: list[Item], multi: bool,
+                reconnect_tries: int = 5, reconnect_delay: float = 0.3) -> EngineResult:
+    if not items:
+        return EngineResult("applied")
+    client = client_factory()
+    done_seq: list[Item] = []
+    try:
+        if multi:
+            args: list[str] = []
+            for it in items:
+                args += [it.name, _text(it.send)]
+            client.execute_command("CONFIG", "SET", *args)
+        else:
+            for it in items:
+                client.execute_command("CONFIG", "SET", it.name, _text(it.send))
+                done_seq.append(it)
+    except redis.ResponseError as exc:
+        reason = _redact(str(exc), items)
+        if multi:
+            return EngineResult("refused", f"the server refused the change, nothing was set: {reason}")
+        return _rollback(client, items, done_seq, f"the server refused {items[len(done_seq)].name}: {reason}")
+    except _CONN_ERRORS as exc:
+        again = _reconnect(client_factory, reconnect_tries, reconnect_delay)
+        if again is None:
+            return EngineResult("unknown", f"the connection was lost while applying ({type(exc).__name__}) "
+                                           "and the server could not be reached again to read it back")
+        client = again
+        raw = read_back(client, items)
+        done, untouched, _ = _state(items, raw)
+        if len(untouched) == len(items):
+            return EngineResult("refused", "the connection was lost before the change reached the server; "
+                                           "read back: nothing changed", _shown(items, raw))
+        if len(done) != len(items):
+            return _rollback(client, items, done, "the connection was lost in the middle of applying")
+        # Fully applied before the connection dropped: verify below like any success.
+    return verify(client, items)
+
+
+def verify(client: redis.Redis, items: list[Item]) -> EngineResult:
+    raw = read_back(client, items)
+    bad = [it for it in items if not _matches(it, raw[it.name], it.expect)]
+    if not bad:
+        return EngineResult("applied", "", _shown(items, raw))
+    mismatches = tuple(
+        f"{it.name}: sent {'(sensitive)' if it.param.sensitive else _text(it.send)!s}, "
+        f"the server reports {'(sensitive)' if it.param.sensitive else raw[it.name]}" for it in bad)
+    result = _rollback(client, items, items, "the server did not keep the values sent")
+    return EngineResult(result.status, result.detail, result.now_live, mismatches)
+
+
+def _rollback(client: redis.Redis, items: list[Item], done: list[Item], why: str) -> EngineResult:
+    """Put back the values read before applying, and prove it by reading them back."""
+    try:
+        for it in reversed(done):
+            client.execute_command("CONFIG", "SET", it.name, _text(it.before))
+        raw = read_back(client, items)
+    except (redis.ResponseError, *_CONN_ERRORS) as exc:
+        return EngineResult("partial", f"{why}; rolling back failed too ({type(exc).__name__})")
+    _, untouched, _ = _state(items, raw)
+    if len(untouched) == len(items):
+        return EngineResult("rolled_back", f"{why}; rolled back and verified: the server is as before",
+                            _shown(items, raw))
+    return EngineResult("partial", f"{why}; the rollback could not restore every value", _shown(items, raw))
+
+
+def _reconnect(factory: Callable[[], redis.Redis], tries: int, delay: float) -> redis.Redis | None:
+    for _ in range(tries):
+        try:
+            client = factory()
+            client.ping()
+            return client
+        except (redis.RedisError, *_CONN_ERRORS):
+            time.sleep(delay)
+    return None
+
+
+def _redact(message: str, items: list[Item]) -> str:
+    for it in items:
+        if it.param.sensitive:
+            for v in (_text(it.send), _text(it.before)):
+                if v:
+                    message = message.replace(v, "(sensitive)")
+    return message

@@ -1,0 +1,263 @@
+"""redispolicy apply FILE | apply -e ENV: exactly the reviewed plan, atomically, or nothing.
+
+Exit 0 applied (or nothing to do), 1 nothing changed (stale, refused, declined, rolled
+back), 3 partially applied / not persisted / unknown outcome.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+from redispolicy import __version__
+from redispolicy.apply import audit
+from redispolicy.apply.engine import EngineResult, Item, apply_items
+from redispolicy.apply.lock import ApplyLock
+from redispolicy.apply.report import AppliedChange, ApplyReport
+from redispolicy.catalog.normalize import normalize
+from redispolicy.catalog.params import catalog
+from redispolicy.commands import Options, Result
+from redispolicy.commands import plan as plan_cmd
+from redispolicy.errors import RedispolicyError
+from redispolicy.live.connect import ConnectOptions, address, connect
+from redispolicy.live.snapshot import config_snapshot, identify, with_exact
+from redispolicy.plan.compare import compare as compare_plan
+from redispolicy.plan.compare import hidden_names
+from redispolicy.plan.planfile import (
+    PlanFileError,
+    Provenance,
+    SavedPlan,
+    file_digest,
+    from_document,
+    moved,
+    to_document,
+)
+from redispolicy.policy.model import Policy
+from redispolicy.policy.resolve import display_path
+from redispolicy.render import renderer
+from redispolicy.secret import Secret
+
+Confirm = Callable[[str], bool]
+
+
+def default_audit_log(environ: dict[str, str]) -> Path:
+    base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "redispolicy" / "audit.log"
+
+
+def run_file(opts: Options, plan_path: Path, url: str | None, lock_timeout: float, no_lock: bool,
+             audit_log: Path | None) -> Result:
+    try:
+        saved = from_document(json.loads(plan_path.read_text(encoding="utf-8")))
+    except OSError as exc:
+        raise RedispolicyError(f"cannot read the plan {plan_path}: {exc.strerror}", "check the path") from None
+    except (ValueError, PlanFileError) as exc:
+        raise RedispolicyError(f"{plan_path}: {exc}", "make a new plan with `redispolicy plan --out FILE`") from None
+    changed = [p for p, digest in saved.files if not Path(p).is_file() or file_digest(Path(p).read_bytes()) != digest]
+    if changed:
+        return _stale_policy(opts, saved, changed)
+    if saved.environment is None:
+        raise RedispolicyError(f"{plan_path} names no environment", "make a new plan with -e ENV")
+    policy_opts = Options(Path(saved.policy_dir or opts.policy_dir), opts.environ, opts.output, opts.reports,
+                          opts.style)
+    policy, failed = plan_cmd.load_policy(policy_opts, saved.environment, url is not None)
+    if failed is not None:
+        return failed
+    assert policy is not None
+    conn = plan_cmd.connect_options(policy, url)
+    return _execute(opts, saved, policy, conn, lock_timeout, no_lock, audit_log, _fingerprint(plan_path.read_bytes()))
+
+
+def run_env(opts: Options, env: str, url: str | None, auto_approve: bool, interactive: bool, confirm: Confirm,
+            lock_timeout: float, no_lock: bool, audit_log: Path | None) -> Result:
+    policy, failed = plan_cmd.load_policy(opts, env, url is not None)
+    if failed is not None:
+        return failed
+    assert policy is not None
+    conn = plan_cmd.connect_options(policy, url)
+    client = connect(conn)
+    try:
+        identity = identify(client, address(conn.url.reveal()))
+        snapshot = with_exact(client, config_snapshot(client), hidden_names(policy, identity))
+    finally:
+        client.close()
+    plan = compare_plan(policy, identity, snapshot)
+    shown = renderer("text", "plan")(plan, opts.style)
+    if not plan.pending:
+        return Result(shown, 0)
+    if not auto_approve:
+        if not interactive:
+            raise RedispolicyError(
+                "apply needs confirmation and there is no terminal to ask on",
+                "review the plan and pass --auto-approve, or save it with `plan --out FILE` and run `apply FILE`")
+        if not confirm(shown):
+            report = ApplyReport(env, identity.address, "declined")
+            return Result(renderer("text", "apply")(report, opts.style), report.exit_code)
+    prov = Provenance(files=tuple((display_path(Path(f)), file_digest(Path(f).read_bytes())) for f in policy.files),
+                      git_revision=None, tool_version=__version__,
+                      created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                      policy_dir=display_path(opts.policy_dir))
+    key = plan_cmd.fingerprint_key(opts.environ)
+    doc = to_document(plan, prov, snapshot.values, key)
+    saved = from_document(doc)
+    result = _execute(opts, saved, policy, conn, lock_timeout, no_lock, audit_log,
+                      _fingerprint(json.dumps(doc, sort_keys=True).encode()))
+    prefix = shown + "\n" if auto_approve and opts.output == "text" else ""
+    return Result(prefix + result.stdout, result.exit_code, result.files, result.step_summary)
+
+
+def _fingerprint(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _stale_policy(opts: Options, saved: SavedPlan, changed: list[str]) -> Result:
+    report = ApplyReport(saved.environment, saved.target.get("address", "?"), "stale",
+                         "the policy files changed since the plan was made",
+                         moved=tuple(f"{p}: changed since the plan" for p in changed))
+    return _render(opts, report)
+
+
+def _render(opts: Options, report: ApplyReport) -> Result:
+    fmt = opts.output if opts.output in ("text", "json") else "text"
+    return Result(renderer(fmt, "apply")(report, opts.style), report.exit_code)
+
+
+def _secret_for(policy: Policy, parameter: str, identity_product: str, identity_version: str) -> Secret | None:
+    """The policy's value for a sensitive parameter, found by the name the server uses."""
+    sc = catalog().for_server(identity_product, identity_version)
+    for s in policy.config:
+        look = sc.lookup(s.name) if sc.covered else catalog().lookup(s.name)
+        if look is not None and look.canonical == parameter and isinstance(s.value.value, Secret):
+            return s.value.value
+    return None
+
+
+def _execute(opts: Options, saved: SavedPlan, policy: Policy, conn: ConnectOptions, lock_timeout: float,
+             no_lock: bool, audit_log: Path | None, plan_fp: str) -> Result:
+    client = connect(conn)
+    identity = identify(client, address(conn.url.reveal()))
+    lock = None if no_lock else ApplyLock(client)
+    if lock is not None:
+        lock.acquire(lock_timeout)
+    try:
+        report = _apply_locked(saved, policy, conn, client, identity.run_id, identity.product, identity.version,
+                               identity.address, plan_cmd.fingerprint_key(opts.environ))
+        audit_path = audit_log or _policy_audit_path(policy) or default_audit_log(opts.environ)
+        entry = audit.record(
+            time=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            environment=saved.environment, target=identity.address, plan_fingerprint=plan_fp,
+            changes=[{"parameter": c.parameter, "before": c.before, "after": c.after, "sensitive": c.sensitive}
+                     for c in report.applied],
+            result=report.status, detail=report.detail)
+        audit.append_file(audit_path, entry)
+        stream = _policy_audit_stream(policy)
+        if stream is not None:
+            with contextlib.suppress(redis.RedisError):  # the file entry stands; the stream is a copy
+                audit.append_stream(client, stream[0], stream[1], entry)
+    finally:
+        if lock is not None:
+            lock.release()
+        client.close()
+    return _render(opts, report)
+
+
+def _policy_audit_path(policy: Policy) -> Path | None:
+    log = policy.audit.get("log")
+    return Path(log) if isinstance(log, str) and log else None
+
+
+def _policy_audit_stream(policy: Policy) -> tuple[str, int] | None:
+    stream = policy.audit.get("stream")
+    if not isinstance(stream, dict):
+        return None
+    return str(stream.get("key", "redispolicy:audit")), int(stream.get("maxlen", 1000))
+
+
+def _apply_locked(saved: SavedPlan, policy: Policy, conn: ConnectOptions, client: redis.Redis, run_id: str,
+                  product: str, version: str, addr: str, key: bytes) -> ApplyReport:
+    cat = catalog()
+    not_applied = tuple((c.parameter, c.action) for c in saved.changes if c.action != "set")
+    touched = [c.parameter for c in saved.changes]
+    raw_now: dict[str, str | Secret] = {}
+    normalized_now: dict[str, str | None] = {}
+    for name in touched:
+        reply = client.config_get(name)
+        value = reply.get(name, next(iter(reply.values()), None)) if reply else None
+        look = cat.lookup(name)
+        if value is None:
+            normalized_now[name] = None
+            continue
+        if look and look.param.sensitive:
+            raw_now[name] = Secret(str(value))
+            continue
+        raw_now[name] = str(value)
+        try:
+            normalized_now[name] = normalize(look.param, str(value)) if look else str(value)
+        except (ValueError, OverflowError):
+            normalized_now[name] = str(value)
+    why = moved(saved, run_id, raw_now, normalized_now, key)
+    if why:
+        return ApplyReport(saved.environment, addr, "stale", "the server moved since the plan was made",
+                           moved=tuple(why), not_applied=not_applied)
+    items: list[Item] = []
+    applied: list[AppliedChange] = []
+    for c in saved.settable:
+        look = cat.lookup(c.parameter)
+        if look is None:
+            raise RedispolicyError(f"the plan names '{c.parameter}', which this redispolicy does not know",
+                                   "make a new plan with this version of redispolicy")
+        if c.sensitive:
+            secret = _secret_for(policy, c.parameter, product, version)
+            if secret is None or secret.fingerprint(key) != c.after_fingerprint:
+                return ApplyReport(saved.environment, addr, "stale",
+                                   f"the value of {c.parameter} in the environment is not the one planned",
+                                   moved=(f"{c.parameter}: the (sensitive) policy value differs from the plan",),
+                                   not_applied=not_applied)
+            items.append(Item(c.parameter, look.param, secret, secret, raw_now.get(c.parameter, "")))
+            applied.append(AppliedChange(c.parameter, "(sensitive)", "(sensitive)", True))
+        else:
+            assert c.send is not None and c.after is not None
+            items.append(Item(c.parameter, look.param, c.send, c.after, raw_now.get(c.parameter, "")))
+            applied.append(AppliedChange(c.parameter, c.before, c.after, False))
+    if not items:
+        return ApplyReport(saved.environment, addr, "nothing", not_applied=not_applied)
+    multi = product == "valkey" or int(version.split(".")[0]) >= 7
+
+    def factory() -> redis.Redis:
+        return connect(conn)
+
+    first = True
+
+    def reuse_then_reconnect() -> redis.Redis:
+        nonlocal first
+        if first:
+            first = False
+            return client
+        return factory()
+
+    result: EngineResult = apply_items(reuse_then_reconnect, items, multi)
+    if result.status != "applied":
+        return ApplyReport(saved.environment, addr, result.status, result.detail, tuple(applied),
+                           not_applied=not_applied, mismatches=result.mismatches, now_live=result.now_live)
+    persisted: bool | None = None
+    status, detail = "applied", ""
+    if policy.persist:
+        try:
+            client.execute_command("CONFIG", "REWRITE")
+            persisted = True
+        except redis.ResponseError as exc:
+            persisted = False
+            status, detail = "not_persisted", f"applied at runtime, not persisted: {str(exc).splitlines()[0]}"
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            persisted = False
+            status, detail = "not_persisted", f"applied at runtime, not persisted: {type(exc).__name__}"
+    return ApplyReport(saved.environment, addr, status, detail, tuple(applied), verified=True,
+                       persisted=persisted, not_applied=not_applied, now_live=result.now_live)
+
+
