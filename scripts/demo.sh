@@ -74,12 +74,19 @@ step "redispolicy validate --policy-dir policies" "$REDISPOLICY" validate --poli
 step "redispolicy explain --policy-dir policies -e production maxmemory" \
   "$REDISPOLICY" explain --policy-dir policies -e production maxmemory
 
+# The demo keeps its audit log and fingerprint key in its own throwaway directory.
+export XDG_STATE_HOME="$workdir/state" XDG_CONFIG_HOME="$workdir/config"
 # The demo's production password comes from the environment, as in real use.
 export REDIS_PASSWORD_PRODUCTION=${REDIS_PASSWORD_PRODUCTION:-demo-only-password}
 step "redispolicy plan --policy-dir policies -e production --out prod.plan" \
   "$REDISPOLICY" plan --policy-dir policies -e production --out "$workdir/prod.plan"
-# apply and drift join here once they land:
-#   step "redispolicy apply" "$REDISPOLICY" apply --policy-dir policies "$workdir/prod.plan"
+step "redispolicy apply prod.plan (exactly the reviewed plan)" \
+  "$REDISPOLICY" apply --policy-dir policies --audit-log "$workdir/audit.log" "$workdir/prod.plan"
+step "redispolicy plan again: nothing left to change" \
+  "$REDISPOLICY" plan --policy-dir policies -e production --detailed-exitcode
+echo "    audit log: $(wc -l < "$workdir/audit.log") record(s); last result: \
+$("$PYTHON" -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["result"])' "$workdir/audit.log")"
+# drift joins here once it lands:
 #   step "redispolicy drift" "$REDISPOLICY" drift --policy-dir policies -e production
 
 echo

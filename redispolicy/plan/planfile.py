@@ -29,6 +29,11 @@ class Provenance:
     policy_dir: str = ""
 
 
+def key_id(key: bytes) -> str:
+    """Names the fingerprint key without revealing it, so apply can tell 'another key' from 'changed'."""
+    return hashlib.sha256(b"redispolicy fingerprint key id\0" + key).hexdigest()[:12]
+
+
 def file_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -63,6 +68,7 @@ def to_document(plan: Plan, prov: Provenance, live: dict[str, str | Secret], key
                    "git_revision": prov.git_revision},
         "live": touched,
         "changes": changes,
+        "fingerprint_key_id": key_id(key),
     }
 
 
@@ -91,6 +97,7 @@ class SavedPlan:
     files: tuple[tuple[str, str], ...]
     changes: tuple[PlannedChange, ...]
     created_at: str
+    key_id: str = ""
 
     @property
     def settable(self) -> tuple[PlannedChange, ...]:
@@ -114,6 +121,7 @@ def from_document(doc: object) -> SavedPlan:
             target={k: str(v) for k, v in doc["target"].items()},
             files=tuple((str(f["path"]), str(f["sha256"])) for f in doc["policy"]["files"]),
             changes=changes, created_at=str(doc.get("created_at", "")),
+            key_id=str(doc.get("fingerprint_key_id", "")),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise PlanFileError(f"the plan file is incomplete ({exc})") from None
@@ -127,6 +135,11 @@ def moved(plan: SavedPlan, run_id: str, live: dict[str, str | Secret], normalize
     the plan touches (None: absent); sensitive ones are compared by fingerprint.
     """
     out = []
+    if plan.key_id and plan.key_id != key_id(key) and any(c.sensitive for c in plan.changes):
+        out.append("the plan was made with another fingerprint key, so its sensitive values cannot be checked: "
+                   "use the same REDISPOLICY_FINGERPRINT_KEY (or ~/.config/redispolicy/fingerprint.key) "
+                   "for plan and apply")
+        return out
     if run_id != plan.target.get("run_id"):
         out.append(f"the server restarted or is another server: run_id was {plan.target.get('run_id')}, "
                    f"now {run_id}")
