@@ -124,14 +124,18 @@ def explain(env: str, param: str | None, **kw: Any) -> int:
 @click.option("--show-unchanged", is_flag=True, help="List managed parameters that already match.")
 @click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
               help="Save the plan to FILE for review and `redispolicy apply FILE`.")
+@click.option("--keys/--no-keys", default=True, show_default=True,
+              help="Audit key TTLs against the policy's key classes.")
+@click.option("--max-rate", type=click.IntRange(min=0), default=None,
+              help="Keys per second the key audit may read (0 = unlimited; default sampling.max_rate or 20000).")
 @common
-def plan(env: str, url: str | None, detailed_exitcode: bool, show_unchanged: bool, out: Path | None,
-         **kw: Any) -> int:
+def plan(env: str, url: str | None, detailed_exitcode: bool, show_unchanged: bool, out: Path | None, keys: bool,
+         max_rate: int | None, **kw: Any) -> int:
     """Compare the live server with the policy and show what apply would change."""
     from redispolicy.commands import plan as cmd
 
     opts = _options(**kw)
-    return _emit(cmd.run(opts, env, url, detailed_exitcode, show_unchanged, out), opts)
+    return _emit(cmd.run(opts, env, url, detailed_exitcode, show_unchanged, out, keys, max_rate), opts)
 
 
 @cli.command()

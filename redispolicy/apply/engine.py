@@ -19,6 +19,7 @@ import redis
 
 from redispolicy.catalog.normalize import normalize
 from redispolicy.catalog.params import Param
+from redispolicy.errors import RedispolicyError
 from redispolicy.secret import Secret
 
 _CONN_ERRORS = (redis.ConnectionError, redis.TimeoutError, ConnectionError, OSError)
@@ -94,6 +95,10 @@ def apply_items(client_factory: Callable[[], redis.Redis], items: list[Item], mu
                 reconnect_tries: int = 5, reconnect_delay: float = 0.3) -> EngineResult:
     if not items:
         return EngineResult("applied")
+
+    def again() -> tuple[redis.Redis, dict[str, str]] | None:
+        return _read_back_again(client_factory, items, reconnect_tries, reconnect_delay)
+
     client = client_factory()
     done_seq: list[Item] = []
     try:
@@ -108,46 +113,79 @@ def apply_items(client_factory: Callable[[], redis.Redis], items: list[Item], mu
                 done_seq.append(it)
     except redis.ResponseError as exc:
         reason = _redact(str(exc), items)
+        if isinstance(exc, redis.exceptions.NoPermissionError):
+            reason = f"NOPERM {reason} (grant the user +config|set)"
         if multi:
             return EngineResult("refused", f"the server refused the change, nothing was set: {reason}")
-        return _rollback(client, items, done_seq, f"the server refused {items[len(done_seq)].name}: {reason}")
+        return _rollback(client, items, done_seq, f"the server refused {items[len(done_seq)].name}: {reason}",
+                         again)
     except _CONN_ERRORS as exc:
-        again = _reconnect(client_factory, reconnect_tries, reconnect_delay)
-        if again is None:
+        found = again()
+        if found is None:
             return EngineResult("unknown", f"the connection was lost while applying ({type(exc).__name__}) "
                                            "and the server could not be reached again to read it back")
-        client = again
-        raw = read_back(client, items)
+        client, raw = found
         done, untouched, _ = _state(items, raw)
         if len(untouched) == len(items):
             return EngineResult("refused", "the connection was lost before the change reached the server; "
                                            "read back: nothing changed", _shown(items, raw))
         if len(done) != len(items):
-            return _rollback(client, items, done, "the connection was lost in the middle of applying")
+            return _rollback(client, items, [it for it in items if it not in untouched],
+                             "the connection was lost in the middle of applying", again)
         # Fully applied before the connection dropped: verify below like any success.
-    return verify(client, items)
+    return verify(client, items, again)
 
 
-def verify(client: redis.Redis, items: list[Item]) -> EngineResult:
-    raw = read_back(client, items)
+ReadBackAgain = Callable[[], "tuple[redis.Redis, dict[str, str]] | None"]
+
+
+def verify(client: redis.Redis, items: list[Item], again: ReadBackAgain | None = None) -> EngineResult:
+    try:
+        raw = read_back(client, items)
+    except _CONN_ERRORS as exc:
+        found = again() if again is not None else None
+        if found is None:
+            return EngineResult("unknown", f"the connection was lost while reading the change back "
+                                           f"({type(exc).__name__}) and the server could not be reached again")
+        client, raw = found
     bad = [it for it in items if not _matches(it, raw[it.name], it.expect)]
     if not bad:
         return EngineResult("applied", "", _shown(items, raw))
     mismatches = tuple(
         f"{it.name}: sent {'(sensitive)' if it.param.sensitive else _text(it.send)!s}, "
         f"the server reports {'(sensitive)' if it.param.sensitive else raw[it.name]}" for it in bad)
-    result = _rollback(client, items, items, "the server did not keep the values sent")
+    result = _rollback(client, items, items, "the server did not keep the values sent", again)
     return EngineResult(result.status, result.detail, result.now_live, mismatches)
 
 
-def _rollback(client: redis.Redis, items: list[Item], done: list[Item], why: str) -> EngineResult:
-    """Put back the values read before applying, and prove it by reading them back."""
-    try:
-        for it in reversed(done):
-            client.execute_command("CONFIG", "SET", it.name, _text(it.before))
-        raw = read_back(client, items)
-    except (redis.ResponseError, *_CONN_ERRORS) as exc:
-        return EngineResult("partial", f"{why}; rolling back failed too ({type(exc).__name__})")
+def _rollback(client: redis.Redis, items: list[Item], done: list[Item], why: str,
+              again: ReadBackAgain | None = None) -> EngineResult:
+    """Put back the values read before applying, and prove it by reading them back.
+
+    If the connection drops while rolling back, reconnect once, read the server back and
+    put back whatever is not at its old value.
+    """
+    for attempt in (1, 2):
+        try:
+            for it in reversed(done):
+                client.execute_command("CONFIG", "SET", it.name, _text(it.before))
+            raw = read_back(client, items)
+            break
+        except redis.ResponseError as exc:
+            detail = f"{why}; rolling back failed too ({_redact(str(exc).splitlines()[0], items)})"
+            try:
+                return EngineResult("partial", detail, _shown(items, read_back(client, items)))
+            except (redis.RedisError, *_CONN_ERRORS):
+                return EngineResult("unknown", f"{detail}, and the server could not be read back")
+        except _CONN_ERRORS as exc:
+            found = again() if again is not None and attempt == 1 else None
+            if found is None:
+                return EngineResult("unknown", f"{why}; the connection was lost while rolling back "
+                                               f"({type(exc).__name__}) and the server could not be reached "
+                                               "again to read it back")
+            client, raw = found
+            _, untouched, _ = _state(items, raw)
+            done = [it for it in items if it not in untouched]
     _, untouched, _ = _state(items, raw)
     if len(untouched) == len(items):
         return EngineResult("rolled_back", f"{why}; rolled back and verified: the server is as before",
@@ -161,8 +199,22 @@ def _reconnect(factory: Callable[[], redis.Redis], tries: int, delay: float) -> 
             client = factory()
             client.ping()
             return client
-        except (redis.RedisError, *_CONN_ERRORS):
+        except (redis.RedisError, RedispolicyError, *_CONN_ERRORS):  # connect() reports as RedispolicyError
             time.sleep(delay)
+    return None
+
+
+def _read_back_again(factory: Callable[[], redis.Redis], items: list[Item], tries: int,
+                     delay: float) -> tuple[redis.Redis, dict[str, str]] | None:
+    """A new connection and the values read back on it; None if the server cannot be reached."""
+    for _ in range(2):
+        client = _reconnect(factory, tries, delay)
+        if client is None:
+            return None
+        try:
+            return client, read_back(client, items)
+        except _CONN_ERRORS:
+            continue
     return None
 
 

@@ -55,6 +55,15 @@ def human_bytes(n: int) -> str:
     return f"{n} B"
 
 
+def approx_duration(seconds: int) -> str:
+    """136660 -> '1.6d': for reading TTL distributions, where exactness is noise."""
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            value = seconds / size
+            return f"{value:.0f}{unit}" if value >= 10 or value == int(value) else f"{value:.1f}{unit}"
+    return f"{seconds}s"
+
+
 def human_duration(seconds: int) -> str:
     for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
         if seconds and seconds % size == 0:

@@ -6,6 +6,7 @@ with --detailed-exitcode, 1 error.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from redispolicy import __version__
 from redispolicy.commands import Options, Result
+from redispolicy.commands.keyaudit import audit_keys
 from redispolicy.diagnostics import Severity
 from redispolicy.errors import RedispolicyError
 from redispolicy.live.connect import ConnectOptions, address, connect
@@ -95,7 +97,7 @@ def fingerprint_key(environ: dict[str, str]) -> bytes:
 
 
 def run(opts: Options, env: str, url: str | None, detailed_exitcode: bool, show_unchanged: bool,
-        out: Path | None = None) -> Result:
+        out: Path | None = None, keys: bool = True, max_rate: int | None = None) -> Result:
     policy, failed = load_policy(opts, env, url is not None)
     if failed is not None:
         return failed
@@ -108,6 +110,8 @@ def run(opts: Options, env: str, url: str | None, detailed_exitcode: bool, show_
     finally:
         client.close()
     plan = compare(policy, identity, snapshot)
+    if keys:
+        plan = dataclasses.replace(plan, keys=audit_keys(policy, conn, max_rate, progress=True))
     style = Style(opts.style.color, max(opts.style.verbose, 1 if show_unchanged else 0), opts.style.quiet)
     fmt = opts.output if opts.output in ("text", "json", "markdown") else "text"
     stdout = renderer(fmt, "plan")(plan, style)

@@ -35,6 +35,8 @@ class ConnectOptions:
     tls_cert_file: str | None = None
     tls_key_file: str | None = None
     tls_verify: bool = True
+    decode_responses: bool = True  # False for key scans: key names stay bytes
+    db: int | None = None  # override the URL's database (key scans visit every db)
 
 
 def redact_url(url: str) -> str:
@@ -70,12 +72,14 @@ def connect(opts: ConnectOptions) -> redis.Redis:
     kwargs: dict[str, Any] = {
         "socket_connect_timeout": opts.connect_timeout,
         "socket_timeout": opts.read_timeout,
-        "decode_responses": True,
+        "decode_responses": opts.decode_responses,
         "client_name": "redispolicy",
         # No silent re-sends: after a lost connection the caller reads the server back
         # and decides; a library retry would blur what reached the server.
         "retry": Retry(NoBackoff(), 0),
     }
+    if opts.db is not None:
+        kwargs["db"] = opts.db
     if opts.username:
         kwargs["username"] = opts.username
     if opts.password is not None:

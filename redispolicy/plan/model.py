@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from redispolicy.diagnostics import Location
 from redispolicy.live.snapshot import Identity
+from redispolicy.plan.keys import KeyFindings
 from redispolicy.secret import Secret
 
 ACTIONS = ("set", "restart", "protected", "unsupported", "noop")
@@ -35,6 +36,7 @@ class Plan:
     changes: tuple[Change, ...]  # noop entries included; renderers filter
     config_available: bool = True
     config_reason: str = ""
+    keys: KeyFindings | None = None  # None: the policy has no key classes, or --no-keys
 
     @property
     def pending(self) -> tuple[Change, ...]:

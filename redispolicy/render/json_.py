@@ -72,10 +72,33 @@ def plan_dict(plan: object, show_unchanged: bool = False) -> dict[str, Any]:
                               "config": config}
     if not plan.config_available:
         target["config_unavailable"] = plan.config_reason
+    key_violations = 0
+    if plan.keys is not None:
+        target["keys"] = keys_dict(plan.keys)
+        key_violations = plan.keys.violations
     return {
         "format_version": FORMAT_VERSION, "command": "plan", "environment": plan.environment,
         "targets": [target],
-        "summary": {"config_changes": len(plan.pending), "drift": bool(plan.pending)},
+        "summary": {"config_changes": len(plan.pending), "key_violations": key_violations,
+                    "drift": bool(plan.pending) or key_violations > 0},
+    }
+
+
+def keys_dict(findings: object) -> dict[str, Any]:
+    from redispolicy.plan.keys import KeyFindings
+
+    assert isinstance(findings, KeyFindings)
+    return {
+        "mode": findings.mode, "scanned": findings.scanned, "dbsize": findings.dbsize,
+        "classes": [{
+            "name": c.name, "pattern": c.pattern, "matched": c.matched, "vanished": c.vanished,
+            "violations": c.violations,
+            "estimated_violating": {"value": c.violating, "low": c.violating, "high": c.violating},
+            "ttl_seconds": {"p50": c.ttl_p50, "p90": c.ttl_p90, "max": c.ttl_max},
+            "memory_bytes": c.memory_bytes,
+            "examples": list(c.examples),
+        } for c in findings.classes],
+        "unclassified": {"matched": findings.unclassified, "examples": list(findings.unclassified_examples)},
     }
 
 

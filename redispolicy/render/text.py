@@ -101,9 +101,10 @@ def render_plan(plan: object, style: Style) -> str:
         lines += [style.paint("⚠ " + plan.config_reason, "yellow"), ""]
         return "\n".join(lines) + "\n"
     shown = [c for c in plan.changes if c.changed or style.verbose]
+    keys = keys_lines(plan.keys, style) if plan.keys is not None else []
     if not plan.pending:
         lines.append(style.paint("No changes. The server matches the policy.", "green"))
-        return "\n".join(lines) + "\n"
+        return "\n".join(lines + keys) + "\n"
     width = max(len(c.parameter) for c in shown)
     values = [_plan_value(c) for c in shown]
     vwidth = min(max(len(v) for v in values), 60)
@@ -118,7 +119,7 @@ def render_plan(plan: object, style: Style) -> str:
     words = {"set": "to set", "restart": "needing a restart", "protected": "protected",
              "unsupported": "unsupported"}
     lines.append(style.paint("Plan: ", "bold") + ", ".join(f"{n} {words[k]}" for k, n in counts.items()) + ".")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + keys) + "\n"
 
 
 _APPLY_HEAD = {
@@ -165,3 +166,28 @@ def render_apply(report: object, style: Style) -> str:
         lines += ["", "Not applied (needs an operator):"]
         lines += [f"  {_SYMBOL[a][0]} {p}: {NEXT_STEP.get(a, a)}" for p, a in report.not_applied]
     return "\n".join(lines) + "\n"
+
+
+def keys_lines(findings: object, style: Style) -> list[str]:
+    from redispolicy.catalog.units import approx_duration as d
+    from redispolicy.plan.keys import KeyFindings
+
+    assert isinstance(findings, KeyFindings)
+    lines = ["", style.paint(f"Keys ({findings.mode}: {findings.scanned} of {findings.dbsize} keys inspected)",
+                             "bold")]
+    width = max([len(c.name) for c in findings.classes] + [len("unclassified")])
+    for c in findings.classes:
+        bad = ", ".join(f"{n} {k}" for k, n in c.violations.items() if n)
+        mark = style.paint("✗", "red", "bold") if bad else style.paint("✓", "green")
+        ttl = (f"TTL p50 {d(c.ttl_p50)} p90 {d(c.ttl_p90 or 0)} max {d(c.ttl_max or 0)}"
+               if c.ttl_p50 is not None else "no TTLs")
+        line = f"  {mark} {c.name:<{width}}  {c.matched:>7} keys  {bad or 'ok'}  ({ttl})"
+        if c.examples:
+            line += style.paint("  e.g. " + ", ".join(c.examples[:3]), "dim")
+        lines.append(line)
+    if findings.unclassified:
+        line = f"  {style.paint('?', 'yellow')} {'unclassified':<{width}}  {findings.unclassified:>7} keys"
+        if findings.unclassified_examples:
+            line += style.paint("  e.g. " + ", ".join(findings.unclassified_examples[:3]), "dim")
+        lines.append(line)
+    return lines

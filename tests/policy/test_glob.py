@@ -192,3 +192,11 @@ def test_dash_before_bracket_is_a_range_as_in_redis() -> None:
     assert stringmatch("[:-]:", ":") is True  # the class swallowed the rest of the pattern
     assert matches("[:-]:", ":") is True
     assert matches("[a\\-]", "-") is True and matches("[a\\-]", "b") is False
+
+
+@pytest.mark.parametrize("pattern", ["ocr:*", "doc:*:state", "a?c", "[abc]x", "[^a-c]*", "x\\*y", "*", "[a-]]", "h[a-e]llo"])
+@pytest.mark.parametrize("key", ["ocr:1", "doc:9:state", "abc", "bx", "dzz", "x*y", "hello", "hbllo", "a]", "-", ""])
+def test_to_regex_agrees_with_matches(pattern, key):
+    from redispolicy.policy.glob import matches, to_regex
+
+    assert bool(to_regex(pattern).fullmatch(key)) == matches(pattern, key)
