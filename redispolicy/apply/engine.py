@@ -122,8 +122,11 @@ def apply_items(client_factory: Callable[[], redis.Redis], items: list[Item], mu
     except _CONN_ERRORS as exc:
         found = again()
         if found is None:
+            sent = items if multi else items[:len(done_seq) + 1]
+            maybe = ("either all or none of these are now live" if multi else "these may now be live")
             return EngineResult("unknown", f"the connection was lost while applying ({type(exc).__name__}) "
-                                           "and the server could not be reached again to read it back")
+                                           "and the server could not be reached again to read it back; "
+                                           f"{maybe}: {', '.join(it.name for it in sent)}")
         client, raw = found
         done, untouched, _ = _state(items, raw)
         if len(untouched) == len(items):
@@ -145,8 +148,10 @@ def verify(client: redis.Redis, items: list[Item], again: ReadBackAgain | None =
     except _CONN_ERRORS as exc:
         found = again() if again is not None else None
         if found is None:
-            return EngineResult("unknown", f"the connection was lost while reading the change back "
-                                           f"({type(exc).__name__}) and the server could not be reached again")
+            return EngineResult("unknown", f"the server acknowledged setting {', '.join(it.name for it in items)}, "
+                                           f"but the connection was lost while reading it back "
+                                           f"({type(exc).__name__}) and the server could not be reached again "
+                                           "to verify it")
         client, raw = found
     bad = [it for it in items if not _matches(it, raw[it.name], it.expect)]
     if not bad:
@@ -182,7 +187,8 @@ def _rollback(client: redis.Redis, items: list[Item], done: list[Item], why: str
             if found is None:
                 return EngineResult("unknown", f"{why}; the connection was lost while rolling back "
                                                f"({type(exc).__name__}) and the server could not be reached "
-                                               "again to read it back")
+                                               "again to read it back; these may still be at the planned "
+                                               f"value: {', '.join(it.name for it in done)}")
             client, raw = found
             _, untouched, _ = _state(items, raw)
             done = [it for it in items if it not in untouched]

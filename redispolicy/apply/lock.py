@@ -69,24 +69,34 @@ class ApplyLock:
 
     def acquire(self, timeout: float, poll: float = 0.2) -> None:
         deadline = time.monotonic() + timeout
+        freed_retries = 3
         while True:
             if self.client.set(self.key, self.value, nx=True, px=self.ttl_ms):
                 self._thread = threading.Thread(target=self._keep_alive, name="redispolicy-lock", daemon=True)
                 self._thread.start()
                 return
             if time.monotonic() >= deadline:
+                holder = self._current()
+                if holder is None and freed_retries > 0:
+                    # Released between our SET and the GET: the lock is free, so try it again rather
+                    # than fail without being able to name a holder.
+                    freed_retries -= 1
+                    continue
                 raise RedispolicyError(
-                    f"another apply holds the lock on this server: {self._current()}",
+                    f"another apply holds the lock on this server: {holder or '(released just now)'}",
                     f"wait for it to finish and run apply again (--lock-timeout SECONDS waits longer); "
                     f"if that process is gone, the lock expires within {self.ttl_ms // 1000} s, "
                     f"or delete the key '{self.key}' after checking")
             time.sleep(poll)
 
-    def _current(self) -> str:
+    def _current(self) -> str | None:
+        """Who holds the lock (None: nobody any more)."""
         raw = self.client.get(self.key)
+        if raw is None:
+            return None
         try:
-            data = json.loads(raw) if raw else None
-            return Holder(**data).describe() if data else "(released just now)"
+            data = json.loads(raw)
+            return Holder(**data).describe()
         except (TypeError, ValueError):
             return f"an unknown holder ({self.key} = {str(raw)[:60]!r})"
 

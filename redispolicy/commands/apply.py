@@ -10,7 +10,7 @@ import contextlib
 import datetime
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import redis
@@ -41,6 +41,7 @@ from redispolicy.plan.planfile import (
 from redispolicy.policy.model import Policy
 from redispolicy.policy.resolve import display_path
 from redispolicy.render import renderer
+from redispolicy.render.style import Style
 from redispolicy.secret import Secret
 
 Confirm = Callable[[str], bool]
@@ -125,7 +126,10 @@ def _stale_policy(opts: Options, saved: SavedPlan, changed: list[str]) -> Result
 
 def _render(opts: Options, report: ApplyReport) -> Result:
     fmt = opts.output if opts.output in ("text", "json") else "text"
-    return Result(renderer(fmt, "apply")(report, opts.style), report.exit_code)
+    plain = Style(color=False, verbose=opts.style.verbose)
+    files = {path: renderer(f if f in ("text", "json") else "text", "apply")(report, plain)
+             for f, path in opts.reports}
+    return Result(renderer(fmt, "apply")(report, opts.style), report.exit_code, files)
 
 
 def _secret_for(policy: Policy, parameter: str, identity_product: str, identity_version: str) -> Secret | None:
@@ -141,10 +145,16 @@ def _secret_for(policy: Policy, parameter: str, identity_product: str, identity_
 def _execute(opts: Options, saved: SavedPlan, policy: Policy, conn: ConnectOptions, lock_timeout: float,
              no_lock: bool, audit_log: Path | None, plan_fp: str) -> Result:
     client = connect(conn)
-    identity = identify(client, address(conn.url.reveal()))
-    lock = None if no_lock else ApplyLock(client)
-    if lock is not None:
-        lock.acquire(lock_timeout)
+    try:
+        with _before_any_change(address(conn.url.reveal()), "+info"):
+            identity = identify(client, address(conn.url.reveal()))
+        lock = None if no_lock else ApplyLock(client)
+        if lock is not None:
+            with _before_any_change(identity.address, "+set and +eval on the lock key, or pass --no-lock"):
+                lock.acquire(lock_timeout)
+    except BaseException:
+        client.close()
+        raise
     try:
         report = _apply_locked(saved, policy, conn, client, identity.run_id, identity.product, identity.version,
                                identity.address, plan_cmd.fingerprint_key(opts.environ))
@@ -167,6 +177,20 @@ def _execute(opts: Options, saved: SavedPlan, policy: Policy, conn: ConnectOptio
     return _render(opts, report)
 
 
+@contextlib.contextmanager
+def _before_any_change(addr: str, grant: str) -> Iterator[None]:
+    """Errors met before anything was sent that changes the server: a clean message, exit 1."""
+    try:
+        yield
+    except redis.exceptions.NoPermissionError as exc:
+        raise RedispolicyError(f"{addr}: the ACL user may not do what apply needs, nothing was changed: "
+                               f"NOPERM {str(exc).splitlines()[0]}", f"grant the apply user {grant}") from None
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        raise RedispolicyError(f"lost the connection to {addr} before changing anything, nothing was changed "
+                               f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
+                               "check the server and the network, then run apply again") from None
+
+
 def _policy_audit_path(policy: Policy) -> Path | None:
     log = policy.audit.get("log")
     return Path(log) if isinstance(log, str) and log else None
@@ -187,7 +211,8 @@ def _apply_locked(saved: SavedPlan, policy: Policy, conn: ConnectOptions, client
     raw_now: dict[str, str | Secret] = {}
     normalized_now: dict[str, str | None] = {}
     for name in touched:
-        reply = client.config_get(name)
+        with _before_any_change(addr, "+config|get and +config|set"):
+            reply = client.config_get(name)
         value = reply.get(name, next(iter(reply.values()), None)) if reply else None
         look = cat.lookup(name)
         if value is None:

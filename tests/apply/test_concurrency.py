@@ -1,0 +1,267 @@
+"""Two applies on one target: one applies, the other waits or fails naming the holder.
+
+The lock is the key redispolicy:apply-lock on the server itself. Two real processes race
+for it; a lock we hold ourselves makes the refusal, the wait and --no-lock deterministic.
+Whatever happens, the server ends in the plan's state and no apply undoes another.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from redispolicy.apply.lock import LOCK_KEY, ApplyLock
+from redispolicy.main import run
+
+CLI = str(Path(sys.executable).with_name("redispolicy"))
+POLICY = """\
+apiVersion: redispolicy/v1
+kind: RedisPolicy
+environment: test
+config:
+  maxmemory: 1gb
+  maxmemory-policy: allkeys-lru
+  hz: 20
+  timeout: 300
+  notify-keyspace-events: Ex
+"""
+PLANNED = {"maxmemory": "1073741824", "maxmemory-policy": "allkeys-lru", "hz": "20", "timeout": "300",
+           "notify-keyspace-events": "xE"}
+START = {"maxmemory": "0", "maxmemory-policy": "noeviction", "hz": "10", "timeout": "0",
+         "notify-keyspace-events": ""}
+HOLDER_MSG = "another apply holds the lock on this server: "
+STALE_MSG = "The plan is stale: nothing was changed."
+
+
+@pytest.fixture
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("REDISPOLICY_FINGERPRINT_KEY", "concurrency-key")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("NO_COLOR", "1")
+    (tmp_path / "policies").mkdir()
+    (tmp_path / "policies" / "test.yaml").write_text(POLICY)
+    return tmp_path
+
+
+def _state(client: redis.Redis) -> dict[str, str]:
+    return {n: client.config_get(n)[n] for n in PLANNED}
+
+
+def _reset(client: redis.Redis) -> None:
+    for n, v in START.items():
+        client.config_set(n, v)
+    client.delete(LOCK_KEY)
+    assert _state(client) == START
+
+
+def _plan(work: Path, url: str, capsys: pytest.CaptureFixture[str]) -> Path:
+    out = work / "test.plan"
+    assert run(["plan", "--policy-dir", str(work / "policies"), "-e", "test", "--url", url, "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert {c["parameter"]: c["after"] for c in json.loads(out.read_text())["changes"]} == PLANNED
+    return out
+
+
+def _spawn(plan: Path, url: str, work: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [CLI, "apply", str(plan), "--url", url, "--audit-log", str(work / "audit.log"), *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        env=dict(os.environ), cwd=os.getcwd())
+
+
+def _finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, out, err
+
+
+def _pause_clients(client: redis.Redis, seconds: float) -> None:
+    """CLIENT PAUSE: the server holds every client's commands for a while, so two applies that
+    connect meanwhile are served together when it ends: they really start at once."""
+    client.execute_command("CLIENT", "PAUSE", int(seconds * 1000))
+
+
+def _me_pattern() -> str:
+    return f"{getpass.getuser()}@{socket.gethostname()} (pid {os.getpid()}) since "
+
+
+@pytest.mark.slow
+def test_two_applies_started_together_one_applies(matrix_server, work, capsys):
+    client = matrix_server.client()
+    outcomes = []
+    for _round in range(3):
+        _reset(client)
+        plan = _plan(work, matrix_server.url, capsys)
+        _pause_clients(client, 1.5)
+        procs = [_spawn(plan, matrix_server.url, work, "--lock-timeout", "0") for _ in range(2)]
+        results = [_finish(p) for p in procs]
+        codes = sorted(code for code, _, _ in results)
+        assert codes == [0, 1], results
+        (_, won_out, won_err), = [r for r in results if r[0] == 0]
+        (_, lost_out, lost_err), = [r for r in results if r[0] == 1]
+        assert "Applied 5 change(s), verified by reading them back" in won_out, won_out + won_err
+        assert "Traceback" not in won_err + lost_err and "internal error" not in won_err + lost_err
+        if HOLDER_MSG in lost_err:
+            # The loser named the winner: a process on this host, not us.
+            assert f"{getpass.getuser()}@{socket.gethostname()} (pid " in lost_err
+            assert f"(pid {os.getpid()})" not in lost_err
+            outcomes.append("lock")
+        else:
+            # It ran after the winner: the values it would change had moved, so it changed nothing.
+            assert STALE_MSG in lost_out, lost_out + lost_err
+            for name in PLANNED:
+                assert f"{name}: planned from " in lost_out
+            outcomes.append("stale")
+        assert _state(client) == PLANNED
+        assert client.exists(LOCK_KEY) == 0
+    lines = [json.loads(x) for x in (work / "audit.log").read_text().splitlines()]
+    assert sorted(e["result"] for e in lines).count("applied") == 3
+    print("outcomes of the losing apply:", outcomes)
+
+
+def test_two_applies_without_blocking_the_server(matrix_server, work, capsys):
+    """The same race without the busy server: whoever loses, the server ends in the plan's state."""
+    client = matrix_server.client()
+    _reset(client)
+    plan = _plan(work, matrix_server.url, capsys)
+    procs = [_spawn(plan, matrix_server.url, work, "--lock-timeout", "0") for _ in range(2)]
+    results = [_finish(p) for p in procs]
+    assert sorted(code for code, _, _ in results) == [0, 1], results
+    (_, lost_out, lost_err), = [r for r in results if r[0] == 1]
+    assert HOLDER_MSG in lost_err or STALE_MSG in lost_out, lost_out + lost_err
+    assert _state(client) == PLANNED
+
+
+def test_held_lock_refuses_naming_the_holder_then_applies_after_release(matrix_server, work, capsys):
+    client = matrix_server.client()
+    _reset(client)
+    plan = _plan(work, matrix_server.url, capsys)
+    lock = ApplyLock(client)
+    lock.acquire(0)
+    try:
+        start = time.monotonic()
+        code = run(["apply", str(plan), "--url", matrix_server.url, "--lock-timeout", "0.5"])
+        waited = time.monotonic() - start
+        captured = capsys.readouterr()
+        assert code == 1
+        first = captured.err.splitlines()[0]
+        assert first.startswith("redispolicy: error: " + HOLDER_MSG + _me_pattern()), captured.err
+        assert "--lock-timeout" in captured.err and LOCK_KEY in captured.err  # how to proceed
+        assert waited >= 0.5
+        assert _state(client) == START
+        assert client.get(LOCK_KEY) == lock.value  # the refused apply did not touch our lock
+    finally:
+        lock.release()
+    assert client.exists(LOCK_KEY) == 0
+    code = run(["apply", str(plan), "--url", matrix_server.url, "--lock-timeout", "0"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.out + captured.err
+    assert _state(client) == PLANNED
+    assert client.exists(LOCK_KEY) == 0
+
+
+def test_apply_waits_for_the_holder_within_lock_timeout(matrix_server, work, capsys):
+    client = matrix_server.client()
+    _reset(client)
+    plan = _plan(work, matrix_server.url, capsys)
+    lock = ApplyLock(client)
+    lock.acquire(0)
+    try:
+        start = time.monotonic()
+        proc = _spawn(plan, matrix_server.url, work, "--lock-timeout", "20")
+        time.sleep(1.5)
+        assert proc.poll() is None, proc.communicate()  # still waiting for us
+        assert _state(client) == START
+    finally:
+        lock.release()
+    code, out, err = _finish(proc)
+    assert code == 0, out + err
+    assert time.monotonic() - start >= 1.5
+    assert _state(client) == PLANNED
+    assert client.exists(LOCK_KEY) == 0
+
+
+def test_no_lock_applies_while_the_lock_is_held_and_leaves_it(matrix_server, work, capsys):
+    client = matrix_server.client()
+    _reset(client)
+    plan = _plan(work, matrix_server.url, capsys)
+    lock = ApplyLock(client)
+    lock.acquire(0)
+    try:
+        code = run(["apply", str(plan), "--url", matrix_server.url, "--no-lock", "--lock-timeout", "0"])
+        captured = capsys.readouterr()
+        assert code == 0, captured.out + captured.err
+        assert _state(client) == PLANNED
+        assert client.get(LOCK_KEY) == lock.value
+    finally:
+        lock.release()
+
+
+def test_lock_of_a_crashed_holder_expires(matrix_server, work, capsys):
+    """A holder that died leaves its key with a TTL; a later apply gets the lock once it expires."""
+    client = matrix_server.client()
+    _reset(client)
+    plan = _plan(work, matrix_server.url, capsys)
+    gone = {"token": "dead", "user": "someone", "host": "elsewhere", "pid": 99999, "since": "2020-01-01T00:00:00Z"}
+    client.set(LOCK_KEY, json.dumps(gone), px=700)
+    code = run(["apply", str(plan), "--url", matrix_server.url, "--lock-timeout", "0"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert HOLDER_MSG + "someone@elsewhere (pid 99999) since 2020-01-01T00:00:00Z" in captured.err
+    code = run(["apply", str(plan), "--url", matrix_server.url, "--lock-timeout", "5"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.out + captured.err
+    assert _state(client) == PLANNED
+
+
+def test_unreadable_lock_value_is_shown_not_crashed_on(matrix_server, work, capsys):
+    client = matrix_server.client()
+    _reset(client)
+    plan = _plan(work, matrix_server.url, capsys)
+    client.set(LOCK_KEY, "not json", px=5000)
+    code = run(["apply", str(plan), "--url", matrix_server.url, "--lock-timeout", "0"])
+    captured = capsys.readouterr()
+    assert code == 1
+    assert HOLDER_MSG + "an unknown holder" in captured.err and "internal error" not in captured.err
+    assert _state(client) == START
+    client.delete(LOCK_KEY)
+
+
+class _RacingClient:
+    """SET NX loses, but the holder is gone by the time we GET it: the race seen between two applies."""
+
+    def __init__(self) -> None:
+        self.sets = 0
+        self.store: dict[str, str] = {}
+
+    def set(self, key: str, value: str, nx: bool, px: int) -> bool:
+        self.sets += 1
+        if self.sets == 1:
+            return False  # somebody held it ...
+        self.store[key] = value
+        return True
+
+    def get(self, key: str) -> str | None:
+        return None  # ... and released it just now
+
+    def eval(self, *args: object) -> int:
+        self.store.clear()
+        return 1
+
+
+def test_lock_released_between_set_and_get_is_taken_not_reported_as_held():
+    client = _RacingClient()
+    lock = ApplyLock(client)  # type: ignore[arg-type]
+    lock.acquire(0)
+    try:
+        assert client.sets == 2 and client.store[LOCK_KEY] == lock.value
+    finally:
+        lock.release()

@@ -1,0 +1,401 @@
+"""Fault injection for `redispolicy apply`, against real servers of the matrix.
+
+A proxy (tests/apply/proxy.py) sits between the tool and a real redis-server and cuts the
+connection at chosen commands; the server refuses a value in the middle of a batch; the
+server goes away or restarts between plan and apply; the ACL user may not run CONFIG.
+
+In every case the server is read back directly (not through the proxy) and must hold,
+for every planned parameter, either the complete state before or the complete plan:
+never something between, except when the tool says (exit 3) that it could not reach the
+server to find out — and on Redis >= 7 / Valkey (one atomic CONFIG SET) not even then.
+Exit codes: 0 applied and verified, 1 nothing changed, 3 partial or unknown.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from redispolicy.main import run
+
+try:  # tests/apply is a package (tests/apply/__init__.py) ...
+    from .proxy import Cut, FaultProxy
+except ImportError:  # ... or a rootdir-style test directory
+    from proxy import Cut, FaultProxy  # type: ignore[no-redef]
+
+PARAMS = ("maxmemory", "maxmemory-policy", "timeout", "hz")
+AFTER = {"maxmemory": "1073741824", "maxmemory-policy": "allkeys-lru", "timeout": "300", "hz": "20"}
+POLICY = """\
+apiVersion: redispolicy/v1
+kind: RedisPolicy
+environment: test
+config:
+  maxmemory: 1gb
+  maxmemory-policy: allkeys-lru
+  timeout: 300
+  hz: 20
+"""
+LOCK_KEY = "redispolicy:apply-lock"
+CONFIG_SET = ("CONFIG", "SET")
+CONFIG_GET = ("CONFIG", "GET")
+REFUSE = 5.0  # longer than the tool's reconnect attempts (5 x 0.3 s)
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+@dataclass
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("REDISPOLICY_FINGERPRINT_KEY", "fault-test-key")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
+    monkeypatch.delenv("REDISPOLICY_DEBUG", raising=False)
+    policy_dir = tmp_path / "policies"
+    policy_dir.mkdir()
+    (policy_dir / "test.yaml").write_text(POLICY)
+    return policy_dir
+
+
+@pytest.fixture
+def proxy(matrix_server):
+    p = FaultProxy(matrix_server.port)
+    try:
+        yield p
+    finally:
+        p.stop()
+
+
+def is_multi(server) -> bool:
+    """One atomic multi-parameter CONFIG SET (Redis >= 7, Valkey), as the engine decides it."""
+    return server.product == "valkey" or server.version_tuple[0] >= 7
+
+
+def live(server) -> dict[str, str]:
+    """The planned parameters, read directly from the server (never through the proxy)."""
+    with server.client() as c:
+        return {p: c.config_get(p)[p] for p in PARAMS}
+
+
+def state_of(now: dict[str, str], before: dict[str, str]) -> str:
+    if now == before:
+        return "before"
+    if now == AFTER:
+        return "after"
+    return "mixed"
+
+
+def make_plan(policy_dir: Path, url: str, capsys) -> Path:
+    out = policy_dir.parent / "plan.json"
+    code = run(["plan", "--policy-dir", str(policy_dir), "-e", "test", "--url", url, "--out", str(out)])
+    shown = capsys.readouterr()
+    assert code == 0, shown
+    doc = json.loads(out.read_text())
+    planned = {c["parameter"]: (c["action"], c["after"]) for c in doc["changes"]}
+    assert planned == {p: ("set", v) for p, v in AFTER.items()}, planned
+    return out
+
+
+def apply(plan: Path, url: str, policy_dir: Path, capsys, *extra: str) -> Outcome:
+    code = run(["apply", str(plan), "--url", url, "--policy-dir", str(policy_dir), "--color", "never", *extra])
+    shown = capsys.readouterr()
+    return Outcome(code, shown.out, shown.err)
+
+
+def assert_clean(o: Outcome) -> None:
+    assert "Traceback" not in o.text, o.text
+    assert "internal error" not in o.text, o.text
+
+
+def assert_nothing_changed(o: Outcome, server, before: dict[str, str]) -> None:
+    assert_clean(o)
+    assert o.code == 1, o.text
+    assert live(server) == before, o.text
+
+
+def assert_applied(o: Outcome, server) -> None:
+    assert_clean(o)
+    assert o.code == 0, o.text
+    assert "✓ Applied 4 change(s), verified by reading them back" in o.out, o.text
+    assert live(server) == AFTER
+
+
+def assert_lock_released(server) -> None:
+    with server.client() as c:
+        assert c.get(LOCK_KEY) is None
+
+
+def assert_audit(env: Path, result: str) -> None:
+    log = env.parent / "state" / "redispolicy" / "audit.log"
+    entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    assert entries[-1]["result"] == result, entries[-1]
+
+
+# -- 1. the connection cut at chosen commands -------------------------------------------------------
+@dataclass(frozen=True)
+class Fault:
+    cuts: tuple[Cut, ...]
+    refuse: bool = False
+
+
+FAULTS = {
+    # The one CONFIG SET (>= 7) / the first of four (6.x) never reaches the server.
+    "config-set-never-sent": Fault((Cut(CONFIG_SET, 1, "before"),)),
+    # The server runs it, the reply is lost.
+    "config-set-reply-lost": Fault((Cut(CONFIG_SET, 1, "after_send"),)),
+    # As above, and the tool cannot reach the server again: it must say it does not know.
+    "config-set-never-sent-unreachable": Fault((Cut(CONFIG_SET, 1, "before"),), refuse=True),
+    "config-set-reply-lost-unreachable": Fault((Cut(CONFIG_SET, 1, "after_send"),), refuse=True),
+    # Everything set; the read-back that verifies it is cut.
+    "verify-read-back-cut": Fault((Cut(CONFIG_GET, 1, "before", after=CONFIG_SET),)),
+    "verify-read-back-cut-unreachable": Fault((Cut(CONFIG_GET, 1, "before", after=CONFIG_SET),), refuse=True),
+    # Before anything is set: the staleness re-read, the lock.
+    "stale-check-read-cut": Fault((Cut(CONFIG_GET, 1, "before"),)),
+    "lock-cut": Fault((Cut(("SET", LOCK_KEY), 1, "before"),)),
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS.values()), ids=list(FAULTS))
+def test_connection_cut(matrix_server, proxy, env, capsys, fault):
+    before = live(matrix_server)
+    plan = make_plan(env, proxy.url, capsys)
+    proxy.arm(*fault.cuts, refuse_for=REFUSE if fault.refuse else 0.0)
+    o = apply(plan, proxy.url, env, capsys)
+    assert proxy.fired_count == len(fault.cuts), proxy.names()
+    proxy.disarm()
+    assert_clean(o)
+    now = live(matrix_server)
+    state = state_of(now, before)
+    multi = is_multi(matrix_server)
+
+    # The invariant, whatever the fault: never between, except "unknown" on 6.x (one SET at a time).
+    if state == "mixed":
+        assert not multi, f"partial apply on {matrix_server.name}: {now}\n{o.text}"
+        assert o.code == 3 and "unknown" in o.out, o.text
+    # The exit code says which state the server is in.
+    if o.code == 0:
+        assert state == "after", o.text
+        assert "verified by reading them back" in o.out
+    elif o.code == 1:
+        assert state == "before", o.text
+        assert "nothing was changed" in o.text.lower(), o.text
+    else:
+        assert o.code == 3, o.text
+        assert "⚠ The outcome is unknown" in o.out, o.text
+        assert "could not be reached again" in o.out, o.text
+        # It cannot say what is live, but it names every parameter that may have changed.
+        for name in PARAMS:
+            if now[name] != before[name]:
+                assert name in o.out, o.text
+
+    # And exactly which outcome each fault must give.
+    first = fault.cuts[0]
+    if fault.refuse:
+        assert o.code == 3
+        if first.match == CONFIG_GET or (first.when == "after_send" and multi):
+            assert state == "after"
+        elif first.when == "before":
+            assert state == "before"
+        else:  # 6.x: the first of four set, then unreachable: the one state between, and it says so
+            assert state == "mixed"
+            assert "these may now be live: " in o.out, o.text
+    elif first.match == CONFIG_SET and first.when == "before":
+        assert o.code == 1 and state == "before"
+        assert "nothing changed" in o.out, o.text  # read back, not guessed
+        assert_audit(env, "refused")
+    elif first.match == CONFIG_SET:  # the reply lost
+        if multi:
+            assert_applied(o, matrix_server)
+            assert_audit(env, "applied")
+        else:  # the first of four was set: rolled back
+            assert o.code == 1 and state == "before"
+            assert "rolled back and verified" in o.out, o.text
+            assert_audit(env, "rolled_back")
+    elif first.after == CONFIG_SET:  # the verifying read-back
+        assert_applied(o, matrix_server)
+    else:  # before anything was sent
+        assert_nothing_changed(o, matrix_server, before)
+        assert o.err.startswith("redispolicy: error: "), o.text
+    if not fault.refuse:
+        assert_lock_released(matrix_server)
+
+
+# -- Redis 6.x: one parameter per CONFIG SET; a cut in the middle is rolled back and verified --------
+SEQUENTIAL = {
+    "cut-before-2nd": Cut(CONFIG_SET, 2, "before"),  # 1 of 4 set
+    "cut-after-2nd": Cut(CONFIG_SET, 2, "after_send"),  # 2 of 4 set, the reply of the 2nd lost
+    "cut-before-4th": Cut(CONFIG_SET, 4, "before"),  # 3 of 4 set
+}
+
+
+@pytest.mark.parametrize("cut", list(SEQUENTIAL.values()), ids=list(SEQUENTIAL))
+def test_sequential_cut_is_rolled_back(matrix_server, proxy, env, capsys, cut):
+    if is_multi(matrix_server):
+        pytest.skip("one atomic CONFIG SET on this server: covered by test_connection_cut")
+    before = live(matrix_server)
+    plan = make_plan(env, proxy.url, capsys)
+    proxy.arm(cut)
+    o = apply(plan, proxy.url, env, capsys)
+    assert proxy.fired_count == 1, proxy.names()
+    sets = [c for c in proxy.names() if c.upper().startswith("CONFIG SET")]
+    applied_before_cut = cut.nth - (cut.when == "before")
+    # The rollback: the parameters that reached the server, set back in reverse order.
+    assert len(sets) == cut.nth + applied_before_cut, sets
+    assert_nothing_changed(o, matrix_server, before)
+    assert "✗ Failed and rolled back: nothing was changed." in o.out, o.text
+    assert "rolled back and verified: the server is as before" in o.out, o.text
+    assert_audit(env, "rolled_back")
+    assert_lock_released(matrix_server)
+
+
+def test_sequential_cut_after_last_set_is_applied(matrix_server, proxy, env, capsys):
+    """6.x: the reply to the last CONFIG SET lost: everything is set, read back and verified."""
+    if is_multi(matrix_server):
+        pytest.skip("one atomic CONFIG SET on this server: covered by test_connection_cut")
+    plan = make_plan(env, proxy.url, capsys)
+    proxy.arm(Cut(CONFIG_SET, 4, "after_send"))
+    o = apply(plan, proxy.url, env, capsys)
+    assert proxy.fired_count == 1
+    assert_applied(o, matrix_server)
+    assert_lock_released(matrix_server)
+
+
+def test_sequential_cut_during_rollback(matrix_server, proxy, env, capsys):
+    """6.x: the connection drops mid-apply, and again while rolling back: still rolled back, or exit 3
+    naming what is live — never a silent partial state."""
+    if is_multi(matrix_server):
+        pytest.skip("one atomic CONFIG SET on this server: no rollback")
+    before = live(matrix_server)
+    plan = make_plan(env, proxy.url, capsys)
+    # 2 of 4 set and the reply lost; then the first rollback CONFIG SET never arrives.
+    proxy.arm(Cut(CONFIG_SET, 2, "after_send"), Cut(CONFIG_SET, 1, "before"))
+    o = apply(plan, proxy.url, env, capsys)
+    assert proxy.fired_count == 2, proxy.names()
+    assert_clean(o)
+    now = live(matrix_server)
+    if o.code == 1:
+        assert now == before, o.text
+        assert "rolled back and verified" in o.out, o.text
+    else:
+        assert o.code == 3, o.text
+        assert "PARTIALLY APPLIED" in o.out, o.text
+        assert "Now live on the server:" in o.out, o.text
+        for name, value in now.items():
+            assert f"{name} = {value}" in o.out, o.text
+
+
+# -- 2. a value the server refuses (or does not keep) in the middle of the batch ---------------------
+def _edit(plan: Path, name: str, send: str, after: str | None = None) -> None:
+    """Change what apply sends (the policy files and their hashes stay as they are)."""
+    doc = json.loads(plan.read_text())
+    (change,) = [c for c in doc["changes"] if c["parameter"] == name]
+    change["send"] = send
+    if after is not None:
+        change["after"] = after
+    plan.write_text(json.dumps(doc, indent=2))
+
+
+def _edit_middle(plan: Path, send: str) -> str:
+    settable = [c["parameter"] for c in json.loads(plan.read_text())["changes"] if c["action"] == "set"]
+    name = settable[len(settable) // 2]
+    assert name not in (settable[0], settable[-1])
+    _edit(plan, name, send)
+    return name
+
+
+@pytest.mark.parametrize("kind", ["refused", "not-kept"])
+def test_value_refused_mid_batch(matrix_server, env, capsys, kind):
+    before = live(matrix_server)
+    plan = make_plan(env, matrix_server.url, capsys)
+    if kind == "refused":
+        name = _edit_middle(plan, "not-a-valid-value")
+    else:  # accepted by CONFIG SET, but the server clamps hz to 500: caught by the read-back
+        _edit(plan, "hz", "600", "600")
+    o = apply(plan, matrix_server.url, env, capsys)
+    assert_nothing_changed(o, matrix_server, before)
+    if kind == "refused":
+        assert name in o.out, o.text
+        if is_multi(matrix_server):
+            assert "✗ Nothing was changed." in o.out, o.text
+            assert "the server refused the change, nothing was set" in o.out, o.text
+            assert_audit(env, "refused")
+        else:
+            assert f"the server refused {name}" in o.out, o.text
+            assert "rolled back and verified: the server is as before" in o.out, o.text
+            assert_audit(env, "rolled_back")
+    else:
+        assert "hz: sent 600, the server reports 500" in o.out, o.text
+        assert "rolled back and verified: the server is as before" in o.out, o.text
+        assert_audit(env, "rolled_back")
+    assert_lock_released(matrix_server)
+
+
+# -- 3. the server stopped, or restarted, between plan and apply -------------------------------------
+def test_server_stopped_between_plan_and_apply(matrix_server, env, capsys):
+    url = matrix_server.url
+    plan = make_plan(env, url, capsys)
+    matrix_server.stop()
+    o = apply(plan, url, env, capsys)
+    assert_clean(o)
+    assert o.code == 1, o.text
+    assert o.out == ""
+    lines = o.err.splitlines()
+    assert lines[0].startswith(f"redispolicy: error: cannot connect to {url}"), o.err
+    assert all(line.startswith("  hint: ") for line in lines[1:]), o.err
+    assert len(lines) <= 2, o.err
+
+
+def test_server_restarted_between_plan_and_apply(matrix_server, redis_server_factory, proxy, env, capsys):
+    """Same address, another process (new run_id), even with the same values: the plan is stale."""
+    plan = make_plan(env, proxy.url, capsys)
+    old_run_id = json.loads(plan.read_text())["target"]["run_id"]
+    matrix_server.stop()
+    restarted = redis_server_factory.start(matrix_server.spec)
+    try:
+        proxy.target_port = restarted.port  # the tool's URL still works
+        before = live(restarted)
+        o = apply(plan, proxy.url, env, capsys)
+        assert_nothing_changed(o, restarted, before)
+        assert "✗ The plan is stale: nothing was changed." in o.out, o.text
+        new_run_id = restarted.info_server["run_id"]
+        assert f"the server restarted or is another server: run_id was {old_run_id}, now {new_run_id}" in o.out
+        assert not any(c.upper().startswith("CONFIG SET") for c in proxy.names()), proxy.names()
+        assert_audit(env, "stale")
+        assert_lock_released(restarted)
+    finally:
+        restarted.stop()
+
+
+# -- 4. an ACL user without +config --------------------------------------------------------------------
+PASSWORD = "pw-Applier-7731"
+
+
+@pytest.mark.parametrize("rules", [["-config"], ["-config", "+config|get"]], ids=["no-config", "config-get-only"])
+def test_acl_user_without_config_permission(matrix_server, env, capsys, rules):
+    with matrix_server.client() as admin:
+        admin.execute_command("ACL", "SETUSER", "applier", "reset", "on", f">{PASSWORD}", "~*", "+@all", *rules)
+    before = live(matrix_server)
+    plan = make_plan(env, matrix_server.url, capsys)  # planned by an admin
+    url = f"redis://applier:{PASSWORD}@{matrix_server.host}:{matrix_server.port}/0"
+    o = apply(plan, url, env, capsys)
+    assert_nothing_changed(o, matrix_server, before)
+    assert PASSWORD not in o.text
+    assert "NOPERM" in o.text, o.text
+    assert "config" in o.text.lower(), o.text
+    if rules == ["-config"]:
+        assert "+config|get" in o.text, o.text
+    else:
+        assert "config|set" in o.text or "+config" in o.text, o.text
+    assert_lock_released(matrix_server)
