@@ -254,9 +254,7 @@ def _apply_locked(saved: SavedPlan, policy: Policy, conn: ConnectOptions, client
         return ApplyReport(saved.environment, addr, "nothing", not_applied=not_applied)
     multi = product == "valkey" or int(version.split(".")[0]) >= 7
 
-    def factory() -> redis.Redis:
-        return connect(conn)
-
+    extra: list[redis.Redis] = []  # reconnections after a lost connection, closed below
     first = True
 
     def reuse_then_reconnect() -> redis.Redis:
@@ -264,9 +262,15 @@ def _apply_locked(saved: SavedPlan, policy: Policy, conn: ConnectOptions, client
         if first:
             first = False
             return client
-        return factory()
+        extra.append(connect(conn))
+        return extra[-1]
 
-    result: EngineResult = apply_items(reuse_then_reconnect, items, multi)
+    try:
+        result: EngineResult = apply_items(reuse_then_reconnect, items, multi)
+    finally:
+        for again in extra:
+            with contextlib.suppress(redis.RedisError, OSError):
+                again.close()
     if result.status != "applied":
         return ApplyReport(saved.environment, addr, result.status, result.detail, tuple(applied),
                            not_applied=not_applied, mismatches=result.mismatches, now_live=result.now_live)
