@@ -102,6 +102,8 @@ def validate(paths: tuple[Path, ...], strict_env: bool, **kw: Any) -> int:
     from redispolicy.commands import validate as cmd
 
     opts = _options(**kw)
+    if opts.output == "prometheus" or any(f == "prometheus" for f, _ in opts.reports):
+        raise click.UsageError("validate has no prometheus output; it is for drift")
     return _emit(cmd.run(opts, paths, strict_env), opts)
 
 
@@ -174,6 +176,96 @@ def apply(plan_file: Path | None, env: str | None, url: str | None, auto_approve
     assert env is not None
     return _emit(cmd.run_env(opts, env, url, auto_approve, sys.stdin.isatty(), confirm, lock_timeout, no_lock,
                              audit_log), opts)
+
+
+def _lock_and_audit(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--lock-timeout and --audit-log, as apply has them, for the commands that change keys."""
+    fn = click.option("--audit-log", type=click.Path(path_type=Path, dir_okay=False),
+                      help="Append the audit record here (default: policy audit.log, "
+                           "else ~/.local/state/redispolicy/audit.log).")(fn)
+    return click.option("--lock-timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
+                        help="Seconds to wait for an apply, remediate or cleanup on the same server to finish.")(fn)
+
+
+@cli.command()
+@click.option("-e", "--env", "env", required=True, help="Environment whose key classes to remediate.")
+@click.option("--url", help="Server URL, overriding the policy's target.")
+@click.option("--execute", is_flag=True, help="Set the TTLs (default: a dry run that only counts).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted --execute from its checkpoint.")
+@click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False),
+              help="Cursor checkpoint file (default: ~/.local/state/redispolicy/remediate-ENV-HOST_PORT.json).")
+@click.option("--max-rate", type=click.IntRange(min=0), default=None,
+              help="Keys per second to scan (0 = unlimited; default sampling.max_rate or 20000).")
+@_lock_and_audit
+@common
+def remediate(env: str, url: str | None, execute: bool, resume: bool, checkpoint: Path | None,
+              max_rate: int | None, lock_timeout: float, audit_log: Path | None, **kw: Any) -> int:
+    """Give keys of `remediate: true` classes a TTL: none -> max, above max -> max.
+
+    A dry run unless --execute: an exact scan that counts what would change. --execute
+    uses EXPIRE NX / LT (an atomic script on Redis 6), touches no other key, reports the
+    exact counts and writes an audit record. Exit 0 ok, 1 error, 130 interrupted
+    (continue with --execute --resume).
+    """
+    from redispolicy.commands import remediate as cmd
+
+    opts = _options(**kw)
+    return _emit(cmd.run(opts, env, url, execute, resume, checkpoint, max_rate, lock_timeout, audit_log), opts)
+
+
+@cli.command()
+@click.option("-e", "--env", "env", required=True, help="Environment whose key classes to clean up.")
+@click.option("--url", help="Server URL, overriding the policy's target.")
+@click.option("--execute", is_flag=True, help="Delete the eligible keys (default: a dry run that only lists them).")
+@click.option("--max-rate", type=click.IntRange(min=0), default=None,
+              help="Keys per second to scan and delete (0 = unlimited; default sampling.max_rate or 20000).")
+@_lock_and_audit
+@common
+def cleanup(env: str, url: str | None, execute: bool, max_rate: int | None, lock_timeout: float,
+            audit_log: Path | None, **kw: Any) -> int:
+    """Delete keys of classes with `cleanup:` (idle_over: D, or always). Never flushes a database.
+
+    A dry run unless --execute: counts and example names per class, nothing deleted.
+    --execute prints that list first, then UNLINKs in chunks of 500, checking every key
+    again right before. A class whose pattern matches every key is refused. Exit 0 ok,
+    1 refused or error, 130 interrupted.
+    """
+    from redispolicy.commands import cleanup as cmd
+
+    opts = _options(**kw)
+
+    def announce(text: str) -> None:
+        stream = sys.stdout if opts.output == "text" else sys.stderr  # stdout carries the report alone
+        stream.write(text + "\n")
+        stream.flush()
+
+    return _emit(cmd.run(opts, env, url, execute, max_rate, lock_timeout, audit_log, announce), opts)
+
+
+@cli.command()
+@click.option("-e", "--env", "env", required=True, help="Environment to check.")
+@click.option("--url", help="Server URL, overriding the policy's target(s).")
+@click.option("--keys/--no-keys", default=True, show_default=True, help="Audit key TTLs too.")
+@click.option("--window", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Seconds between two INFO readings, for hit rate and evictions in that window.")
+@click.option("--max-rate", type=click.IntRange(min=0), default=None, help="Keys per second for the key audit.")
+@click.option("--fail-on", type=click.Choice(["warning", "critical"]), default="critical", show_default=True,
+              help="Health level that counts as failing (exit 2).")
+@click.option("--since-plan", type=click.Path(path_type=Path, dir_okay=False, exists=True),
+              help="A saved plan: report a server restart since it was made.")
+@click.option("--textfile-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="Also write redispolicy_<env>.prom for node_exporter's textfile collector.")
+@common
+def drift(env: str, url: str | None, keys: bool, window: float, max_rate: int | None, fail_on: str,
+          since_plan: Path | None, textfile_dir: Path | None, **kw: Any) -> int:
+    """Report config drift, key findings and health against the policy, for every target.
+
+    Exit 0 in sync, 2 drift or failing health, 1 error.
+    """
+    from redispolicy.commands import drift as cmd
+
+    opts = _options(**kw)
+    return _emit(cmd.run(opts, env, url, keys, window, max_rate, fail_on, since_plan, textfile_dir), opts)
 
 
 @cli.command()

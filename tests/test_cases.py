@@ -36,7 +36,7 @@ import pytest
 import yaml
 
 from redispolicy.main import run
-from redispolicy.render import FORMATS
+from redispolicy.render import VALIDATE_FORMATS as FORMATS
 from redispolicy.rules import RULES
 
 CASES = Path(__file__).resolve().parent / "cases"

@@ -28,7 +28,8 @@ from redispolicy.diagnostics import Severity
 from redispolicy.main import run
 from redispolicy.policy.validate import validate_paths
 from redispolicy.policy.yamlload import load_bytes
-from redispolicy.render import FORMATS, renderer
+from redispolicy.render import VALIDATE_FORMATS as FORMATS
+from redispolicy.render import renderer
 from redispolicy.render.style import Style
 from redispolicy.report import ValidationReport
 from redispolicy.rules import RULES

@@ -1,20 +1,39 @@
-"""The key audit as plan and drift run it: pre-flight, choose the mode, scan, judge."""
+"""The key audit as plan and drift run it: pre-flight, choose the mode, scan or sample, judge.
+
+Modes (policy ``sampling.mode``):
+
+* ``exact``: one full SCAN of every db; every count is the truth.
+* ``sample``: ``sampling.keys`` (default 10000) uniform RANDOMKEY draws spread over the
+  dbs, then a full ``SCAN MATCH`` pass for each class seen fewer than 300 times in the
+  sample (those classes come out exact); the others are estimated with 95 % intervals.
+* ``auto`` (default): exact when the keyspace fits ``sampling.time_budget`` (default 60 s)
+  at the rate limit, else sample.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 from collections.abc import Callable
 
 import redis
 
-from redispolicy.errors import RedispolicyError
 from redispolicy.live.connect import ConnectOptions, connect
-from redispolicy.live.keyscan import DEFAULT_RATE, keyspace_info, scan_exact
-from redispolicy.plan.keys import KeyFindings, KeyJudge
+from redispolicy.live.keysample import match_pass, sample_keys
+from redispolicy.live.keyscan import DEFAULT_RATE, RateLimiter, keyspace_info, scan_exact
+from redispolicy.plan.keys import MATCH_FLOOR, KeyFindings, KeyJudge
 from redispolicy.policy.model import Policy
 
 DEFAULT_TIME_BUDGET = 60.0  # seconds an automatic exact audit may take at the rate limit
+DEFAULT_SAMPLE = 10_000  # keys drawn in sample mode (sampling.keys)
+
+
+def choose_mode(mode: str, keys: int, rate: int, budget: float) -> str:
+    """auto -> exact when keys / rate fits the time budget (rate 0 = unlimited), else sample."""
+    if mode != "auto":
+        return mode
+    return "exact" if rate <= 0 or keys / rate <= budget else "sample"
 
 
 def audit_keys(policy: Policy, conn: ConnectOptions, rate: int | None = None, mode: str | None = None,
@@ -23,38 +42,58 @@ def audit_keys(policy: Policy, conn: ConnectOptions, rate: int | None = None, mo
         return None
     sampling = policy.sampling
     rate = rate if rate is not None else int(sampling.get("max_rate", DEFAULT_RATE))
-    mode = mode or str(sampling.get("mode", "auto"))
     raw = dataclasses.replace(conn, decode_responses=False)
     client = connect(raw)
     try:
         info = keyspace_info(client)
     finally:
         client.close()
-    if mode == "auto":
-        budget = _seconds(sampling.get("time_budget"), DEFAULT_TIME_BUDGET)
-        mode = "exact" if rate <= 0 or info.keys / rate <= budget else "sample"
-    if mode == "sample":
-        raise RedispolicyError(
-            f"the keyspace ({info.keys} keys) does not fit an exact audit in the time budget, and sample "
-            "mode is not available yet", "raise sampling.time_budget or --max-rate, or set sampling.mode: exact")
+    mode = choose_mode(mode or str(sampling.get("mode", "auto")), info.keys, rate,
+                       _seconds(sampling.get("time_budget"), DEFAULT_TIME_BUDGET))
     judge = KeyJudge(policy.keys)
     clients: dict[int, redis.Redis] = {}
 
     def client_for(db: int) -> redis.Redis:
-        c = connect(dataclasses.replace(raw, db=db))
-        clients[db] = c
-        return c
+        if db not in clients:
+            clients[db] = connect(dataclasses.replace(raw, db=db))
+        return clients[db]
 
-    bar = _progress(info.keys) if progress else None
+    dbs = sorted(info.dbs)
     try:
-        stats = scan_exact(client_for, sorted(info.dbs), judge.add, judge.needs_type, judge.needs_memory,
-                           rate, progress=bar)
+        if mode == "sample":
+            n = int(sampling.get("keys", DEFAULT_SAMPLE))
+            return _sample(judge, client_for, info.dbs, dbs, n, rate, info.keys, progress)
+        bar = _progress(info.keys) if progress else None
+        try:
+            stats = scan_exact(client_for, dbs, judge.add, judge.needs_type, judge.needs_memory, rate,
+                               progress=bar)
+        finally:
+            if bar is not None:
+                bar(-1)
+        return judge.finish("exact", info.keys, stats.scanned, stats.duplicates)
     finally:
         for c in clients.values():
             c.close()
+
+
+def _sample(judge: KeyJudge, client_for: Callable[[int], redis.Redis], sizes: dict[int, tuple[int, int]],
+            dbs: list[int], n: int, rate: int, dbsize: int, progress: bool) -> KeyFindings:
+    limiter = RateLimiter(rate)  # one budget for the draws and the MATCH passes
+    bar = _progress(n) if progress else None
+    try:
+        stats = sample_keys(client_for, {db: keys for db, (keys, _) in sizes.items()}, n, judge.add,
+                            judge.needs_type, judge.needs_memory, limiter, progress=bar)
+    finally:
         if bar is not None:
             bar(-1)
-    return judge.finish("exact", info.keys, stats.scanned, stats.duplicates)
+    scanned = stats.distinct
+    for i in judge.rare_classes(MATCH_FLOOR):
+        judge.add_exact(i, [])  # a class with no key at all still comes out exact (0 keys)
+        passed = match_pass(client_for, dbs, judge.accs[i].kc.pattern, functools.partial(judge.add_exact, i),
+                            keep=functools.partial(judge.owns, i), want_type=judge.needs_type,
+                            want_memory=judge.needs_memory, limiter=limiter)
+        scanned += passed.inspected
+    return judge.finish("sample", dbsize, scanned, stats.duplicates)
 
 
 def _seconds(value: object, default: float) -> float:

@@ -24,7 +24,7 @@ from redispolicy.live.snapshot import config_snapshot, identify, with_exact
 from redispolicy.plan.compare import compare, hidden_names
 from redispolicy.plan.planfile import Provenance, file_digest, to_document
 from redispolicy.policy.checks import check
-from redispolicy.policy.model import Policy
+from redispolicy.policy.model import Policy, Target
 from redispolicy.policy.resolve import PolicySet, display_path
 from redispolicy.render import renderer
 from redispolicy.render.style import Style
@@ -47,8 +47,8 @@ def load_policy(opts: Options, env: str, url_given: bool) -> tuple[Policy | None
     return res.policy, None
 
 
-def connect_options(policy: Policy, url: str | None) -> ConnectOptions:
-    target = policy.target
+def connect_options(policy: Policy, url: str | None, target: Target | None = None) -> ConnectOptions:
+    target = target or policy.target
     if url:
         return ConnectOptions(Secret(url))
     if target is None or target.url.value is None:

@@ -62,6 +62,16 @@ def address(url: str) -> str:
     return f"{parts.hostname or '127.0.0.1'}:{parts.port or 6379}"
 
 
+def _without_db(url: str) -> str:
+    """The URL without its database (the /N path of redis:// and rediss://, or a db= query)."""
+    parts = urlsplit(url)
+    base, _, query = url.partition("?")
+    query = "&".join(q for q in query.split("&") if q and not q.startswith("db="))
+    if parts.scheme != "unix" and parts.path:
+        base = base[: len(base) - len(parts.path)] if base.endswith(parts.path) else base
+    return f"{base}?{query}" if query else base
+
+
 def connect(opts: ConnectOptions) -> redis.Redis:
     url = opts.url.reveal()
     shown = redact_url(url)
@@ -80,6 +90,7 @@ def connect(opts: ConnectOptions) -> redis.Redis:
     }
     if opts.db is not None:
         kwargs["db"] = opts.db
+        url = _without_db(url)  # redis-py prefers the URL's /N or ?db=N over the db argument
     if opts.username:
         kwargs["username"] = opts.username
     if opts.password is not None:

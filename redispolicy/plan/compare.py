@@ -8,6 +8,7 @@ changes: re-sending ``bind`` would reopen the listening sockets.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 
 from redispolicy.catalog.normalize import normalize
@@ -20,11 +21,28 @@ from redispolicy.secret import REDACTED, Secret
 _LOCAL_HOSTS = ("127.", "localhost", "::1", "/")
 
 
-def compare(policy: Policy, identity: Identity, snapshot: ConfigSnapshot) -> Plan:
+def active_ignores(policy: Policy, today: datetime.date) -> set[str]:
+    """Parameter names an ``ignore:`` rule takes out of management today (expired rules do not)."""
+    out = set()
+    for rule in policy.ignore:
+        if not rule.get("parameter"):
+            continue
+        until = rule.get("until")
+        try:
+            if until and datetime.date.fromisoformat(str(until)) < today:
+                continue
+        except ValueError:
+            continue
+        out.add(str(rule["parameter"]).lower())
+    return out
+
+
+def compare(policy: Policy, identity: Identity, snapshot: ConfigSnapshot,
+            today: datetime.date | None = None) -> Plan:
     if not snapshot.available:
         return Plan(policy.environment, identity, (), False, snapshot.reason)
     cat = catalog()
-    ignored = {str(i.get("parameter")).lower() for i in policy.ignore if i.get("parameter")}
+    ignored = active_ignores(policy, today or datetime.date.today())
     changes = []
     for setting in policy.config:
         look = cat.lookup(setting.name)

@@ -5,53 +5,102 @@ oversized), keys that vanished mid-check (excluded from every denominator),
 remaining-TTL p50/p90/max and up to five example key names per class — names only,
 never values. ``KeyJudge`` accumulates batch by batch, so a million keys never sit in
 memory as objects.
+
+Two modes feed it:
+
+* exact: every key once (SCAN); counts are the truth.
+* sample: uniform draws with replacement (RANDOMKEY); a key drawn twice is two draws.
+  ``finish("sample", ...)`` turns the counts into estimates over the keyspace with
+  Wilson 95 % intervals (plan/stats.py). A class too rare for the sample is re-judged
+  exactly from a full ``SCAN MATCH`` pass fed through ``add_exact``; its findings then
+  replace the sampled ones and are flagged ``exact``.
+
+Keys no class matches are counted and grouped into suggested glob patterns
+(``PatternSuggester``) a user can paste into the policy.
 """
 
 from __future__ import annotations
 
 import array
+import dataclasses
 import re
+from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from redispolicy.live.keyscan import Observation
+from redispolicy.plan.stats import Estimate, estimate_total, zero_upper_bound, zero_upper_bound_total
 from redispolicy.policy.glob import to_regex
 from redispolicy.policy.model import KeyClass
 
+if TYPE_CHECKING:
+    from redispolicy.live.keyscan import Observation
+
 VIOLATIONS = ("no_ttl", "ttl_over_max", "ttl_forbidden", "wrong_type", "oversized")
 MAX_EXAMPLES = 5
+MATCH_FLOOR = 300  # a class expected fewer times than this in the sample gets an exact SCAN MATCH pass
 
 
 @dataclass(frozen=True)
 class ClassFindings:
     name: str
     pattern: str
-    matched: int
+    matched: int  # keys seen in the class: all of them (exact), or the sampled draws (sample)
     vanished: int
-    violations: dict[str, int]
+    violations: dict[str, int]  # per rule, over the keys seen (a key may break two rules)
     ttl_p50: int | None  # seconds, over keys with a TTL
     ttl_p90: int | None
     ttl_max: int | None
     examples: tuple[str, ...]  # violating key names (decoded for display)
-    memory_bytes: int | None = None  # summed MEMORY USAGE, when measured
+    memory_bytes: int | None = None  # summed MEMORY USAGE, when measured (sample: estimated total)
+    violating_keys: int | None = None  # keys seen breaking at least one rule
+    exact: bool = True  # False: the estimates below come from a sample
+    via: str = "scan"  # scan (exact mode) | match (SCAN MATCH pass in sample mode) | sample
+    estimated_matched: Estimate | None = None  # keys in the whole keyspace
+    estimated_violations: dict[str, Estimate] | None = None  # per rule
+    estimated_violating: Estimate | None = None  # keys breaking at least one rule
+    upper_bound_violating: float | None = None  # sample, none seen: one-sided 95 % bound on the count
+    upper_bound_rate: float | None = None  # ... and on the class's violation rate
+    remediate: bool = False  # remediate: true with a ttl max: `redispolicy remediate` may fix its TTLs
 
     @property
     def violating(self) -> int:
         return sum(self.violations.values())
+
+    @property
+    def keys_violating(self) -> int:
+        return self.violating if self.violating_keys is None else self.violating_keys
+
+    def matched_estimate(self) -> Estimate:
+        return self.estimated_matched or Estimate.exact(self.matched)
+
+    def violating_estimate(self) -> Estimate:
+        return self.estimated_violating or Estimate.exact(self.keys_violating)
+
+    def violation_estimates(self) -> dict[str, Estimate]:
+        if self.estimated_violations is not None:
+            return self.estimated_violations
+        return {k: Estimate.exact(v) for k, v in self.violations.items()}
 
 
 @dataclass(frozen=True)
 class KeyFindings:
     mode: str  # exact | sample
     dbsize: int
-    scanned: int
+    scanned: int  # distinct keys inspected
     classes: tuple[ClassFindings, ...]
-    unclassified: int
+    unclassified: int  # keys (exact) or draws (sample) no class matched
     unclassified_examples: tuple[str, ...] = ()
-    duplicates: int = 0
+    duplicates: int = 0  # exact: keys SCAN returned twice; sample: draws repeating a key
+    sample_size: int = 0  # sample: draws that found a key (the n of every interval)
+    estimated_unclassified: Estimate | None = None
+    suggestions: tuple[tuple[str, int], ...] = ()  # (glob, keys or draws) for the unclassified keys
 
     @property
     def violations(self) -> int:
         return sum(c.violating for c in self.classes)
+
+    def unclassified_estimate(self) -> Estimate:
+        return self.estimated_unclassified or Estimate.exact(self.unclassified)
 
 
 @dataclass
@@ -60,6 +109,7 @@ class _Acc:
     regex: re.Pattern[str]
     matched: int = 0
     vanished: int = 0
+    violating: int = 0
     violations: dict[str, int] = field(default_factory=lambda: dict.fromkeys(VIOLATIONS, 0))
     ttls: array.array[int] = field(default_factory=lambda: array.array("q"))
     examples: list[str] = field(default_factory=list)
@@ -71,11 +121,124 @@ def _show(key: bytes) -> str:
     return key.decode("utf-8", "backslashreplace")
 
 
+# -- suggested patterns for unclassified keys ------------------------------------------------
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_HEX = re.compile(r"[0-9a-fA-F]{8,}")
+_B64 = re.compile(r"[A-Za-z0-9+/_=-]{16,}")
+_NAME_NUMBER = re.compile(r"([A-Za-z][A-Za-z_.-]*?)(\d{3,})")  # doc12345 -> doc*
+_GLOB_META = re.compile(r"([*?\[\]\\])")
+
+# A shape token is a tuple of parts: a str is literal text, None a wildcard.
+Token = tuple[str | None, ...]
+STAR: Token = (None,)
+
+
+def looks_like_id(token: str) -> bool:
+    """Digits, hex of 8+, a UUID, or a long base64-ish token with digits and letters."""
+    if not token:
+        return False
+    if token.isdigit() or _UUID.fullmatch(token) or _HEX.fullmatch(token):
+        return True
+    return bool(_B64.fullmatch(token) and any(c.isdigit() for c in token) and any(c.isalpha() for c in token))
+
+
+def glob_escape(text: str) -> str:
+    """A literal for a Redis glob: *, ?, [, ] and \\ escaped with a backslash."""
+    return _GLOB_META.sub(r"\\\1", text)
+
+
+def _token_shape(token: str) -> Token:
+    if looks_like_id(token):
+        return STAR
+    if len(token) > 2 and token[0] == "{" and token[-1] == "}" and looks_like_id(token[1:-1]):
+        return ("{", None, "}")  # a hash tag around an id: {123} -> {*}
+    m = _NAME_NUMBER.fullmatch(token)
+    if m:
+        return (m.group(1), None)
+    return (token,)
+
+
+def key_shape(key: str, sep: str = ":") -> tuple[Token, ...]:
+    """The key's tokens with ids collapsed."""
+    return tuple(_token_shape(t) for t in key.split(sep))
+
+
+def render_shape(shape: tuple[Token, ...], sep: str = ":") -> str:
+    """The shape as a Redis glob: literal parts escaped, wildcards as '*'."""
+    return sep.join("".join("*" if part is None else glob_escape(part) for part in t) for t in shape)
+
+
+class PatternSuggester:
+    """Counts unclassified keys by shape; at most ``cap`` distinct shapes are kept.
+
+    A shape is the key's ':'-tokens with id-like tokens replaced by '*'. A position where
+    shapes that agree everywhere else differ collapses to '*' too (user:alice:profile,
+    user:bob:profile -> user:*:profile) when it holds more than ``fanout`` distinct
+    literals, or when its literals are mostly one-offs (at least 2, and at least half as
+    many as the keys in the group) — the case of names in a sample, where each shows up
+    once; a few literals with many keys each (stats:views, stats:clicks) stay apart, and
+    the first token (the namespace) only collapses past the fan-out.
+    Positions are visited left to right, so the result does not depend on key order.
+    Suggestions without any literal text ('*', '*:*') are never offered: they would
+    swallow every key.
+    """
+
+    def __init__(self, cap: int = 10_000, fanout: int = 50, sep: str = ":") -> None:
+        self.cap = cap
+        self.fanout = fanout
+        self.sep = sep
+        self.shapes: Counter[tuple[Token, ...]] = Counter()
+        self.overflow = 0  # keys whose shape arrived after the cap was reached
+
+    def add(self, key: str, weight: int = 1) -> None:
+        shape = key_shape(key, self.sep)
+        if shape in self.shapes or len(self.shapes) < self.cap:
+            self.shapes[shape] += weight
+        else:
+            self.overflow += weight
+
+    def suggestions(self, top: int = 10) -> tuple[tuple[str, int], ...]:
+        shapes = Counter(self.shapes)
+        longest = max((len(s) for s in shapes), default=0)
+        for pos in range(longest):
+            def rest(s: tuple[Token, ...], pos: int = pos) -> tuple[object, ...]:
+                return (len(s), s[:pos], s[pos + 1:])
+
+            groups: dict[tuple[object, ...], set[Token]] = {}
+            weight: Counter[tuple[object, ...]] = Counter()
+            for s, n in shapes.items():
+                if len(s) > pos and s[pos] != STAR:
+                    groups.setdefault(rest(s), set()).add(s[pos])
+                    weight[rest(s)] += n
+            wide = {g for g, values in groups.items()
+                    if len(values) > self.fanout
+                    or (pos > 0 and len(values) >= 2 and 2 * len(values) >= weight[g])}
+            if not wide:
+                continue
+            merged: Counter[tuple[Token, ...]] = Counter()
+            for s, n in shapes.items():
+                if len(s) > pos and s[pos] != STAR and rest(s) in wide:
+                    s = (*s[:pos], STAR, *s[pos + 1:])
+                merged[s] += n
+            shapes = merged
+        useful = [(render_shape(s, self.sep), n) for s, n in shapes.items()
+                  if any(part for t in s for part in t)]
+        useful.sort(key=lambda item: (-item[1], item[0]))
+        return tuple(useful[:top])
+
+
+# -- the judge --------------------------------------------------------------------------------
+
 class KeyJudge:
     def __init__(self, classes: tuple[KeyClass, ...]) -> None:
         self.accs = [_Acc(kc, to_regex(kc.pattern)) for kc in classes if kc.pattern]
+        self._first = re.compile("|".join(f"(?P<c{i}>{a.regex.pattern})" for i, a in enumerate(self.accs))
+                                 or "(?!)", re.DOTALL)
         self.unclassified = 0
         self.unclassified_examples: list[str] = []
+        self.suggester = PatternSuggester()
+        self.exact_accs: dict[int, _Acc] = {}  # sample mode: classes re-judged from a SCAN MATCH pass
 
     @property
     def needs_type(self) -> bool:
@@ -86,11 +249,10 @@ class KeyJudge:
         return any(a.kc.max_size is not None for a in self.accs)
 
     def classify(self, key: bytes) -> _Acc | None:
-        text = key.decode("utf-8", "surrogateescape")
-        for acc in self.accs:
-            if acc.regex.fullmatch(text):
-                return acc
-        return None
+        # One alternation of every class pattern, in policy order: the regex engine tries
+        # the alternatives left to right, so the first class that matches wins, in one C call.
+        m = self._first.fullmatch(key.decode("utf-8", "surrogateescape"))
+        return self.accs[int(m.lastgroup[1:])] if m is not None and m.lastgroup else None
 
     def add(self, batch: list[Observation]) -> None:
         for ob in batch:
@@ -98,10 +260,30 @@ class KeyJudge:
             if acc is None:
                 if ob.pttl != -2:
                     self.unclassified += 1
-                    if len(self.unclassified_examples) < MAX_EXAMPLES:
-                        self.unclassified_examples.append(_show(ob.key))
+                    shown = _show(ob.key)
+                    self.suggester.add(shown)
+                    if len(self.unclassified_examples) < MAX_EXAMPLES and shown not in self.unclassified_examples:
+                        self.unclassified_examples.append(shown)
                 continue
             self._judge(acc, ob)
+
+    # -- sample mode: rare classes, judged exactly ------------------------------------------
+    def rare_classes(self, floor: int = MATCH_FLOOR) -> list[int]:
+        """Classes seen fewer than ``floor`` times in the sample (n × share < floor), unseen ones included."""
+        return [i for i, acc in enumerate(self.accs) if acc.matched < floor]
+
+    def owns(self, index: int, key: bytes) -> bool:
+        """Is ``key`` in class ``index`` by first-match-wins (a MATCH pass also returns earlier classes' keys)?"""
+        return self.classify(key) is self.accs[index]
+
+    def add_exact(self, index: int, batch: list[Observation]) -> None:
+        """Observations from a full SCAN MATCH pass over class ``index`` (keys it owns only)."""
+        acc = self.exact_accs.get(index)
+        if acc is None:
+            acc = self.exact_accs[index] = _Acc(self.accs[index].kc, self.accs[index].regex)
+        for ob in batch:
+            if self.owns(index, ob.key):
+                self._judge(acc, ob)
 
     def _judge(self, acc: _Acc, ob: Observation) -> None:
         if ob.pttl == -2:
@@ -128,15 +310,36 @@ class KeyJudge:
                 bad.append("oversized")
         for b in bad:
             acc.violations[b] += 1
-        if bad and len(acc.examples) < MAX_EXAMPLES:
-            acc.examples.append(_show(ob.key))
+        if bad:
+            acc.violating += 1
+            shown = _show(ob.key)
+            if len(acc.examples) < MAX_EXAMPLES and shown not in acc.examples:
+                acc.examples.append(shown)
+
+    @property
+    def sample_size(self) -> int:
+        """Draws that found a live key: the n of every sample interval (vanished draws excluded)."""
+        return sum(a.matched for a in self.accs) + self.unclassified
 
     def finish(self, mode: str, dbsize: int, scanned: int, duplicates: int = 0) -> KeyFindings:
-        return KeyFindings(mode, dbsize, scanned, tuple(self._class(a) for a in self.accs), self.unclassified,
-                           tuple(self.unclassified_examples), duplicates)
+        suggestions = self.suggester.suggestions()
+        if mode != "sample":
+            return KeyFindings(mode, dbsize, scanned, tuple(self._class(a) for a in self.accs), self.unclassified,
+                               tuple(self.unclassified_examples), duplicates, suggestions=suggestions)
+        n = self.sample_size
+        classes = []
+        for i, acc in enumerate(self.accs):
+            if i in self.exact_accs:
+                classes.append(self._class(self.exact_accs[i], via="match"))
+            else:
+                classes.append(self._sampled(acc, n, dbsize))
+        return KeyFindings(mode, dbsize, scanned, tuple(classes), self.unclassified,
+                           tuple(self.unclassified_examples), duplicates, sample_size=n,
+                           estimated_unclassified=estimate_total(self.unclassified, n, dbsize),
+                           suggestions=suggestions)
 
     @staticmethod
-    def _class(acc: _Acc) -> ClassFindings:
+    def _class(acc: _Acc, via: str = "scan") -> ClassFindings:
         ttls = sorted(acc.ttls)
 
         def q(p: float) -> int | None:
@@ -144,4 +347,31 @@ class KeyJudge:
 
         return ClassFindings(acc.kc.name, acc.kc.pattern, acc.matched, acc.vanished, dict(acc.violations),
                              q(0.5), q(0.9), ttls[-1] if ttls else None, tuple(acc.examples),
-                             acc.memory if acc.measured else None)
+                             acc.memory if acc.measured else None, violating_keys=acc.violating, via=via,
+                             remediate=acc.kc.remediate and acc.kc.ttl_max is not None)
+
+    @classmethod
+    def _sampled(cls, acc: _Acc, n: int, dbsize: int) -> ClassFindings:
+        """A class estimated from n uniform draws over a keyspace of dbsize keys.
+
+        Each draw is a Bernoulli trial for "in this class" and for "in this class and
+        breaking rule r", so counts are dbsize × (Wilson interval of k/n). With no
+        violator among the class's m draws, the one-sided 95 % bound on the count is
+        (1 - 0.05^(1/n)) × dbsize, ≈ the rate bound 1 - 0.05^(1/m) × the class estimate.
+        """
+        base = cls._class(acc, via="sample")
+        upper_count = upper_rate = None
+        if acc.violating == 0:
+            upper_count = zero_upper_bound_total(n, dbsize)
+            upper_rate = zero_upper_bound(acc.matched)
+        violating = estimate_total(acc.violating, n, dbsize)
+        if upper_count is not None:
+            violating = Estimate(0.0, 0.0, upper_count)
+        memory = None
+        if acc.measured and n:
+            memory = round(acc.memory * dbsize / n)  # Hansen–Hurwitz: unbiased for the class total
+        return dataclasses.replace(
+            base, memory_bytes=memory, exact=False,
+            estimated_matched=estimate_total(acc.matched, n, dbsize),
+            estimated_violations={k: estimate_total(v, n, dbsize) for k, v in acc.violations.items()},
+            estimated_violating=violating, upper_bound_violating=upper_count, upper_bound_rate=upper_rate)

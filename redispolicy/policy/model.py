@@ -64,6 +64,7 @@ class KeyClass:
     persistent: bool = False  # keys must NOT have a TTL
     remediate: bool = False
     cleanup_idle_over: int | None = None
+    cleanup_always: bool = False  # cleanup: {always: true}
     type: str | None = None
     max_size: int | None = None  # bytes
 

@@ -335,6 +335,7 @@ def _key_class(node: MapNode, diags: list[Diagnostic]) -> KeyClass:
         persistent=bool(persistent),
         remediate=bool(_plain(node.get("remediate"), False)),
         cleanup_idle_over=parse_duration(idle) if idle else None,
+        cleanup_always=isinstance(cleanup, MapNode) and _plain(cleanup.get("always"), False) is True,
         type=_scalar_str(node.get("type")),
         max_size=_bytes(size, diags),
     )

@@ -82,7 +82,7 @@ def _convert(root: MapNode, error: jsonschema.ValidationError) -> list[Diagnosti
     message = sub.get("x-message") or _message(error)
     value = error.instance
     if isinstance(value, (str, int, float, bool)) and rule != "schema-type" and "x-message" in sub:
-        message = f"{value!r}: {message}"
+        message = f"{_yaml_text(value)}: {message}"
     return [Diagnostic(rule, Severity.ERROR, message, _loc(root, path), where,
                        hint=_hint(error, sub))]
 
@@ -132,11 +132,16 @@ def _message(error: jsonschema.ValidationError) -> str:
     return str(error.message)
 
 
+def _yaml_text(value: object) -> str:
+    """A scalar as the policy author wrote it: true/false, never Python's True/False."""
+    return str(value).lower() if isinstance(value, bool) else repr(value)
+
+
 def _hint(error: jsonschema.ValidationError, sub: dict[str, Any]) -> str:
     if error.validator == "enum":
         return "use one of the listed values"
     if error.validator == "const":
-        return f"write {sub['const']}"
+        return f"write {_yaml_text(sub['const']) if isinstance(sub['const'], bool) else sub['const']}"
     return "see `redispolicy schema` for the allowed shape"
 
 

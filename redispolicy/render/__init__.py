@@ -12,7 +12,8 @@ from typing import Any
 
 from redispolicy.render.style import Style
 
-FORMATS = ("text", "json", "markdown", "github", "sarif", "junit")
+FORMATS = ("text", "json", "markdown", "github", "sarif", "junit", "prometheus")  # prometheus: drift only
+VALIDATE_FORMATS = FORMATS[:-1]
 _MODULES = {"json": "json_"}
 
 
@@ -23,4 +24,4 @@ def renderer(fmt: str, what: str) -> Callable[[Any, Style], str]:
     return fn
 
 
-__all__ = ["FORMATS", "Style", "renderer"]
+__all__ = ["FORMATS", "VALIDATE_FORMATS", "Style", "renderer"]

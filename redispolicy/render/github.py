@@ -38,3 +38,59 @@ def render_validation(report: ValidationReport, style: Style) -> str:
     lines.append(f"redispolicy: {errors} error(s), {report.count(Severity.WARNING)} warning(s) "
                  f"in {len(report.files)} file(s)")
     return "\n".join(lines) + "\n"
+
+
+def _drift_annotation(level: str, title: str, message: str, file: str = "", line: int = 0) -> str:
+    props = []
+    if file:
+        props.append(f"file={_prop(file)}")
+        if line:
+            props.append(f"line={line}")
+    props.append(f"title={_prop(title)}")
+    return f"::{level} {','.join(props)}::{_data(message)}"
+
+
+def render_drift(report: object, style: Style) -> str:
+    """One annotation per finding, at the policy line it concerns when it has one.
+
+    Failing findings (drift; health and unclassified keys at or above --fail-on) and
+    warnings are ``::warning``, critical ones ``::error``; ignored findings ``::notice``;
+    a target that could not be checked is an ``::error`` on the policy file. Errors come
+    first: GitHub shows only the first 10 errors and 10 warnings of a step.
+    """
+    from redispolicy.plan.drift import DriftReport
+
+    assert isinstance(report, DriftReport)
+    errors: list[str] = []
+    warnings: list[str] = []
+    notices: list[str] = []
+    many = len(report.targets) > 1
+    for t in report.targets:
+        prefix = f"{t.label}: " if many else ""
+        if t.error:
+            errors.append(_drift_annotation("error", "redispolicy drift: target not checked", prefix + t.error,
+                                            report.policy_file))
+            continue
+        for f in t.findings:
+            loc = f.location
+            file, line = (loc.file, loc.line) if loc is not None else ("", 0)
+            title = f"redispolicy drift {f.kind}"
+            if f.ignored:
+                notices.append(_drift_annotation("notice", f"{title} (ignored)",
+                                                 f"{prefix}{f.message} — ignored: {f.ignored_because}", file, line))
+            elif f.severity == "critical":
+                errors.append(_drift_annotation("error", title, prefix + f.message, file, line))
+            else:
+                warnings.append(_drift_annotation("warning", title, prefix + f.message, file, line))
+    active = report.active()
+    if report.errors:
+        verdict = f"{len(report.errors)} of {len(report.targets)} target(s) could not be checked"
+    elif report.failing():
+        verdict = f"drift: {len(active)} finding(s)"
+    elif active:
+        verdict = f"{len(active)} warning(s), not failing (--fail-on {report.fail_on})"
+    else:
+        verdict = "in sync"
+    summary = (f"redispolicy drift {report.environment or '(no environment)'}: {verdict} across "
+               f"{len(report.targets)} target(s); {len(report.ignored())} ignored")
+    return "\n".join([*errors, *warnings, *notices, summary]) + "\n"

@@ -84,22 +84,63 @@ def plan_dict(plan: object, show_unchanged: bool = False) -> dict[str, Any]:
     }
 
 
+def _interval(e: Any, exact: bool) -> dict[str, Any]:
+    """{value, low, high}: integers when exact, else rounded to 0.1 key."""
+    if exact:
+        return {"value": round(e.value), "low": round(e.low), "high": round(e.high)}
+    return {"value": round(e.value, 1), "low": round(e.low, 1), "high": round(e.high, 1)}
+
+
 def keys_dict(findings: object) -> dict[str, Any]:
+    """The key audit. Counts in ``matched``/``violations`` are keys seen: every key in exact mode
+    (and for classes with ``"exact": true``), the draws in sample mode. ``estimated_*`` always
+    speak of the whole keyspace; an exact class has value == low == high. When a sampled class
+    showed no violation, ``estimated_violating.upper_bound`` is the one-sided 95 % bound on
+    the count, and ``upper_bound_rate`` the bound on the class's violation rate."""
     from redispolicy.plan.keys import KeyFindings
 
     assert isinstance(findings, KeyFindings)
-    return {
-        "mode": findings.mode, "scanned": findings.scanned, "dbsize": findings.dbsize,
-        "classes": [{
+    classes = []
+    for c in findings.classes:
+        violating = _interval(c.violating_estimate(), c.exact)
+        if c.upper_bound_violating is not None:
+            violating["upper_bound"] = round(c.upper_bound_violating, 1)
+        entry: dict[str, Any] = {
             "name": c.name, "pattern": c.pattern, "matched": c.matched, "vanished": c.vanished,
+            "exact": c.exact,
             "violations": c.violations,
-            "estimated_violating": {"value": c.violating, "low": c.violating, "high": c.violating},
+            "violating_keys": c.keys_violating,
+            "estimated_matched": _interval(c.matched_estimate(), c.exact),
+            "estimated_violating": violating,
+            "estimated_violations": {k: _interval(e, c.exact) for k, e in c.violation_estimates().items()},
             "ttl_seconds": {"p50": c.ttl_p50, "p90": c.ttl_p90, "max": c.ttl_max},
             "memory_bytes": c.memory_bytes,
             "examples": list(c.examples),
-        } for c in findings.classes],
-        "unclassified": {"matched": findings.unclassified, "examples": list(findings.unclassified_examples)},
+        }
+        if c.upper_bound_rate is not None:
+            entry["upper_bound_rate"] = round(c.upper_bound_rate, 6)
+        if c.via == "match":
+            entry["audited_by"] = "scan_match"  # sample mode: too rare to sample, counted exactly
+        classes.append(entry)
+    exact = findings.mode != "sample"
+    doc: dict[str, Any] = {
+        "mode": findings.mode, "scanned": findings.scanned, "dbsize": findings.dbsize,
+        "classes": classes,
+        "unclassified": {
+            "matched": findings.unclassified, "examples": list(findings.unclassified_examples),
+            "estimated": _interval(findings.unclassified_estimate(), exact),
+            "suggested_patterns": [{"pattern": p, "count": n} for p, n in findings.suggestions],
+        },
     }
+    if not exact and findings.sample_size:  # counts are draws: add what they stand for
+        for entry in doc["unclassified"]["suggested_patterns"]:
+            entry["estimated_keys"] = round(entry["count"] * findings.dbsize / findings.sample_size, 1)
+    if not exact:
+        doc["sample"] = {"draws": findings.sample_size, "repeated_draws": findings.duplicates,
+                         "confidence": 0.95, "interval": "wilson", "with_replacement": True}
+    else:
+        doc["duplicates"] = findings.duplicates
+    return doc
 
 
 def render_plan(plan: object, style: Style) -> str:
@@ -119,5 +160,85 @@ def render_apply(report: object, style: Style) -> str:
         "not_applied": [{"parameter": p, "action": a} for p, a in report.not_applied],
         "moved": list(report.moved), "mismatches": list(report.mismatches), "now_live": report.now_live,
         "exit_code": report.exit_code,
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def render_remediation(report: object, style: Style) -> str:
+    from redispolicy.apply.remediate import RemediationReport
+
+    assert isinstance(report, RemediationReport)
+    r = report.result
+    doc: dict[str, Any] = {
+        "format_version": FORMAT_VERSION, "command": "remediate", "environment": report.environment,
+        "target": report.address, "mode": "dry_run" if r is None or r.dry_run else "execute",
+        "result": report.status, "detail": report.detail,
+    }
+    if r is not None:
+        doc.update({
+            "method": r.method, "complete": r.complete, "resumed": r.resumed, "restarted": r.restarted,
+            "checkpoint": r.checkpoint, "scanned": r.scanned, "seconds": round(r.seconds, 3),
+            "classes": [{"name": c.name, "pattern": c.pattern, "ttl_max_seconds": c.ttl_max, "matched": c.matched,
+                         "no_ttl": c.no_ttl, "over_max": c.over_max, "changed": c.changed} for c in r.classes],
+            "summary": {"no_ttl": r.no_ttl, "over_max": r.over_max, "changed": r.changed},
+        })
+    doc["exit_code"] = report.exit_code
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def render_cleanup(report: object, style: Style) -> str:
+    from redispolicy.apply.cleanup import CleanupReport
+
+    assert isinstance(report, CleanupReport)
+    doc = {
+        "format_version": FORMAT_VERSION, "command": "cleanup", "environment": report.environment,
+        "target": report.address, "mode": "execute" if report.execute else "dry_run",
+        "result": report.status, "detail": report.detail, "scanned": report.scanned,
+        "seconds": round(report.seconds, 3),
+        "classes": [{"name": c.name, "pattern": c.pattern,
+                     "rule": {"always": True} if c.always else {"idle_over_seconds": c.idle_over},
+                     "matched": c.matched, "eligible": c.eligible, "deleted": c.deleted, "skipped": c.skipped,
+                     "examples": list(c.examples)} for c in report.classes],
+        "refused": [{"name": n, "pattern": p} for n, p in report.refused],
+        "summary": {"eligible": report.eligible, "deleted": report.deleted, "skipped": report.skipped},
+        "exit_code": report.exit_code,
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def render_drift(report: object, style: Style) -> str:
+    from redispolicy.plan.drift import CONFIG_KINDS, DriftReport
+    from redispolicy.plan.health import overall
+
+    assert isinstance(report, DriftReport)
+    targets = []
+    key_violations = config_changes = 0
+    for t in report.targets:
+        entry = plan_dict(t.plan, show_unchanged=style.verbose > 0)["targets"][0]
+        if t.name:
+            entry["name"] = t.name
+        hidden_classes = {f.subject for f in t.findings if f.kind == "ttl_policy" and f.ignored}
+        if t.keys is not None:
+            entry["keys"] = keys_dict(t.keys)
+            key_violations += sum(c.violating for c in t.keys.classes if c.name not in hidden_classes)
+        config_changes += sum(1 for f in t.active if f.kind in CONFIG_KINDS)
+        entry["health"] = [{"check": h.check, "value": h.value, "status": h.status, "threshold": h.threshold,
+                            "detail": h.detail} for h in t.health]
+        entry["findings"] = [{"kind": f.kind, "subject": f.subject, "message": f.message, "severity": f.severity,
+                              "source": f.location.short if f.location else None,
+                              "ignored": f.ignored, "ignore_reason": f.ignored_because or None,
+                              "failing": f.fails(report.fail_on)}
+                             for f in t.findings]
+        if t.error:
+            entry["error"] = t.error
+        targets.append(entry)
+    doc = {
+        "format_version": FORMAT_VERSION, "command": "drift", "environment": report.environment,
+        "targets": targets,
+        "summary": {"config_changes": config_changes, "key_violations": key_violations,
+                    "health": overall(tuple(h for t in report.targets for h in t.health)),
+                    "findings": len(report.active()), "ignored": len(report.ignored()),
+                    "drift": bool(report.active()), "failing": report.failing(),
+                    "fail_on": report.fail_on, "errors": len(report.errors)},
     }
     return json.dumps(doc, indent=2) + "\n"

@@ -40,3 +40,96 @@ def render_validation(report: ValidationReport, style: Style) -> str:
             ET.SubElement(case, "system-out").text = _x("\n".join(diagnostic_line(d, plain) for d in others))
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
+
+
+def render_drift(report: object, style: Style) -> str:
+    """One testsuite per target; one testcase per check: every managed config parameter,
+    every key class (and the unclassified keys), every health check.
+
+    A case fails when its check has a finding that fails the run (drift; health and
+    unclassified keys at or above --fail-on); a finding below that level is written to
+    the case's system-out; an ignored one makes the case skipped. A finding no check
+    covers (a server restart since the plan) gets a case of its own, and a target that
+    could not be checked one case with an error.
+    """
+    from redispolicy.plan.drift import CONFIG_KINDS, DriftReport, Finding, TargetDrift
+
+    assert isinstance(report, DriftReport)
+    env = report.environment or "default"
+    suites = ET.Element("testsuites", name=_x(f"redispolicy drift {env}"))
+    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    for t in report.targets:
+        target = (t.name or t.identity.address).replace(".", "_")  # dots would nest the classname
+        suite = ET.SubElement(suites, "testsuite", name=_x(f"redispolicy drift {env} {t.label}"))
+        counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+
+        def case(group: str, name: str, file: str = "", line: int = 0, *, suite: ET.Element = suite,
+                 counts: dict[str, int] = counts, target: str = target) -> ET.Element:
+            attrs = {"classname": _x(f"redispolicy.drift.{env}.{target}.{group}"), "name": _x(name), "time": "0"}
+            if file:
+                attrs["file"] = _x(file)
+                if line:
+                    attrs["line"] = str(line)
+            counts["tests"] += 1
+            return ET.SubElement(suite, "testcase", attrs)
+
+        def judge(el: ET.Element, found: list[Finding], *, counts: dict[str, int] = counts) -> None:
+            failing = [f for f in found if f.fails(report.fail_on)]
+            hidden = [f for f in found if f.ignored]
+            below = [f for f in found if not f.ignored and not f.fails(report.fail_on)]
+            if failing:
+                counts["failures"] += 1
+                f = failing[0]
+                node = ET.SubElement(el, "failure", type=f.kind, message=_x(f.message))
+                node.text = _x("\n".join(
+                    f"{g.severity} {g.kind}: {g.message}" + (f" ({g.location.short})" if g.location else "")
+                    for g in failing))
+            elif hidden and not below:
+                counts["skipped"] += 1
+                ET.SubElement(el, "skipped", message=_x(f"ignored: {hidden[0].ignored_because}"))
+            if below or (hidden and failing):
+                ET.SubElement(el, "system-out").text = _x("\n".join(
+                    f"{g.severity} {g.kind}: {g.message}" + (f" (ignored: {g.ignored_because})" if g.ignored else "")
+                    for g in [*below, *hidden]))
+
+        if t.error:
+            el = case("target", "connect", report.policy_file)
+            counts["errors"] += 1
+            ET.SubElement(el, "error", type="TargetNotChecked", message=_x(t.error)).text = _x(t.error)
+        else:
+            used: set[int] = set()
+
+            def take(kinds: tuple[str, ...], subject: str | None, *, t: TargetDrift = t,
+                     used: set[int] = used) -> list[Finding]:
+                out = []
+                for i, f in enumerate(t.findings):
+                    if i not in used and f.kind in kinds and subject in (None, f.subject):
+                        used.add(i)
+                        out.append(f)
+                return out
+
+            for c in t.plan.changes:
+                el = case("config", c.parameter, c.source.file, c.source.line)
+                judge(el, take(CONFIG_KINDS, c.parameter))
+            if t.keys is not None:
+                for kc in t.keys.classes:
+                    el = case("keys", kc.name)
+                    judge(el, take(("ttl_policy",), kc.name))
+                el = case("keys", "unclassified")
+                judge(el, take(("unclassified_keys",), None))
+            for h in t.health:
+                el = case("health", h.check)
+                judge(el, take(("health",), h.check))
+            for i, f in enumerate(t.findings):  # anything no check above covers
+                if i not in used:
+                    loc = f.location
+                    el = case(f.kind, f.subject, loc.file if loc else "", loc.line if loc else 0)
+                    judge(el, [f])
+        for key, n in counts.items():
+            suite.set(key, str(n))
+            totals[key] += n
+        suite.set("time", "0")
+    for key, n in totals.items():
+        suites.set(key, str(n))
+    ET.indent(suites)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"

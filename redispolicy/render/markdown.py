@@ -47,3 +47,73 @@ def render_plan(plan: object, style: Style) -> str:
                      f"`{c.source.short}` |")
     lines.append("")
     return "\n".join(lines) + "\n"
+
+
+_DRIFT_ICON = {"warning": "⚠️", "critical": "❌"}
+_HEALTH_ICON = {"ok": "✅ ok", "warning": "⚠️ warning", "critical": "❌ critical", "unknown": "❔ unknown"}
+
+
+def render_drift(report: object, style: Style) -> str:
+    """A table of findings per target, ignored ones collapsed, then a health table.
+
+    Clean (no finding at all, every target checked): one line. Values of sensitive
+    parameters never reach a finding's message, so none can reach this.
+    """
+    from redispolicy.plan.drift import DriftReport
+
+    assert isinstance(report, DriftReport)
+    env = report.environment or "(no environment)"
+    if report.in_sync:
+        where = report.targets[0].label if len(report.targets) == 1 else f"{len(report.targets)} targets"
+        return f"✅ **redispolicy drift · {_cell(env)}: in sync** — `{_cell(where)}`: config, keys and health " \
+               "match the policy.\n"
+    active, errors = report.active(), report.errors
+    failing = [f for f in active if f.fails(report.fail_on)]
+    if errors:
+        head = f"❌ {len(errors)} target(s) could not be checked"
+    elif failing:
+        head = f"❌ {len(active)} finding(s)"
+    elif active:
+        head = f"⚠️ {len(active)} warning(s), not failing (--fail-on {report.fail_on})"
+    else:
+        head = "✅ in sync"
+    ignored = report.ignored()
+    lines = [f"### redispolicy drift: {_cell(env)} — {head}", "",
+             f"{len(report.targets)} target(s); {len(active)} active finding(s), {len(ignored)} ignored; "
+             f"policy `{_cell(report.policy_file)}`.", ""]
+    for t in report.targets:
+        ident = t.identity
+        if t.error:
+            lines += [f"#### `{_cell(t.label)}`", "", f"❌ could not check: {_cell(t.error)}", ""]
+            continue
+        lines += [f"#### `{_cell(t.label)}` — {ident.product} {ident.version} ({ident.role})", ""]
+        if not t.plan.config_available:
+            lines += [f"⚠️ {_cell(t.plan.config_reason)}", ""]
+        shown = t.active
+        if shown:
+            lines += ["| | kind | subject | message | source |", "|---|---|---|---|---|"]
+            for f in shown:
+                src = f"`{_cell(f.location.short)}`" if f.location else ""
+                lines.append(f"| {_DRIFT_ICON[f.severity]} {f.severity} | {f.kind} | `{_cell(f.subject)}` | "
+                             f"{_cell(f.message)} | {src} |")
+            lines.append("")
+        else:
+            lines += ["✅ No active findings: config, keys and health match the policy.", ""]
+        hidden = [f for f in t.findings if f.ignored]
+        if hidden:
+            lines += [f"<details><summary>{len(hidden)} ignored finding(s)</summary>", "",
+                      "| kind | subject | message | source | reason |", "|---|---|---|---|---|"]
+            for f in hidden:
+                src = f"`{_cell(f.location.short)}`" if f.location else ""
+                lines.append(f"| {f.kind} | `{_cell(f.subject)}` | {_cell(f.message)} | {src} | "
+                             f"{_cell(f.ignored_because)} |")
+            lines += ["", "</details>", ""]
+        if t.health:
+            lines += ["| health check | value | status | threshold | detail |", "|---|---|---|---|---|"]
+            for h in t.health:
+                value = "" if h.value is None else f"{h.value:g}"
+                limit = "" if h.threshold is None else f"{h.threshold:g}"
+                lines.append(f"| {h.check} | {value} | {_HEALTH_ICON.get(h.status, h.status)} | {limit} | "
+                             f"{_cell(h.detail)} |")
+            lines.append("")
+    return "\n".join(lines) + "\n"

@@ -63,3 +63,98 @@ def render_validation(report: ValidationReport, style: Style) -> str:
         }],
     }
     return json.dumps(doc, indent=2) + "\n"
+
+
+_DRIFT_RULES = {
+    "value_drift": ("ValueDrift", "A managed parameter's live value differs from the policy",
+                    "Review the change and run `redispolicy plan`/`apply`, or update the policy."),
+    "restart_pending": ("RestartPending", "A startup-only parameter differs: it needs a restart",
+                        "Change it in the server's config file and restart it in a maintenance window."),
+    "protected": ("Protected", "A protected parameter differs and the server refuses CONFIG SET for it",
+                  "Enable enable-protected-configs or change it in the server's config file."),
+    "unsupported": ("Unsupported", "The policy sets a parameter this server version does not know",
+                    "Remove it for this environment or upgrade the server."),
+    "ttl_policy": ("TtlPolicy", "Keys of a class break its TTL, type or size rules",
+                   "Fix the writer, or run `redispolicy remediate` for classes with remediate: true."),
+    "unclassified_keys": ("UnclassifiedKeys", "Keys match no key class of the policy",
+                          "Add a key class for them, or set unclassified: ignore."),
+    "health": ("Health", "An INFO-based health check is past its threshold",
+               "Look at memory, hit rate and evictions; adjust maxmemory or the policy's health thresholds."),
+    "server_restarted": ("ServerRestarted", "The server restarted since the saved plan was made",
+                         "Make a fresh plan: a saved plan is refused after a restart."),
+    "error": ("TargetNotChecked", "A target could not be checked",
+              "Check that the server is reachable and the target URL and credentials are right."),
+}
+
+
+def _fingerprint(*parts: str) -> str:
+    import hashlib
+
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32] + ":1"
+
+
+def render_drift(report: object, style: Style) -> str:
+    """One result per active finding (ruleId ``drift/<kind>``); ignored findings stay out of
+    the results (GitHub ignores SARIF suppressions) and are listed in the run's properties.
+
+    Every result has a location GitHub can show: the policy line of the finding, else line 1
+    of the environment's policy file. The fingerprint is built from environment, target,
+    kind and subject, so an alert stays the same alert while its numbers change.
+    """
+    from redispolicy.plan.drift import KINDS, DriftReport
+
+    assert isinstance(report, DriftReport)
+    kinds = [*KINDS, "error"]
+    index = {k: i for i, k in enumerate(kinds)}
+    rules = [{"id": f"drift/{k}", "name": _DRIFT_RULES[k][0],
+              "shortDescription": {"text": _DRIFT_RULES[k][1]},
+              "fullDescription": {"text": _DRIFT_RULES[k][1] + "."},
+              "help": {"text": _DRIFT_RULES[k][2]},
+              "defaultConfiguration": {"level": "error" if k == "error" else "warning"},
+              "helpUri": "https://github.com/redispolicy/redispolicy/blob/main/README.md#scheduled-drift-report"}
+             for k in kinds]
+    env = report.environment or ""
+    many = len(report.targets) > 1
+    results: list[dict[str, Any]] = []
+    ignored: list[dict[str, Any]] = []
+
+    def result(kind: str, level: str, text: str, file: str, line: int, target: str, subject: str) -> None:
+        physical = {"artifactLocation": {"uri": _uri(file), "uriBaseId": "%SRCROOT%"},
+                    "region": {"startLine": line or 1}}
+        results.append({
+            "ruleId": f"drift/{kind}", "ruleIndex": index[kind], "level": level,
+            "message": {"text": text}, "locations": [{"physicalLocation": physical}],
+            "partialFingerprints": {"primaryLocationLineHash": _fingerprint(env, target, kind, subject)},
+            "properties": {"environment": env, "target": target, "subject": subject},
+        })
+
+    for t in report.targets:
+        target = t.name or t.identity.address
+        prefix = f"{t.label}: " if many else ""
+        if t.error:
+            result("error", "error", prefix + t.error, report.policy_file, 1, target, "target")
+            continue
+        for f in t.findings:
+            if f.ignored:
+                ignored.append({"target": target, "kind": f.kind, "subject": f.subject, "message": f.message,
+                                "reason": f.ignored_because})
+                continue
+            file, line = (f.location.file, f.location.line) if f.location else (report.policy_file, 1)
+            result(f.kind, "error" if f.severity == "critical" else "warning", prefix + f.message,
+                   file, line, target, f.subject)
+    doc = {
+        "$schema": SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {"driver": {"name": "redispolicy", "version": __version__,
+                                "informationUri": "https://github.com/redispolicy/redispolicy",
+                                "rules": rules}},
+            "automationDetails": {"id": f"redispolicy/drift/{env}/"},
+            "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "The repository root"}}},
+            "invocations": [{"executionSuccessful": not report.errors}],
+            "results": results,
+            "properties": {"environment": env, "targets": [t.name or t.identity.address for t in report.targets],
+                           "ignored": ignored},
+        }],
+    }
+    return json.dumps(doc, indent=2) + "\n"

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from redispolicy.diagnostics import Diagnostic, Severity
 from redispolicy.render.style import Style
 from redispolicy.report import ValidationReport
+
+if TYPE_CHECKING:
+    from redispolicy.plan.keys import ClassFindings, KeyFindings
 
 _COLOR = {Severity.ERROR: ("red", "bold"), Severity.WARNING: ("yellow",), Severity.NOTE: ("blue",)}
 
@@ -168,26 +173,268 @@ def render_apply(report: object, style: Style) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _approx(x: float) -> str:
+    return f"{x:.0f}" if x >= 10 or x == 0 else f"{x:.1f}"
+
+
+def _percent(rate: float) -> str:
+    pct = rate * 100
+    return f"{pct:.2g} %" if pct < 10 else f"{pct:.0f} %"
+
+
+def _class_counts(c: ClassFindings) -> tuple[str, str]:
+    """(how many keys, what is wrong) for one class, in the wording its mode allows."""
+    if c.exact:
+        size = f"{c.matched:>7} keys" + (" (exact, SCAN MATCH)" if c.via == "match" else "")
+        bad = ", ".join(f"{n} {k}" for k, n in c.violations.items() if n)
+        return size, bad or "ok"
+    m = c.matched_estimate()
+    size = f"≈ {_approx(m.value)} keys (95 % CI {_approx(m.low)}–{_approx(m.high)})"
+    if c.upper_bound_rate is not None:
+        return size, f"0 sampled violations: < {_percent(c.upper_bound_rate)} (95 %)"
+    bad = ", ".join(f"{k} ≈ {_approx(e.value)} ({_approx(e.low)}–{_approx(e.high)})"
+                    for k, e in c.violation_estimates().items() if c.violations.get(k))
+    return size, bad
+
+
+def _suggested_count(findings: KeyFindings, n: int) -> str:
+    if findings.mode == "sample" and findings.sample_size:
+        return f"≈ {_approx(n * findings.dbsize / findings.sample_size)} keys, {n} sampled"
+    return f"{n} key" + ("" if n == 1 else "s")
+
+
 def keys_lines(findings: object, style: Style) -> list[str]:
     from redispolicy.catalog.units import approx_duration as d
     from redispolicy.plan.keys import KeyFindings
 
     assert isinstance(findings, KeyFindings)
-    lines = ["", style.paint(f"Keys ({findings.mode}: {findings.scanned} of {findings.dbsize} keys inspected)",
-                             "bold")]
+    if findings.mode == "sample":
+        matched = sum(1 for c in findings.classes if c.via == "match")
+        head = (f"Keys (sample: {findings.sample_size} random draws of {findings.dbsize} keys, 95 % intervals"
+                + (f"; {matched} rare class(es) counted exactly by SCAN MATCH" if matched else "") + ")")
+    else:
+        head = f"Keys ({findings.mode}: {findings.scanned} of {findings.dbsize} keys inspected)"
+    lines = ["", style.paint(head, "bold")]
     width = max([len(c.name) for c in findings.classes] + [len("unclassified")])
     for c in findings.classes:
-        bad = ", ".join(f"{n} {k}" for k, n in c.violations.items() if n)
-        mark = style.paint("✗", "red", "bold") if bad else style.paint("✓", "green")
+        size, bad = _class_counts(c)
+        mark = style.paint("✗", "red", "bold") if c.violating else style.paint("✓", "green")
         ttl = (f"TTL p50 {d(c.ttl_p50)} p90 {d(c.ttl_p90 or 0)} max {d(c.ttl_max or 0)}"
                if c.ttl_p50 is not None else "no TTLs")
-        line = f"  {mark} {c.name:<{width}}  {c.matched:>7} keys  {bad or 'ok'}  ({ttl})"
+        line = f"  {mark} {c.name:<{width}}  {size}  {bad}  ({ttl})"
         if c.examples:
             line += style.paint("  e.g. " + ", ".join(c.examples[:3]), "dim")
         lines.append(line)
     if findings.unclassified:
-        line = f"  {style.paint('?', 'yellow')} {'unclassified':<{width}}  {findings.unclassified:>7} keys"
+        if findings.mode == "sample":
+            u = findings.unclassified_estimate()
+            size = f"≈ {_approx(u.value)} keys (95 % CI {_approx(u.low)}–{_approx(u.high)})"
+        else:
+            size = f"{findings.unclassified:>7} keys"
+        line = f"  {style.paint('?', 'yellow')} {'unclassified':<{width}}  {size}"
         if findings.unclassified_examples:
             line += style.paint("  e.g. " + ", ".join(findings.unclassified_examples[:3]), "dim")
         lines.append(line)
+        if findings.suggestions:
+            lines.append("    suggested classes: " + ", ".join(
+                f"{p} ({_suggested_count(findings, n)})" for p, n in findings.suggestions))
+    lines += remediation_lines(findings, style)
     return lines
+
+
+def remediation_lines(findings: object, style: Style) -> list[str]:
+    """Under the key audit: how many keys of `remediate: true` classes `redispolicy remediate` would fix."""
+    from redispolicy.plan.keys import KeyFindings
+
+    assert isinstance(findings, KeyFindings)
+    fixable = [c for c in findings.classes if c.remediate]
+    if not fixable:
+        return []
+    exact = all(c.exact for c in fixable)
+    no_ttl = over = 0.0
+    for c in fixable:
+        counts = c.violations if c.exact else {k: e.value for k, e in c.violation_estimates().items()}
+        no_ttl += counts.get("no_ttl", 0)
+        over += counts.get("ttl_over_max", 0)
+    if round(no_ttl + over) == 0:
+        return []
+    n, a, b = (f"{no_ttl + over:.0f}", f"{no_ttl:.0f}", f"{over:.0f}")
+    text = (f"remediation: {n} keys would get a TTL ({a} without one, {b} above max lowered to max)" if exact
+            else f"remediation: about {n} keys would get a TTL (≈ {a} without one, ≈ {b} above max; "
+                 "estimated from the sample)")
+    return [f"  {style.paint('~', 'yellow', 'bold')} {text}",
+            style.paint("    `redispolicy remediate -e ENV` counts them exactly; add --execute to set the TTLs",
+                        "dim")]
+
+
+def _head(verb: str, environment: str | None, address: str, mode: str, style: Style) -> list[str]:
+    parts = [f"redispolicy {verb}", environment or "(no environment)"] + ([address] if address else []) + [mode]
+    return [style.paint(" · ".join(parts), "bold"), ""]
+
+
+def _keys(n: int) -> str:
+    return f"{n} key{'' if n == 1 else 's'}"
+
+
+def render_remediation(report: object, style: Style) -> str:
+    from redispolicy.apply.remediate import RemediationReport
+    from redispolicy.catalog.units import human_duration
+
+    assert isinstance(report, RemediationReport)
+    dry = report.status == "dry_run" or (report.result is not None and report.result.dry_run)
+    lines = _head("remediate", report.environment, report.address, "dry run" if dry else "execute", style)
+    r = report.result
+    if r is None:
+        lines.append(report.detail)
+        return "\n".join(lines) + "\n"
+    width = max([len(c.name) for c in r.classes] + [5])
+    pwidth = max([len(c.pattern) for c in r.classes] + [7])
+    for c in r.classes:
+        did = (f"{c.no_ttl} without a TTL, {c.over_max} above max" if dry
+               else f"{c.no_ttl} got a TTL, {c.over_max} lowered to max")
+        mark = style.paint("~", "yellow", "bold") if c.changed else style.paint("✓", "green")
+        lines.append(f"  {mark} {c.name:<{width}}  {c.pattern:<{pwidth}}  max {human_duration(c.ttl_max):<4}  "
+                     f"{c.matched:>7} keys  {did}")
+    lines.append("")
+    took = f"{r.scanned} keys scanned in {r.seconds:.1f} s"
+    if r.resumed:
+        took += "; resumed from a checkpoint (the counts include the earlier run)"
+    if r.restarted:
+        took += "; the server restarted since the checkpoint, so unfinished dbs were scanned from the start"
+    if dry:
+        verdict = (f"Dry run: {_keys(r.changed)} would get a TTL ({r.no_ttl} without one, {r.over_max} above max "
+                   f"lowered to max). Nothing was changed; run with --execute to set them.")
+        lines.append(style.paint(verdict, "bold"))
+    elif report.status == "done":
+        how = "EXPIRE NX / LT" if r.method == "expire-nx-lt" else "an atomic PTTL+EXPIRE script (Redis 6)"
+        verdict = (f"✓ Remediated {_keys(r.changed)}: {r.no_ttl} got a TTL, {r.over_max} had it lowered to max "
+                   f"({how}).")
+        lines.append(style.paint(verdict, "green", "bold"))
+    else:
+        verdict = (f"⚠ {'Interrupted' if report.status == 'interrupted' else 'Stopped'}: {_keys(r.changed)} changed "
+                   f"so far ({r.no_ttl} got a TTL, {r.over_max} lowered to max).")
+        lines.append(style.paint(verdict, "red", "bold"))
+    lines.append(f"  {took}")
+    if report.detail:
+        lines.append(f"  {report.detail}")
+    return "\n".join(lines) + "\n"
+
+
+def _cleanup_rule(c: object) -> str:
+    from redispolicy.apply.cleanup import ClassCleanup
+    from redispolicy.catalog.units import human_duration
+
+    assert isinstance(c, ClassCleanup)
+    return "always" if c.always else f"idle over {human_duration(c.idle_over or 0)}"
+
+
+def render_cleanup(report: object, style: Style) -> str:
+    from redispolicy.apply.cleanup import DELETE_CHUNK, CleanupReport
+
+    assert isinstance(report, CleanupReport)
+    mode = {"dry_run": "dry run", "preview": "execute: listed for deletion"}.get(
+        report.status, "execute" if report.execute else "dry run")
+    lines = _head("cleanup", report.environment, report.address, mode, style)
+    if report.status == "refused":
+        lines.append(style.paint("✗ Refused: nothing was deleted.", "red", "bold"))
+        for name, pattern in report.refused:
+            lines.append(f"  class '{name}' (pattern '{pattern}') matches every key: cleaning it up would empty "
+                         "the database")
+        lines.append("  " + style.paint("hint:", "cyan") + " give those classes a narrower pattern (e.g. 'tmp:*') "
+                     "or remove their `cleanup:`; redispolicy never flushes a database")
+        return "\n".join(lines) + "\n"
+    if report.status == "nothing":
+        lines.append(report.detail)
+        return "\n".join(lines) + "\n"
+    done = report.status in ("done", "interrupted", "failed")
+    width = max([len(c.name) for c in report.classes] + [5])
+    pwidth = max([len(c.pattern) for c in report.classes] + [7])
+    rwidth = max([len(_cleanup_rule(c)) for c in report.classes] + [6])
+    for c in report.classes:
+        what = (f"{c.deleted} deleted, {c.skipped} skipped" if done
+                else f"{c.eligible} of {c.matched} keys eligible")
+        mark = style.paint("-", "red", "bold") if (c.deleted if done else c.eligible) else style.paint("✓", "green")
+        lines.append(f"  {mark} {c.name:<{width}}  {c.pattern:<{pwidth}}  {_cleanup_rule(c):<{rwidth}}  {what}")
+        if c.examples and not done:
+            lines.append(style.paint("      e.g. " + ", ".join(c.examples), "dim"))
+    lines.append("")
+    if report.status == "dry_run":
+        lines.append(style.paint(f"Dry run: {_keys(report.eligible)} would be deleted (UNLINK). Nothing was deleted; "
+                                 "run with --execute to delete them.", "bold"))
+    elif report.status == "preview":
+        lines.append(style.paint(f"Deleting {_keys(report.eligible)} (UNLINK, at most {DELETE_CHUNK} per call; each "
+                                 "key is checked again right before, and skipped if it was used since).", "bold"))
+    elif report.status == "done":
+        lines.append(style.paint(f"✓ Deleted {_keys(report.deleted)}; {report.skipped} skipped (used or gone since "
+                                 "they were listed).", "green", "bold"))
+    else:
+        lines.append(style.paint(f"⚠ {'Interrupted' if report.status == 'interrupted' else 'Stopped'}: "
+                                 f"{_keys(report.deleted)} deleted so far, {report.skipped} skipped.", "red", "bold"))
+    lines.append(f"  {report.scanned} keys scanned in {report.seconds:.1f} s")
+    if report.detail:
+        lines.append(f"  {report.detail}")
+    return "\n".join(lines) + "\n"
+
+
+_SEVERITY = {"warning": ("yellow",), "critical": ("red", "bold")}
+
+
+def _drift_scope(report: object) -> str:
+    from redispolicy.plan.drift import DriftReport
+
+    assert isinstance(report, DriftReport)
+    env = report.environment or "(no environment)"
+    if len(report.targets) == 1:
+        t = report.targets[0]
+        return f"{env} · {t.label} ({t.identity.product} {t.identity.version}, {t.identity.role})"
+    return f"{env} · {len(report.targets)} targets ({', '.join(t.name or t.identity.address for t in report.targets)})"
+
+
+def render_drift(report: object, style: Style) -> str:
+    from redispolicy.plan.drift import DriftReport
+
+    assert isinstance(report, DriftReport)
+    if report.in_sync and not style.verbose:  # nothing at all to say: one line
+        return (style.paint("✓ in sync:", "green", "bold") + f" {_drift_scope(report)}: "
+                "config, keys and health match the policy\n")
+    lines: list[str] = []
+    for t in report.targets:
+        ident = t.identity
+        head = f"redispolicy drift · {report.environment or '(no environment)'} · {t.label}"
+        if t.error:
+            lines += [style.paint(head, "bold"), style.paint(f"  ✗ could not check: {t.error}", "red"), ""]
+            continue
+        lines.append(style.paint(f"{head} ({ident.product} {ident.version}, {ident.role})", "bold"))
+        if not t.plan.config_available:
+            lines.append(style.paint(f"  ⚠ {t.plan.config_reason}", "yellow"))
+        if not t.findings:
+            lines.append(style.paint("  ✓ in sync: config, keys and health match the policy", "green"))
+        for f in t.findings:
+            where = style.paint(f"  {f.location.short}", "dim") if f.location else ""
+            if f.ignored:
+                lines.append(style.paint(f"  - ignored ({f.ignored_because}): {f.kind}: {f.message}", "dim"))
+            else:
+                lines.append(f"  {style.paint(f.severity, *_SEVERITY[f.severity])} {f.kind}: {f.message}{where}")
+        if style.verbose:
+            for h in t.health:
+                value = "" if h.value is None else f"{h.value:g}"
+                lines.append(style.paint(f"    {h.check}: {value} {h.status} {h.detail}".rstrip(), "dim"))
+        lines.append("")
+    active, ignored, errors = report.active(), report.ignored(), report.errors
+    n = len(report.targets)
+    failing = [f for f in active if f.fails(report.fail_on)]
+    if errors:
+        verdict = style.paint(f"✗ {len(errors)} of {n} target(s) could not be checked", "red", "bold")
+        if active:
+            verdict += f"; {len(active)} finding(s) on the others"
+    elif failing:
+        verdict = style.paint(f"✗ {len(active)} finding(s)", "red", "bold") + f" across {n} target(s)"
+    elif active:
+        verdict = (style.paint(f"⚠ {len(active)} warning(s)", "yellow", "bold")
+                   + f" across {n} target(s), below --fail-on {report.fail_on}: not failing")
+    else:
+        verdict = style.paint("✓ in sync", "green", "bold") + f": {n} target(s)"
+    if ignored:
+        verdict += f"; {len(ignored)} ignored"
+    lines.append(verdict)
+    return "\n".join(lines) + "\n"

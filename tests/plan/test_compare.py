@@ -64,3 +64,16 @@ def test_config_unavailable_yields_no_changes_and_the_reason(tmp_path):
     policy = _policy(tmp_path, "  maxmemory: 1gb\n")
     plan = compare(policy, IDENT, ConfigSnapshot(False, "CONFIG is unavailable on this server"))
     assert not plan.config_available and plan.pending == () and "unavailable" in plan.config_reason
+
+
+def test_ignore_rule_unmanages_a_parameter_until_it_expires(tmp_path):
+    import datetime
+
+    (tmp_path / "t.yaml").write_text(
+        "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: t\nconfig:\n  maxmemory: 1gb\n"
+        "ignore:\n  - {parameter: maxmemory, reason: platform team, until: 2030-01-31}\n")
+    policy = PolicySet(tmp_path, {}).resolve(tmp_path / "t.yaml").policy
+    live = ConfigSnapshot(True, values={"maxmemory": "0"})
+    assert compare(policy, IDENT, live, today=datetime.date(2029, 12, 31)).pending == ()
+    (change,) = compare(policy, IDENT, live, today=datetime.date(2030, 2, 1)).pending
+    assert change.parameter == "maxmemory"

@@ -1,0 +1,272 @@
+"""Cleanup: UNLINK the keys of classes with ``cleanup:``, never a whole database.
+
+A key is eligible when its first matching class (the same rule as the key audit) has
+
+* ``cleanup: {always: true}``, or
+* ``cleanup: {idle_over: D}`` and ``OBJECT IDLETIME key`` >= D seconds.
+
+``OBJECT IDLETIME`` (and SCAN, EXISTS) look keys up without touching them, and the
+connections also ask for ``CLIENT NO-TOUCH`` where the server has it (>= 7.2), so
+listing keys never makes them look recently used. Under an LFU ``maxmemory-policy``
+Redis does not track idle time: idle-based cleanup then stops with an error before
+anything is deleted.
+
+Two steps:
+
+1. ``find_eligible``: a full, rate-limited SCAN (COUNT <= 1000) of every db that lists
+   the eligible keys (a dry run stops here). With ``keep=True`` the eligible names are
+   kept in memory for step 2 (names only, never values: about 100 bytes per key).
+2. ``Deleter.run``: per chunk of at most 500 listed keys, one Lua script checks each key
+   again and UNLINKs those still eligible in a single ``UNLINK`` call. A script runs
+   alone, so nothing can touch a key between its check and its deletion: a key read
+   since step 1 (idle time reset) or gone is skipped, and counted as skipped.
+
+A class whose pattern matches every key (``*``, ``**``, ``?*``, ``*?``) is refused
+outright (``refused``): deleting by such a class is a flush by another name. No
+FLUSHDB or FLUSHALL is ever sent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from redispolicy.apply.classify import Classifier, show
+from redispolicy.errors import RedispolicyError
+from redispolicy.live.keyscan import DEFAULT_RATE, MAX_COUNT, RateLimiter, no_touch
+from redispolicy.policy.glob import covers
+from redispolicy.policy.model import KeyClass
+
+DELETE_CHUNK = 500  # keys per UNLINK
+MAX_EXAMPLES = 10
+ALWAYS = -1  # the threshold the script reads as "always"
+
+# KEYS: keys listed as eligible; ARGV[i]: KEYS[i]'s idle threshold in seconds, or -1 (always).
+# Checks each key again and UNLINKs those still eligible in one call; returns 1/0 per key.
+LUA_CLEANUP = """
+local gone, out = {}, {}
+for i, key in ipairs(KEYS) do
+  local min = tonumber(ARGV[i])
+  local ok
+  if min < 0 then
+    ok = redis.call('EXISTS', key) == 1
+  else
+    local idle = redis.call('OBJECT', 'IDLETIME', key)
+    ok = idle ~= false and idle >= min
+  end
+  if ok then
+    gone[#gone + 1] = key
+    out[i] = 1
+  else
+    out[i] = 0
+  end
+end
+if #gone > 0 then
+  redis.call('UNLINK', unpack(gone))
+end
+return out
+"""
+
+
+def has_cleanup(kc: KeyClass) -> bool:
+    return kc.cleanup_always or kc.cleanup_idle_over is not None
+
+
+def matches_every_key(pattern: str) -> bool:
+    """Would the pattern match (practically) every key? ``*`` and anything covering it, ``?*``, ``*?``."""
+    return any(covers(pattern, every) for every in ("*", "?*", "*?"))
+
+
+def refused(classes: tuple[KeyClass, ...]) -> tuple[KeyClass, ...]:
+    """Cleanup classes whose pattern matches every key: cleanup refuses to run with any of them."""
+    return tuple(kc for kc in classes if has_cleanup(kc) and matches_every_key(kc.pattern))
+
+
+def threshold(kc: KeyClass) -> int:
+    return ALWAYS if kc.cleanup_always else int(kc.cleanup_idle_over or 0)
+
+
+@dataclass(frozen=True)
+class ClassCleanup:
+    name: str
+    pattern: str
+    always: bool
+    idle_over: int | None  # seconds
+    matched: int = 0  # keys of the class inspected
+    eligible: int = 0  # listed for deletion
+    examples: tuple[str, ...] = ()  # up to MAX_EXAMPLES eligible key names
+    deleted: int = 0
+    skipped: int = 0  # listed, then touched or gone before the deletion
+
+
+@dataclass(frozen=True)
+class Found:
+    classes: tuple[ClassCleanup, ...]
+    scanned: int  # distinct keys SCAN returned (every class, unclassified included)
+    keys: dict[int, list[tuple[bytes, str]]] = field(default_factory=dict)  # db -> (key, class); keep=True only
+    seconds: float = 0.0
+
+    @property
+    def eligible(self) -> int:
+        return sum(c.eligible for c in self.classes)
+
+
+@dataclass
+class _Acc:
+    kc: KeyClass
+    matched: int = 0
+    eligible: int = 0
+    examples: list[str] = field(default_factory=list)
+    deleted: int = 0
+    skipped: int = 0
+
+    def frozen(self) -> ClassCleanup:
+        return ClassCleanup(self.kc.name, self.kc.pattern, self.kc.cleanup_always, self.kc.cleanup_idle_over,
+                            self.matched, self.eligible, tuple(self.examples), self.deleted, self.skipped)
+
+
+def _idle_error(exc: redis.ResponseError, done: str = "nothing was deleted") -> RedispolicyError:
+    msg = str(exc).splitlines()[0]
+    if "LFU" in msg:
+        return RedispolicyError(f"the server does not track idle time: {msg}; {done}",
+                                "idle_over needs an LRU or no-eviction maxmemory-policy; use cleanup: "
+                                "{always: true} for such classes, or change maxmemory-policy")
+    return RedispolicyError(f"checking idle time failed: {msg}; {done}",
+                            "give the cleanup user +object|idletime, +scan, +exists, +unlink and +evalsha/+eval")
+
+
+def find_eligible(client_for_db: Callable[[int], redis.Redis], classes: tuple[KeyClass, ...], dbs: list[int], *,
+                  rate: int = DEFAULT_RATE, progress: Callable[[int], None] | None = None, keep: bool = False,
+                  count: int = MAX_COUNT, reserved: frozenset[bytes] | None = None) -> Found:
+    """Step 1: list the eligible keys of every db (deletes nothing)."""
+    start = time.monotonic()
+    classifier = Classifier(classes) if reserved is None else Classifier(classes, reserved)
+    accs = {kc.name: _Acc(kc) for kc in classes if has_cleanup(kc)}
+    limiter = RateLimiter(rate)
+    held: dict[int, list[tuple[bytes, str]]] = {}
+    scanned = 0
+    count = max(1, min(count, MAX_COUNT))
+    for db in dbs:
+        client = client_for_db(db)
+        no_touch(client)
+        seen: set[int] = set()
+        cursor = 0
+        while True:
+            cursor, keys = client.scan(cursor=cursor, count=count)
+            fresh = []
+            for k in keys:
+                k = k if isinstance(k, bytes) else str(k).encode()
+                if hash(k) not in seen:
+                    seen.add(hash(k))
+                    fresh.append(k)
+            mine = [(k, kc) for k in fresh if (kc := classifier.classify(k)) is not None and has_cleanup(kc)]
+            if mine:
+                pipe = client.pipeline(transaction=False)
+                for k, kc in mine:
+                    if kc.cleanup_always:
+                        pipe.exists(k)
+                    else:
+                        pipe.object("idletime", k)
+                for (k, kc), reply in zip(mine, pipe.execute(raise_on_error=False), strict=True):
+                    if isinstance(reply, redis.ResponseError):
+                        raise _idle_error(reply)
+                    if reply is None or (kc.cleanup_always and reply == 0):
+                        continue  # gone since SCAN
+                    acc = accs[kc.name]
+                    acc.matched += 1
+                    if kc.cleanup_always or int(reply) >= threshold(kc):
+                        acc.eligible += 1
+                        if len(acc.examples) < MAX_EXAMPLES:
+                            acc.examples.append(show(k))
+                        if keep:
+                            held.setdefault(db, []).append((k, kc.name))
+            scanned += len(fresh)
+            if fresh:
+                if progress is not None:
+                    progress(len(fresh))
+                limiter.take(len(fresh))
+            if int(cursor) == 0:
+                break
+    return Found(tuple(a.frozen() for a in accs.values()), scanned, held, time.monotonic() - start)
+
+
+@dataclass
+class Deleter:
+    """Step 2. ``run()`` deletes; after an exception ``result()`` tells what was deleted so far."""
+
+    client_for_db: Callable[[int], redis.Redis]
+    classes: tuple[KeyClass, ...]
+    found: Found
+    rate: int = DEFAULT_RATE
+    progress: Callable[[int], None] | None = None
+    chunk: int = DELETE_CHUNK
+    accs: dict[str, _Acc] = field(init=False)
+
+    def __post_init__(self) -> None:
+        by_name = {kc.name: kc for kc in self.classes}
+        self.accs = {}
+        for c in self.found.classes:
+            acc = _Acc(by_name[c.name], c.matched, c.eligible, list(c.examples))
+            self.accs[c.name] = acc
+        self.chunk = max(1, min(self.chunk, DELETE_CHUNK))
+
+    def run(self) -> tuple[ClassCleanup, ...]:
+        limiter = RateLimiter(self.rate)
+        for db, listed in sorted(self.found.keys.items()):
+            client = self.client_for_db(db)
+            no_touch(client)
+            script: Any = client.register_script(LUA_CLEANUP)
+            for i in range(0, len(listed), self.chunk):
+                part = listed[i:i + self.chunk]
+                try:
+                    outcome = script(keys=[k for k, _ in part],
+                                     args=[threshold(self.accs[name].kc) for _, name in part], client=client)
+                except redis.ResponseError as exc:
+                    raise _idle_error(exc, "the keys listed before this chunk were handled") from None
+                for (_, name), gone in zip(part, outcome, strict=True):
+                    if int(gone) == 1:
+                        self.accs[name].deleted += 1
+                    else:
+                        self.accs[name].skipped += 1
+                if self.progress is not None:
+                    self.progress(len(part))
+                limiter.take(len(part))
+        return self.result()
+
+    def result(self) -> tuple[ClassCleanup, ...]:
+        return tuple(a.frozen() for a in self.accs.values())
+
+
+@dataclass(frozen=True)
+class CleanupReport:
+    """What `redispolicy cleanup` shows: the input of render_cleanup."""
+
+    environment: str | None
+    address: str
+    status: str  # dry_run | preview (before deleting) | done | nothing | refused | interrupted | failed
+    classes: tuple[ClassCleanup, ...] = ()
+    scanned: int = 0
+    refused: tuple[tuple[str, str], ...] = ()  # (class, pattern) matching every key
+    detail: str = ""
+    seconds: float = 0.0
+    execute: bool = False
+
+    @property
+    def eligible(self) -> int:
+        return sum(c.eligible for c in self.classes)
+
+    @property
+    def deleted(self) -> int:
+        return sum(c.deleted for c in self.classes)
+
+    @property
+    def skipped(self) -> int:
+        return sum(c.skipped for c in self.classes)
+
+    @property
+    def exit_code(self) -> int:
+        return {"refused": 1, "failed": 1, "interrupted": 130}.get(self.status, 0)

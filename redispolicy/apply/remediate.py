@@ -1,0 +1,362 @@
+"""Key remediation: give the keys of `remediate: true` classes the TTL their policy says.
+
+A key whose first matching class has ``remediate: true`` and ``ttl: {max: D}``:
+
+* without a TTL, gets one of D;
+* with a remaining TTL above D, has it lowered to D.
+
+No other key is changed: keys within max, keys of classes without ``remediate`` or with
+``ttl: persistent``, unclassified keys and redispolicy's own keys keep their TTL.
+
+How, per SCAN batch (COUNT <= 1000), on every db that INFO keyspace lists:
+
+1. ``PTTL`` of every key of a remediate class, pipelined. PTTL looks keys up without
+   touching them, so keys that need nothing keep their LRU clock (and their idle time,
+   which `cleanup` may read).
+2. For the keys that need a change:
+
+   * Redis >= 7.0 and Valkey: ``EXPIRE key D NX`` then ``EXPIRE key D LT``, pipelined.
+     NX sets a TTL only where there is none; LT only ever lowers one (LT treats a key
+     without a TTL as infinite, which is why NX goes first). The server checks both
+     conditions at the moment of the change, so a key that changed since step 1 is
+     handled by what it is now: a TTL is never raised and never added twice. The
+     replies (1 = changed) are the exact counts.
+   * Redis 6.x (no NX/LT): one Lua script per batch (EVALSHA, loaded on first use)
+     that reads PTTL and EXPIREs per key. A script runs alone, so the check and the
+     change are one atomic step, exactly like NX/LT; it returns what it changed.
+
+A dry run stops after step 1: its counts are what step 2 would change at that moment.
+
+The pass is rate-limited (scanned keys per second), reports progress per batch and is
+resumable: after every SCAN call the cursor of each db and the counts so far go to a
+JSON checkpoint (written to a temporary file and renamed, so it is never half-written);
+``resume=True`` continues from it and the file is deleted when the pass completes. If
+the server restarted since (another ``run_id``), a saved cursor means nothing any more:
+the unfinished dbs are scanned from the start, where the keys already fixed are within
+max and count zero. If the run is cut off in the middle of a batch, that batch's changes
+are made or not, but its counts may be missing from the checkpoint (at most one batch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from redispolicy.apply.classify import Classifier
+from redispolicy.errors import RedispolicyError
+from redispolicy.live.keyscan import DEFAULT_RATE, MAX_COUNT, RateLimiter, no_touch
+from redispolicy.policy.model import KeyClass
+
+CHECKPOINT_KIND = "redispolicy-remediation-checkpoint"
+CHECKPOINT_VERSION = 1
+
+# KEYS: keys that looked like they need a TTL; ARGV[i]: the max TTL (seconds) of KEYS[i]'s class.
+# Returns per key 0 (left alone: within max, or gone), 1 (had no TTL, got max), 2 (lowered to max).
+LUA_REMEDIATE = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local max = tonumber(ARGV[i])
+  local ttl = redis.call('PTTL', key)
+  if ttl == -1 then
+    redis.call('EXPIRE', key, max)
+    out[i] = 1
+  elseif ttl > max * 1000 then
+    redis.call('EXPIRE', key, max)
+    out[i] = 2
+  else
+    out[i] = 0
+  end
+end
+return out
+"""
+
+
+def remediable(kc: KeyClass) -> bool:
+    """remediate: true with ttl: {max: D}; a persistent class never is."""
+    return kc.remediate and kc.ttl_max is not None and not kc.persistent
+
+
+def conditional_expire(product: str, version: str) -> bool:
+    """Does the server take EXPIRE ... NX | LT (Redis >= 7.0, every Valkey)?"""
+    if product == "valkey":
+        return True
+    try:
+        return int(version.split(".")[0]) >= 7
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class ClassRemediation:
+    name: str
+    pattern: str
+    ttl_max: int  # seconds
+    matched: int = 0  # keys of the class inspected
+    no_ttl: int = 0  # keys without a TTL that got one (dry run: would get one)
+    over_max: int = 0  # keys whose TTL was lowered to max (dry run: would be)
+
+    @property
+    def changed(self) -> int:
+        return self.no_ttl + self.over_max
+
+
+@dataclass(frozen=True)
+class RemediationResult:
+    dry_run: bool
+    method: str  # expire-nx-lt | lua | pttl (dry run)
+    classes: tuple[ClassRemediation, ...]
+    scanned: int  # distinct keys SCAN returned (all classes, unclassified included)
+    complete: bool  # the pass went through every db
+    resumed: bool = False  # continued from a checkpoint
+    restarted: bool = False  # the checkpoint's server restarted: its dbs were scanned from the start
+    seconds: float = 0.0
+    checkpoint: str | None = None  # the file holding the cursor when the pass is not complete
+
+    @property
+    def no_ttl(self) -> int:
+        return sum(c.no_ttl for c in self.classes)
+
+    @property
+    def over_max(self) -> int:
+        return sum(c.over_max for c in self.classes)
+
+    @property
+    def changed(self) -> int:
+        return self.no_ttl + self.over_max
+
+
+@dataclass
+class _Count:
+    matched: int = 0
+    no_ttl: int = 0
+    over_max: int = 0
+
+
+@dataclass
+class _DbState:
+    cursor: int = 0
+    done: bool = False
+
+
+@dataclass
+class Remediation:
+    """One remediation pass. ``run()`` does it; after an exception ``result()`` tells what was done."""
+
+    client_for_db: Callable[[int], redis.Redis]
+    classes: tuple[KeyClass, ...]
+    dbs: list[int]
+    execute: bool
+    conditional: bool = True  # EXPIRE NX/LT; False: the Lua script (Redis 6.x)
+    rate: int = DEFAULT_RATE
+    progress: Callable[[int], None] | None = None
+    checkpoint: Path | None = None
+    resume: bool = False
+    target: str = ""  # host:port, part of the checkpoint's fingerprint
+    run_id: str = ""
+    count: int = MAX_COUNT
+    reserved: frozenset[bytes] | None = None  # never touched (default: the apply lock)
+    counts: dict[str, _Count] = field(init=False)
+    states: dict[int, _DbState] = field(init=False)
+    scanned: int = field(init=False, default=0)
+    resumed: bool = field(init=False, default=False)
+    restarted: bool = field(init=False, default=False)
+    started: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        self.classifier = Classifier(self.classes) if self.reserved is None else Classifier(self.classes,
+                                                                                            self.reserved)
+        self.targets = [kc for kc in self.classes if remediable(kc)]
+        self.counts = {kc.name: _Count() for kc in self.targets}
+        self.states = {db: _DbState() for db in self.dbs}
+        self.count = max(1, min(self.count, MAX_COUNT))
+        self.started = time.monotonic()
+
+    # -- the checkpoint ---------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """What a checkpoint must match to be resumed: the target and every class (first match wins)."""
+        doc = [self.target, [[kc.name, kc.pattern, kc.ttl_max, kc.remediate, kc.persistent] for kc in self.classes]]
+        return "sha256:" + hashlib.sha256(json.dumps(doc).encode()).hexdigest()
+
+    def _load(self) -> None:
+        assert self.checkpoint is not None
+        try:
+            doc = json.loads(self.checkpoint.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return  # nothing to resume: a full pass
+        except (OSError, ValueError) as exc:
+            raise RedispolicyError(f"cannot read the checkpoint {self.checkpoint}: {exc}",
+                                   "delete it and run again without --resume") from None
+        if not isinstance(doc, dict) or doc.get("kind") != CHECKPOINT_KIND:
+            raise RedispolicyError(f"{self.checkpoint} is not a remediation checkpoint",
+                                   "pass the file an interrupted `remediate --execute` wrote, or run without --resume")
+        if doc.get("fingerprint") != self.fingerprint():
+            raise RedispolicyError(
+                f"the checkpoint {self.checkpoint} was written for another target or other key classes",
+                "run without --resume to start a full pass (the file is then replaced)")
+        self.resumed = True
+        same_server = doc.get("run_id") == self.run_id
+        self.restarted = not same_server
+        for name, (matched, no_ttl, over_max) in doc.get("classes", {}).items():
+            if name in self.counts:
+                self.counts[name] = _Count(int(matched), int(no_ttl), int(over_max))
+        self.scanned = int(doc.get("scanned", 0))
+        for db_text, state in doc.get("dbs", {}).items():
+            db = int(db_text)
+            if db not in self.states:
+                continue
+            if state.get("done"):
+                self.states[db] = _DbState(0, True)
+            elif same_server:
+                self.states[db] = _DbState(int(state.get("cursor", 0)), False)
+
+    def _save(self) -> None:
+        if self.checkpoint is None or not self.execute:
+            return
+        doc: dict[str, Any] = {
+            "kind": CHECKPOINT_KIND, "version": CHECKPOINT_VERSION, "fingerprint": self.fingerprint(),
+            "target": self.target, "run_id": self.run_id, "scanned": self.scanned,
+            "dbs": {str(db): {"cursor": s.cursor, "done": s.done} for db, s in self.states.items()},
+            "classes": {n: [c.matched, c.no_ttl, c.over_max] for n, c in self.counts.items()},
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        tmp = self.checkpoint.with_name(self.checkpoint.name + ".tmp")
+        try:
+            self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(doc, sort_keys=True) + "\n", encoding="utf-8")
+            os.replace(tmp, self.checkpoint)
+        except OSError as exc:
+            raise RedispolicyError(f"cannot write the checkpoint {self.checkpoint}: {exc.strerror}",
+                                   "pass --checkpoint PATH to a writable file") from None
+
+    # -- the pass -----------------------------------------------------------------------
+    def run(self) -> RemediationResult:
+        if self.execute and self.resume and self.checkpoint is not None:
+            self._load()
+        if not self.targets:
+            return self.result(True)
+        limiter = RateLimiter(self.rate)
+        script = None
+        for db in self.dbs:
+            state = self.states[db]
+            if state.done:
+                continue
+            client = self.client_for_db(db)
+            no_touch(client)
+            if self.execute and not self.conditional:
+                script = client.register_script(LUA_REMEDIATE)
+            seen: set[int] = set()  # SCAN may return a key twice
+            while True:
+                cursor, keys = client.scan(cursor=state.cursor, count=self.count)
+                fresh = []
+                for k in keys:
+                    k = k if isinstance(k, bytes) else str(k).encode()
+                    h = hash(k)
+                    if h not in seen:
+                        seen.add(h)
+                        fresh.append(k)
+                if fresh:
+                    self._batch(client, script, fresh)
+                    self.scanned += len(fresh)
+                state.cursor = int(cursor)
+                state.done = state.cursor == 0
+                self._save()
+                if fresh:
+                    if self.progress is not None:
+                        self.progress(len(fresh))
+                    limiter.take(len(fresh))
+                if state.done:
+                    break
+        if self.checkpoint is not None and self.execute:
+            try:
+                self.checkpoint.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise RedispolicyError(f"the pass completed but the checkpoint {self.checkpoint} could not be "
+                                       f"removed: {exc.strerror}", "delete it by hand") from None
+        return self.result(True)
+
+    def _batch(self, client: redis.Redis, script: Any, keys: list[bytes]) -> None:
+        mine = [(k, kc) for k in keys if (kc := self.classifier.classify(k)) is not None and remediable(kc)]
+        if not mine:
+            return
+        pipe = client.pipeline(transaction=False)
+        for k, _ in mine:
+            pipe.pttl(k)
+        needs: list[tuple[bytes, KeyClass, int]] = []
+        for (k, kc), pttl in zip(mine, pipe.execute(), strict=True):
+            if not isinstance(pttl, int) or pttl == -2:
+                continue  # gone since SCAN
+            assert kc.ttl_max is not None
+            self.counts[kc.name].matched += 1
+            if pttl == -1 or pttl > kc.ttl_max * 1000:
+                needs.append((k, kc, pttl))
+        if not needs:
+            return
+        if not self.execute:  # the decision step 2 would leave to the server, made from the same PTTL
+            for _, kc, pttl in needs:
+                self._tally(kc, 1 if pttl == -1 else 2)
+            return
+        if self.conditional:
+            pipe = client.pipeline(transaction=False)
+            for k, kc, _ in needs:
+                pipe.execute_command("EXPIRE", k, kc.ttl_max, "NX")
+                pipe.execute_command("EXPIRE", k, kc.ttl_max, "LT")
+            replies = pipe.execute()
+            for i, (_, kc, _) in enumerate(needs):
+                nx, lt = replies[2 * i], replies[2 * i + 1]
+                self._tally(kc, 1 if nx == 1 else 2 if lt == 1 else 0)
+        else:
+            outcome = script(keys=[k for k, _, _ in needs], args=[kc.ttl_max for _, kc, _ in needs], client=client)
+            for (_, kc, _), what in zip(needs, outcome, strict=True):
+                self._tally(kc, int(what))
+
+    def _tally(self, kc: KeyClass, what: int) -> None:
+        count = self.counts[kc.name]
+        if what == 1:
+            count.no_ttl += 1
+        elif what == 2:
+            count.over_max += 1
+
+    def result(self, complete: bool) -> RemediationResult:
+        method = "pttl" if not self.execute else "expire-nx-lt" if self.conditional else "lua"
+        classes = tuple(ClassRemediation(kc.name, kc.pattern, kc.ttl_max or 0, self.counts[kc.name].matched,
+                                         self.counts[kc.name].no_ttl, self.counts[kc.name].over_max)
+                        for kc in self.targets)
+        keep = self.checkpoint is not None and self.execute and not complete and self.checkpoint.exists()
+        return RemediationResult(not self.execute, method, classes, self.scanned, complete, self.resumed,
+                                 self.restarted, time.monotonic() - self.started,
+                                 str(self.checkpoint) if keep else None)
+
+
+def remediate(client_for_db: Callable[[int], redis.Redis], classes: tuple[KeyClass, ...], dbs: list[int], *,
+              execute: bool, conditional: bool = True, rate: int = DEFAULT_RATE,
+              progress: Callable[[int], None] | None = None, checkpoint: Path | None = None,
+              resume: bool = False, target: str = "", run_id: str = "", count: int = MAX_COUNT,
+              reserved: frozenset[bytes] | None = None) -> RemediationResult:
+    """One full pass; see the module docstring."""
+    return Remediation(client_for_db, classes, dbs, execute, conditional, rate, progress, checkpoint, resume,
+                       target, run_id, count, reserved).run()
+
+
+@dataclass(frozen=True)
+class RemediationReport:
+    """What `redispolicy remediate` shows: the input of render_remediation."""
+
+    environment: str | None
+    address: str
+    status: str  # dry_run | done | nothing | interrupted | failed
+    result: RemediationResult | None = None
+    detail: str = ""
+
+    @property
+    def exit_code(self) -> int:
+        return {"interrupted": 130, "failed": 1}.get(self.status, 0)

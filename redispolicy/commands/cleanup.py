@@ -1,0 +1,116 @@
+"""redispolicy cleanup -e ENV [--execute]: delete the keys of classes with `cleanup:`.
+
+A dry run by default: lists per class how many keys are eligible, with examples, and
+deletes nothing. ``--execute`` takes the server's apply lock, lists the same way, shows
+that list (``announce``) and then UNLINKs the listed keys in chunks of at most 500,
+each key checked again atomically right before its deletion; it reports exact counts
+and appends an audit record. A class whose pattern matches every key is refused before
+connecting. Never FLUSHDB or FLUSHALL.
+
+Exit 0 (dry run or done), 1 refused or error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+from redispolicy.apply.cleanup import CleanupReport, Deleter, Found, find_eligible, has_cleanup, refused
+from redispolicy.commands import Options, Result
+from redispolicy.commands import plan as plan_cmd
+from redispolicy.commands.keyops import (
+    apply_lock,
+    progress_bar,
+    rate_for,
+    require_primary,
+    require_standalone,
+    reserved_keys,
+    session,
+    write_audit,
+)
+from redispolicy.policy.model import KeyClass
+from redispolicy.render import renderer
+from redispolicy.render.style import Style
+
+Announce = Callable[[str], None]
+
+
+def run(opts: Options, env: str, url: str | None, execute: bool, max_rate: int | None, lock_timeout: float,
+        audit_log: Path | None, announce: Announce) -> Result:
+    policy, failed = plan_cmd.load_policy(opts, env, url is not None)
+    if failed is not None:
+        return failed
+    assert policy is not None
+    bad = refused(policy.keys)
+    if bad:
+        # Refused before connecting: nothing can have been deleted.
+        return _render(opts, CleanupReport(policy.environment, "", "refused", execute=execute,
+                                           refused=tuple((kc.name, kc.pattern) for kc in bad)))
+    conn = plan_cmd.connect_options(policy, url)
+    rate = rate_for(policy, max_rate)
+    with session(conn) as s:
+        ident = s.identity
+        require_standalone(ident, "cleanup")
+        if not any(has_cleanup(kc) for kc in policy.keys):
+            return _render(opts, CleanupReport(policy.environment, ident.address, "nothing", execute=execute,
+                                               detail="no key class has `cleanup:`: there is nothing to clean up"))
+        if execute:
+            require_primary(ident, "cleanup --execute")
+        with apply_lock(s.client, execute, lock_timeout):
+            start = time.monotonic()
+            found = _find(s.client_for, policy.keys, s.dbs, s.info.keys, rate, execute, reserved_keys(policy))
+            if not execute:
+                return _render(opts, _report(policy.environment, ident.address, "dry_run", found))
+            if found.eligible:
+                announce(renderer("text", "cleanup")(_report(policy.environment, ident.address, "preview", found),
+                                                     opts.style))
+            bar = progress_bar(found.eligible, "deleting keys")
+            deleter = Deleter(s.client_for, policy.keys, found, rate, bar)
+            status, detail = "done", ""
+            try:
+                deleter.run()
+            except KeyboardInterrupt:
+                status, detail = "interrupted", "interrupted: " + _unknown_chunk()
+            except (redis.RedisError, OSError) as exc:
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                status, detail = "failed", f"stopped by an error ({first}): " + _unknown_chunk()
+            finally:
+                if bar is not None:
+                    bar(-1)
+            report = CleanupReport(policy.environment, ident.address, status, deleter.result(), found.scanned,
+                                   detail=detail, seconds=time.monotonic() - start, execute=True)
+            changes = [{"class": c.name, "pattern": c.pattern, "eligible": c.eligible, "deleted": c.deleted,
+                        "skipped": c.skipped} for c in report.classes]
+            write_audit(opts, policy, audit_log, s.client, "cleanup", ident.address, changes,
+                        "applied" if status == "done" else status, detail)
+    return _render(opts, report)
+
+
+def _unknown_chunk() -> str:
+    return ("the counts cover the chunks that completed; the chunk in flight (at most 500 keys) may or may not "
+            "have been deleted. Run cleanup again: it lists what is still eligible")
+
+
+def _find(client_for: Callable[[int], redis.Redis], classes: tuple[KeyClass, ...], dbs: list[int], total: int, rate: int,
+          keep: bool, reserved: frozenset[bytes]) -> Found:
+    bar = progress_bar(total, "listing keys")
+    try:
+        return find_eligible(client_for, classes, dbs, rate=rate, progress=bar, keep=keep, reserved=reserved)
+    finally:
+        if bar is not None:
+            bar(-1)
+
+
+def _report(environment: str | None, address: str, status: str, found: Found) -> CleanupReport:
+    return CleanupReport(environment, address, status, found.classes, found.scanned, seconds=found.seconds,
+                         execute=status != "dry_run")
+
+
+def _render(opts: Options, report: CleanupReport) -> Result:
+    fmt = opts.output if opts.output in ("text", "json") else "text"
+    plain = Style(color=False, verbose=opts.style.verbose)
+    files = {path: renderer(f, "cleanup")(report, plain) for f, path in opts.reports if f in ("text", "json")}
+    return Result(renderer(fmt, "cleanup")(report, opts.style), report.exit_code, files)

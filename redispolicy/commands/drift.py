@@ -1,0 +1,140 @@
+"""redispolicy drift -e ENV: config, keys and health against the policy, for every target.
+
+Exit 0 in sync, 2 drift or failing health (critical; --fail-on warning includes
+warnings), 1 error (a target could not be checked).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import json
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from redispolicy.commands import Options, Result
+from redispolicy.commands import plan as plan_cmd
+from redispolicy.commands.keyaudit import audit_keys
+from redispolicy.errors import RedispolicyError
+from redispolicy.live.connect import address, connect
+from redispolicy.live.health import read_health
+from redispolicy.live.snapshot import Identity, config_snapshot, identify, with_exact
+from redispolicy.plan.compare import compare, hidden_names
+from redispolicy.plan.drift import DriftReport, TargetDrift, apply_ignores, findings_for
+from redispolicy.plan.health import evaluate
+from redispolicy.plan.model import Plan
+from redispolicy.policy.model import Policy, Target
+from redispolicy.render import renderer
+from redispolicy.render.style import Style
+
+MAX_PARALLEL = 8  # targets checked at once
+FORMATS = ("text", "json", "markdown", "github", "sarif", "junit", "prometheus")
+
+
+def _check(policy: Policy, target: Target | None, url: str | None, keys: bool, window: float,
+           max_rate: int | None, since: tuple[str, str] | None, today: datetime.date) -> TargetDrift:
+    name = target.name if target is not None and not url else ""
+    try:
+        conn = plan_cmd.connect_options(policy, url, target)
+        where = address(conn.url.reveal())
+    except RedispolicyError as exc:
+        ident = Identity("unknown", "", "", "unknown", "unknown", name or "(no address)")
+        return TargetDrift(ident, Plan(policy.environment, ident, ()), None, (), (), error=exc.message, name=name)
+    # Every managed parameter is compared, ignored ones too: an ignore rule hides a finding
+    # (it is still counted and shown as ignored), and an expired rule hides nothing.
+    managed = dataclasses.replace(policy, ignore=())
+    try:
+        client = connect(conn)
+        try:
+            identity = identify(client, where)
+            snapshot = with_exact(client, config_snapshot(client), hidden_names(policy, identity))
+            health = evaluate(read_health(client, window), policy.health)
+        finally:
+            client.close()
+        plan = compare(managed, identity, snapshot)
+        findings_keys = audit_keys(policy, conn, max_rate) if keys else None
+    except RedispolicyError as exc:
+        return _failed(policy, where, name, exc.message)
+    except Exception as exc:  # e.g. the connection dropped mid-check: this target fails, the others go on
+        if os.environ.get("REDISPOLICY_DEBUG"):
+            raise
+        return _failed(policy, where, name, f"the check of {where} failed: {type(exc).__name__}")
+    # --since-plan: the plan's server (in a fleet, the target at the plan's address) has a new run_id
+    restarted = None
+    if since is not None and (target is None or not policy.targets or since[0] == where):
+        restarted = since[1] if since[1] != identity.run_id else None
+    found = findings_for(plan, findings_keys, health, restarted, policy)
+    found = apply_ignores(found, policy.ignore, today)
+    return TargetDrift(identity, plan, findings_keys, health, tuple(found), name=name)
+
+
+def _failed(policy: Policy, where: str, name: str, message: str) -> TargetDrift:
+    ident = Identity("unknown", "", "", "unknown", "unknown", where)
+    return TargetDrift(ident, Plan(policy.environment, ident, ()), None, (), (), error=message, name=name)
+
+
+def run(opts: Options, env: str, url: str | None, keys: bool, window: float, max_rate: int | None,
+        fail_on: str, since_plan: Path | None, textfile_dir: Path | None) -> Result:
+    policy, failed = plan_cmd.load_policy(opts, env, url is not None)
+    if failed is not None:
+        return failed
+    assert policy is not None
+    since = None
+    if since_plan is not None:
+        try:
+            saved = json.loads(since_plan.read_text())["target"]
+            since = (str(saved.get("address", "")), str(saved["run_id"]))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise RedispolicyError(f"cannot read the run_id from {since_plan}: {exc}",
+                                   "pass a plan file made by `redispolicy plan --out`") from None
+    targets: list[Target | None] = [None] if url or not policy.targets else list(policy.targets)
+    today = datetime.date.today()
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(targets))) as pool:
+        results = list(pool.map(lambda t: _check(policy, t, url, keys, window, max_rate, since, today), targets))
+    report = DriftReport(policy.environment, tuple(results), policy.file, fail_on)
+    fmt = opts.output if opts.output in FORMATS else "text"
+    stdout = renderer(fmt, "drift")(report, opts.style)
+    plain = Style(color=False, verbose=opts.style.verbose)
+    files = {path: renderer(f, "drift")(report, plain) for f, path in opts.reports}
+    summary = renderer("markdown", "drift")(report, plain) if opts.environ.get("GITHUB_STEP_SUMMARY") else ""
+    if textfile_dir is not None:
+        write_textfile(textfile_dir, env, renderer("prometheus", "drift")(report, plain))
+    if report.errors:
+        code = 1
+    else:
+        code = 2 if report.failing() else 0
+    return Result(stdout, code, files, summary)
+
+
+def write_textfile(directory: Path, env: str, content: str) -> Path:
+    """node_exporter's textfile collector reads *.prom: write a temp file beside it, then rename.
+
+    The temp name does not end in .prom, so the collector never reads a half-written file,
+    and it is removed again when writing fails.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".redispolicy_", suffix=".tmp")
+    except OSError as exc:
+        raise RedispolicyError(f"cannot write to the textfile directory {directory}: {exc.strerror}",
+                               "check that --textfile-dir exists and is writable") from None
+    final = directory / f"redispolicy_{env}.prom"
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, final)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise RedispolicyError(f"cannot write {final}: {exc.strerror}",
+                               "check that --textfile-dir is writable") from None
+    return final
+
+
+__all__ = ["run"]

@@ -1,0 +1,103 @@
+"""redispolicy remediate -e ENV [--execute] [--resume]: give keys of `remediate: true` classes their TTL.
+
+A dry run by default: an exact, rate-limited scan counting the keys that would get a
+TTL (no TTL) or have it lowered (above max). ``--execute`` changes them (EXPIRE NX/LT,
+or an atomic script on Redis 6) under the server's apply lock, reports the exact counts
+and appends an audit record. An interrupted ``--execute`` leaves a cursor checkpoint;
+``--resume`` continues from it.
+
+Exit 0 (dry run or done), 1 error, 130 interrupted (the checkpoint is kept).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis
+
+from redispolicy.apply.remediate import (
+    Remediation,
+    RemediationReport,
+    RemediationResult,
+    conditional_expire,
+    remediable,
+)
+from redispolicy.commands import Options, Result
+from redispolicy.commands import plan as plan_cmd
+from redispolicy.commands.keyops import (
+    apply_lock,
+    progress_bar,
+    rate_for,
+    require_primary,
+    require_standalone,
+    reserved_keys,
+    session,
+    state_file,
+    write_audit,
+)
+from redispolicy.errors import UsageError
+from redispolicy.render import renderer
+from redispolicy.render.style import Style
+
+
+def default_checkpoint(environ: dict[str, str], env: str, address: str) -> Path:
+    return state_file(environ, f"remediate-{env}-{address}.json")
+
+
+def run(opts: Options, env: str, url: str | None, execute: bool, resume: bool, checkpoint: Path | None,
+        max_rate: int | None, lock_timeout: float, audit_log: Path | None) -> Result:
+    if resume and not execute:
+        raise UsageError("--resume continues an interrupted --execute", "add --execute")
+    policy, failed = plan_cmd.load_policy(opts, env, url is not None)
+    if failed is not None:
+        return failed
+    assert policy is not None
+    conn = plan_cmd.connect_options(policy, url)
+    with session(conn) as s:
+        ident = s.identity
+        require_standalone(ident, "remediate")
+        if not any(remediable(kc) for kc in policy.keys):
+            return _render(opts, RemediationReport(
+                policy.environment, ident.address, "nothing",
+                detail="no key class has `remediate: true` with `ttl: {max: ...}`: there is nothing to remediate"))
+        if execute:
+            require_primary(ident, "remediate")
+        path = checkpoint or default_checkpoint(opts.environ, env, ident.address)
+        with apply_lock(s.client, execute, lock_timeout):
+            bar = progress_bar(s.info.keys, "remediating keys" if execute else "counting keys")
+            stage = Remediation(s.client_for, policy.keys, s.dbs, execute,
+                                conditional_expire(ident.product, ident.version), rate_for(policy, max_rate), bar,
+                                path if execute else None, resume, ident.address, ident.run_id,
+                                reserved=reserved_keys(policy))
+            status, detail = ("done" if execute else "dry_run"), ""
+            try:
+                result = stage.run()
+            except KeyboardInterrupt:
+                result = stage.result(False)
+                status, detail = "interrupted", _cut_off("interrupted", result, path)
+            except (redis.RedisError, OSError) as exc:
+                result = stage.result(False)
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                status, detail = "failed", _cut_off(f"stopped by an error ({first})", result, path)
+            finally:
+                if bar is not None:
+                    bar(-1)
+            if execute:
+                changes = [{"class": c.name, "pattern": c.pattern, "ttl_max_seconds": c.ttl_max,
+                            "no_ttl_fixed": c.no_ttl, "over_max_lowered": c.over_max} for c in result.classes]
+                write_audit(opts, policy, audit_log, s.client, "remediate", ident.address, changes,
+                            "applied" if status == "done" else status, detail)
+    return _render(opts, RemediationReport(policy.environment, ident.address, status, result, detail))
+
+
+def _cut_off(what: str, result: RemediationResult, path: Path) -> str:
+    where = (f"the cursor is saved in {result.checkpoint}: run again with --execute --resume to continue"
+             if result.checkpoint else f"no checkpoint was written ({path}): run again with --execute")
+    return f"{what} after {result.scanned} keys; {where}"
+
+
+def _render(opts: Options, report: RemediationReport) -> Result:
+    fmt = opts.output if opts.output in ("text", "json") else "text"
+    plain = Style(color=False, verbose=opts.style.verbose)
+    files = {path: renderer(f, "remediation")(report, plain) for f, path in opts.reports if f in ("text", "json")}
+    return Result(renderer(fmt, "remediation")(report, opts.style), report.exit_code, files)

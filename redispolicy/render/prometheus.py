@@ -1,0 +1,56 @@
+"""node_exporter textfile format for drift: gauges only, no values, no secrets, no timestamps.
+
+The HELP text of each metric is fixed, so files of several environments can sit in one
+textfile directory (node_exporter drops samples whose HELP differs between files).
+"""
+
+from __future__ import annotations
+
+import time
+
+from redispolicy import __version__
+from redispolicy.plan.drift import KINDS, DriftReport
+from redispolicy.render.style import Style
+
+_LEVEL = {"ok": 0, "warning": 1, "critical": 2, "unknown": -1}
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def render_drift(report: DriftReport, style: Style) -> str:
+    env = _label(report.environment or "")
+    metrics: dict[str, tuple[str, list[str]]] = {
+        "redispolicy_drift_findings": ("Active drift findings by kind (ignored ones excluded).", []),
+        "redispolicy_drift_ignored_findings": ("Findings hidden by an ignore rule, by kind.", []),
+        "redispolicy_health_status": ("Health check status: 0 ok, 1 warning, 2 critical.", []),
+        "redispolicy_drift_check_success": ("1 if the last drift check could read the server, else 0.", []),
+        "redispolicy_drift_last_success_timestamp_seconds": ("Unix time of the last successful drift check.", []),
+        "redispolicy_build_info": ("redispolicy version.", [f'redispolicy_build_info{{version="{__version__}"}} 1']),
+    }
+    now = time.time()
+    for t in report.targets:
+        inst = _label(t.identity.address)
+        base = f'environment="{env}",instance="{inst}"'
+        ok = 0 if t.error else 1
+        metrics["redispolicy_drift_check_success"][1].append(f"redispolicy_drift_check_success{{{base}}} {ok}")
+        if ok:
+            metrics["redispolicy_drift_last_success_timestamp_seconds"][1].append(
+                f"redispolicy_drift_last_success_timestamp_seconds{{{base}}} {now:.3f}")
+        for kind in KINDS:
+            active = sum(1 for f in t.findings if f.kind == kind and not f.ignored)
+            hidden = sum(1 for f in t.findings if f.kind == kind and f.ignored)
+            metrics["redispolicy_drift_findings"][1].append(
+                f'redispolicy_drift_findings{{{base},kind="{kind}"}} {active}')
+            metrics["redispolicy_drift_ignored_findings"][1].append(
+                f'redispolicy_drift_ignored_findings{{{base},kind="{kind}"}} {hidden}')
+        for h in t.health:
+            metrics["redispolicy_health_status"][1].append(
+                f'redispolicy_health_status{{{base},check="{_label(h.check)}"}} {_LEVEL.get(h.status, -1)}')
+    out = []
+    for name, (help_text, samples) in metrics.items():
+        if not samples:
+            continue
+        out += [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", *samples]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,243 @@
+"""cleanup against real servers: a dry run deletes nothing; --execute deletes exactly the eligible keys.
+
+Eligibility is checked against the truth the test builds itself: keys of `always`
+classes, and keys of `idle_over` classes nobody read since before the idle window
+(some are read with GET right before, which makes them ineligible). Everything else —
+other classes, a class shadowed by an earlier one, unclassified keys, other dbs' keys of
+no cleanup class — must remain. `INFO commandstats` proves no FLUSHDB / FLUSHALL was
+sent (MONITOR-free) and counts the UNLINK calls.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from redispolicy.apply.cleanup import Deleter, find_eligible, matches_every_key, refused
+from redispolicy.diagnostics import Location
+from redispolicy.main import run
+from redispolicy.policy.model import KeyClass
+from redispolicy.policy.resolve import PolicySet
+
+BASE = "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\n"
+IDLE = 2  # seconds; OBJECT IDLETIME has a 1 s resolution, so the test waits IDLE + 1.2 s
+POLICY = f"""
+keys:
+  - name: keep-scratch      # shadows scratch:* for scratch:keep:* (first match wins)
+    pattern: "scratch:keep:*"
+  - name: temp
+    pattern: "doc:*:temp"
+    ttl: {{max: 6h}}
+    cleanup: {{idle_over: {IDLE}s}}
+  - name: scratch
+    pattern: "scratch:*"
+    cleanup: {{always: true}}
+  - name: state
+    pattern: "doc:*:state"
+    ttl: persistent
+"""
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("REDISPOLICY_FINGERPRINT_KEY", "test-key")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
+def _write(tmp_path: Path, body: str = POLICY) -> Path:
+    d = tmp_path / "policies"
+    d.mkdir(exist_ok=True)
+    (d / "test.yaml").write_text(BASE + body)
+    return d
+
+
+def _seed(server, n: int = 30, dbs: tuple[int, ...] = (0, 1)) -> None:
+    for db in dbs:
+        p = server.client(db=db).pipeline(transaction=False)
+        for i in range(n):
+            p.set(f"doc:{i}:temp", "v")
+            p.hset(f"doc:{i}:h:temp", "f", "v")  # '*' spans ':': in temp too
+            p.set(f"doc:{i}:state", "v")
+            p.set(f"scratch:{i}", "v", ex=3600)
+            p.rpush(f"scratch:list:{i}", "a")
+            p.set(f"scratch:keep:{i}", "v")
+            p.set(f"other:{i}", "v")
+        p.execute()
+
+
+def _keys(server) -> set[tuple[int, str]]:
+    out = set()
+    for name in server.client().info("keyspace"):
+        db = int(name[2:])
+        out |= {(db, k) for k in server.client(db=db).scan_iter(count=1000)}
+    return out
+
+
+def _eligible(keys: set[tuple[int, str]], touched: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    def is_eligible(db: int, k: str) -> bool:
+        if k.startswith("scratch:keep:"):
+            return False
+        if k.startswith("scratch:"):
+            return True
+        return k.startswith("doc:") and k.endswith(":temp") and (db, k) not in touched
+    return {(db, k) for db, k in keys if is_eligible(db, k)}
+
+
+def _cleanup(d: Path, url: str, capsys, *extra: str) -> tuple[int, str, str]:
+    code = run(["cleanup", "--policy-dir", str(d), "-e", "test", "--url", url, *extra])
+    c = capsys.readouterr()
+    return code, c.out, c.err
+
+
+def _flushes(server) -> int:
+    stats = server.client().info("commandstats")
+    return sum(stats.get(f"cmdstat_{c}", {}).get("calls", 0) for c in ("flushdb", "flushall"))
+
+
+def _prepare(server, tmp_path) -> tuple[Path, set, set]:
+    d = _write(tmp_path)
+    _seed(server)
+    time.sleep(IDLE + 1.2)
+    touched = {(0, "doc:1:temp"), (0, "doc:2:h:temp"), (1, "doc:3:temp")}
+    for db, k in touched:
+        if ":h:" in k:
+            server.client(db=db).hget(k, "f")
+        else:
+            server.client(db=db).get(k)
+    keys = _keys(server)
+    return d, keys, _eligible(keys, touched)
+
+
+def test_dry_run_deletes_nothing_then_execute_deletes_exactly_the_eligible_keys(matrix_server, tmp_path, capsys):
+    d, keys, eligible = _prepare(matrix_server, tmp_path)
+    sizes = [matrix_server.client(db=db).dbsize() for db in (0, 1)]
+    code, out, _ = _cleanup(d, matrix_server.url, capsys, "-o", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["mode"] == "dry_run" and doc["result"] == "dry_run"
+    by = {c["name"]: c for c in doc["classes"]}
+    assert set(by) == {"temp", "scratch"}
+    assert by["temp"]["eligible"] == sum(1 for _, k in eligible if k.startswith("doc:"))
+    assert by["scratch"]["eligible"] == sum(1 for _, k in eligible if k.startswith("scratch:"))
+    assert doc["summary"] == {"eligible": len(eligible), "deleted": 0, "skipped": 0}
+    assert 0 < len(by["temp"]["examples"]) <= 10
+    assert all((0, e) in eligible or (1, e) in eligible for c in by.values() for e in c["examples"])
+    assert _keys(matrix_server) == keys
+    assert [matrix_server.client(db=db).dbsize() for db in (0, 1)] == sizes
+    assert _flushes(matrix_server) == 0
+
+    # --execute on the same keyspace (one idle wait per server for both halves)
+    code, out, _ = _cleanup(d, matrix_server.url, capsys, "--execute")
+    assert code == 0, out
+    remaining = _keys(matrix_server) - {(0, "redispolicy:apply-lock")}
+    assert remaining == keys - eligible
+    assert f"✓ Deleted {len(eligible)} keys; 0 skipped" in out
+    # The list came first, then the result.
+    assert out.index("execute: listed for deletion") < out.index("✓ Deleted")
+    assert _flushes(matrix_server) == 0
+    per_db = [sum(1 for db, _ in eligible if db == x) for x in (0, 1)]
+    unlinks = matrix_server.client().info("commandstats")["cmdstat_unlink"]["calls"]
+    assert unlinks == sum(math.ceil(n / 500) for n in per_db)
+    entry = json.loads((tmp_path / "state" / "redispolicy" / "audit.log").read_text().splitlines()[-1])
+    assert entry["command"] == "cleanup" and entry["result"] == "applied"
+    assert sum(c["deleted"] for c in entry["changes"]) == len(eligible)
+
+
+def _classes(d: Path) -> tuple[KeyClass, ...]:
+    pset = PolicySet(d, {}, connecting=True)
+    res = pset.resolve(pset.env_file("test"))
+    assert res.policy is not None
+    return res.policy.keys
+
+
+def test_a_key_used_between_listing_and_deleting_is_skipped(redis_server, tmp_path):
+    d = _write(tmp_path)
+    _seed(redis_server, n=10, dbs=(0,))
+    time.sleep(IDLE + 1.2)
+    classes = _classes(d)
+    clients: dict[int, redis.Redis] = {}
+
+    def client_for(db: int) -> redis.Redis:
+        clients[db] = clients.get(db) or redis_server.client(db=db, decode_responses=False)
+        return clients[db]
+
+    found = find_eligible(client_for, classes, [0], keep=True)
+    listed = {k.decode() for k, _ in found.keys[0]}
+    assert "doc:4:temp" in listed and "scratch:4" in listed
+    c = redis_server.client()
+    c.get("doc:4:temp")  # used again: no longer idle
+    c.delete("scratch:4")  # gone
+    result = {x.name: x for x in Deleter(client_for, classes, found).run()}
+    assert (result["temp"].skipped, result["scratch"].skipped) == (1, 1)
+    assert result["temp"].deleted == result["temp"].eligible - 1
+    assert c.exists("doc:4:temp") == 1
+    remaining = {k for k in c.scan_iter(count=1000)}
+    assert not (listed - {"doc:4:temp"}) & remaining
+
+
+@pytest.mark.parametrize("pattern", ["*", "**", "?*", "*?"])
+def test_a_class_matching_every_key_is_refused(redis_server, tmp_path, capsys, pattern):
+    d = _write(tmp_path, POLICY + f"  - name: everything\n    pattern: '{pattern}'\n    cleanup: {{always: true}}\n")
+    _seed(redis_server, n=5, dbs=(0,))
+    keys = _keys(redis_server)
+    for extra in ((), ("--execute",)):
+        code, out, _ = _cleanup(d, redis_server.url, capsys, *extra)
+        assert code == 1
+        assert "Refused" in out and "everything" in out and "matches every key" in out
+    assert _keys(redis_server) == keys
+    assert _flushes(redis_server) == 0
+
+
+def test_matches_every_key():
+    for p in ("*", "**", "?*", "*?", "**?*"):
+        assert matches_every_key(p), p
+    for p in ("a*", "*a", "tmp:*", "?", "[a-z]*", "\\*"):
+        assert not matches_every_key(p), p
+    kc = KeyClass("x", "*", Location("p.yaml"), cleanup_always=True)
+    assert refused((kc, KeyClass("y", "*", Location("p.yaml")))) == (kc,)  # only cleanup classes are refused
+
+
+def test_execute_waits_for_the_apply_lock_and_deletes_nothing_without_it(redis_server, tmp_path, capsys):
+    d = _write(tmp_path)
+    _seed(redis_server, n=5, dbs=(0,))
+    c = redis_server.client()
+    c.set("redispolicy:apply-lock", json.dumps({"token": "t", "user": "someone", "host": "h", "pid": 1,
+                                               "since": "now"}), px=60_000)
+    keys = _keys(redis_server)
+    code, out, err = _cleanup(d, redis_server.url, capsys, "--execute", "--lock-timeout", "0")
+    assert code == 1 and "holds the lock" in err and "someone@h" in err
+    assert _keys(redis_server) == keys
+
+
+def test_idle_classes_under_lfu_stop_before_deleting(redis_server, tmp_path, capsys):
+    d = _write(tmp_path)
+    _seed(redis_server, n=5, dbs=(0,))
+    redis_server.client().config_set("maxmemory-policy", "allkeys-lfu")
+    keys = _keys(redis_server)
+    code, _, err = _cleanup(d, redis_server.url, capsys, "--execute")
+    assert code == 1 and "does not track idle time" in err and "nothing was deleted" in err
+    assert _keys(redis_server) == keys
+
+
+def test_no_cleanup_class_is_nothing_to_do(redis_server, tmp_path, capsys):
+    d = _write(tmp_path, "keys:\n  - name: state\n    pattern: 'doc:*'\n    ttl: persistent\n")
+    redis_server.client().set("doc:1", "v")
+    code, out, _ = _cleanup(d, redis_server.url, capsys, "--execute")
+    assert code == 0 and "nothing to clean up" in out
+    assert redis_server.client().exists("doc:1") == 1
+
+
+def test_json_execute_keeps_stdout_for_the_report(redis_server, tmp_path, capsys):
+    d = _write(tmp_path)
+    _seed(redis_server, n=3, dbs=(0,))
+    code, out, err = _cleanup(d, redis_server.url, capsys, "--execute", "-o", "json")
+    assert code == 0
+    doc = json.loads(out)  # the preview went to stderr
+    assert "listed for deletion" in err
+    assert doc["mode"] == "execute" and doc["result"] == "done"
+    assert doc["summary"]["deleted"] == 3 * 2  # scratch:N and scratch:list:N; doc:*:temp not idle yet
