@@ -86,8 +86,15 @@ step "redispolicy plan again: nothing left to change" \
   "$REDISPOLICY" plan --policy-dir policies -e production --detailed-exitcode
 echo "    audit log: $(wc -l < "$workdir/audit.log") record(s); last result: \
 $("$PYTHON" -c 'import json,sys; print(json.loads(open(sys.argv[1]).read().splitlines()[-1])["result"])' "$workdir/audit.log")"
-# drift joins here once it lands:
-#   step "redispolicy drift" "$REDISPOLICY" drift --policy-dir policies -e production
+step "redispolicy remediate (dry run: what would get a TTL)" \
+  "$REDISPOLICY" remediate --policy-dir policies -e production
+step "redispolicy cleanup (dry run: what would be deleted)" \
+  "$REDISPOLICY" cleanup --policy-dir policies -e production
+# drift exits 2 when it finds drift: the seeded keys break the TTL rules on purpose.
+step "redispolicy drift (the scheduled report; exit 2 = drift found)" \
+  bash -c '"$0" drift --policy-dir policies -e production --textfile-dir "$1"; rc=$?; [ "$rc" -eq 2 ] && exit 0; exit "$rc"' \
+  "$REDISPOLICY" "$workdir/textfile"
+echo "    prometheus textfile: $(ls "$workdir/textfile")"
 
 echo
 if (( status == 0 )); then
