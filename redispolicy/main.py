@@ -130,14 +130,17 @@ def explain(env: str, param: str | None, **kw: Any) -> int:
               help="Audit key TTLs against the policy's key classes.")
 @click.option("--max-rate", type=click.IntRange(min=0), default=None,
               help="Keys per second the key audit may read (0 = unlimited; default sampling.max_rate or 20000).")
+@click.option("--memory", is_flag=True,
+              help="Measure MEMORY USAGE (SAMPLES 5) of every key class, and compare each capacity workload "
+                   "with its observed size.")
 @common
 def plan(env: str, url: str | None, detailed_exitcode: bool, show_unchanged: bool, out: Path | None, keys: bool,
-         max_rate: int | None, **kw: Any) -> int:
+         max_rate: int | None, memory: bool, **kw: Any) -> int:
     """Compare the live server with the policy and show what apply would change."""
     from redispolicy.commands import plan as cmd
 
     opts = _options(**kw)
-    return _emit(cmd.run(opts, env, url, detailed_exitcode, show_unchanged, out, keys, max_rate), opts)
+    return _emit(cmd.run(opts, env, url, detailed_exitcode, show_unchanged, out, keys, max_rate, memory), opts)
 
 
 @cli.command()
@@ -249,6 +252,9 @@ def cleanup(env: str, url: str | None, execute: bool, max_rate: int | None, lock
 @click.option("--window", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Seconds between two INFO readings, for hit rate and evictions in that window.")
 @click.option("--max-rate", type=click.IntRange(min=0), default=None, help="Keys per second for the key audit.")
+@click.option("--memory", is_flag=True,
+              help="Measure MEMORY USAGE (SAMPLES 5) of every key class, and compare each capacity workload "
+                   "with its observed size.")
 @click.option("--fail-on", type=click.Choice(["warning", "critical"]), default="critical", show_default=True,
               help="Health level that counts as failing (exit 2).")
 @click.option("--since-plan", type=click.Path(path_type=Path, dir_okay=False, exists=True),
@@ -257,7 +263,7 @@ def cleanup(env: str, url: str | None, execute: bool, max_rate: int | None, lock
               help="Also write redispolicy_<env>.prom for node_exporter's textfile collector.")
 @common
 def drift(env: str, url: str | None, keys: bool, window: float, max_rate: int | None, fail_on: str,
-          since_plan: Path | None, textfile_dir: Path | None, **kw: Any) -> int:
+          since_plan: Path | None, textfile_dir: Path | None, memory: bool, **kw: Any) -> int:
     """Report config drift, key findings and health against the policy, for every target.
 
     Exit 0 in sync, 2 drift or failing health, 1 error.
@@ -265,7 +271,7 @@ def drift(env: str, url: str | None, keys: bool, window: float, max_rate: int | 
     from redispolicy.commands import drift as cmd
 
     opts = _options(**kw)
-    return _emit(cmd.run(opts, env, url, keys, window, max_rate, fail_on, since_plan, textfile_dir), opts)
+    return _emit(cmd.run(opts, env, url, keys, window, max_rate, fail_on, since_plan, textfile_dir, memory), opts)
 
 
 @cli.command()

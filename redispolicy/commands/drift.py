@@ -35,7 +35,8 @@ FORMATS = ("text", "json", "markdown", "github", "sarif", "junit", "prometheus")
 
 
 def _check(policy: Policy, target: Target | None, url: str | None, keys: bool, window: float,
-           max_rate: int | None, since: tuple[str, str] | None, today: datetime.date) -> TargetDrift:
+           max_rate: int | None, since: tuple[str, str] | None, today: datetime.date,
+           memory: bool = False) -> TargetDrift:
     name = target.name if target is not None and not url else ""
     try:
         conn = plan_cmd.connect_options(policy, url, target)
@@ -55,7 +56,7 @@ def _check(policy: Policy, target: Target | None, url: str | None, keys: bool, w
         finally:
             client.close()
         plan = compare(managed, identity, snapshot)
-        findings_keys = audit_keys(policy, conn, max_rate) if keys else None
+        findings_keys = audit_keys(policy, conn, max_rate, memory=memory) if keys else None
     except RedispolicyError as exc:
         return _failed(policy, where, name, exc.message)
     except Exception as exc:  # e.g. the connection dropped mid-check: this target fails, the others go on
@@ -77,7 +78,7 @@ def _failed(policy: Policy, where: str, name: str, message: str) -> TargetDrift:
 
 
 def run(opts: Options, env: str, url: str | None, keys: bool, window: float, max_rate: int | None,
-        fail_on: str, since_plan: Path | None, textfile_dir: Path | None) -> Result:
+        fail_on: str, since_plan: Path | None, textfile_dir: Path | None, memory: bool = False) -> Result:
     policy, failed = plan_cmd.load_policy(opts, env, url is not None)
     if failed is not None:
         return failed
@@ -93,7 +94,7 @@ def run(opts: Options, env: str, url: str | None, keys: bool, window: float, max
     targets: list[Target | None] = [None] if url or not policy.targets else list(policy.targets)
     today = datetime.date.today()
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(targets))) as pool:
-        results = list(pool.map(lambda t: _check(policy, t, url, keys, window, max_rate, since, today), targets))
+        results = list(pool.map(lambda t: _check(policy, t, url, keys, window, max_rate, since, today, memory), targets))
     report = DriftReport(policy.environment, tuple(results), policy.file, fail_on)
     fmt = opts.output if opts.output in FORMATS else "text"
     stdout = renderer(fmt, "drift")(report, opts.style)

@@ -8,6 +8,10 @@ Modes (policy ``sampling.mode``):
   sample (those classes come out exact); the others are estimated with 95 % intervals.
 * ``auto`` (default): exact when the keyspace fits ``sampling.time_budget`` (default 60 s)
   at the rate limit, else sample.
+
+``memory=True`` (``--memory``) adds ``MEMORY USAGE key SAMPLES 5`` for every class (not
+only those with ``max_size``) and sets each ``capacity.workloads`` entry's observed size
+next to the policy's estimate (``KeyFindings.capacity``).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import redis
 from redispolicy.live.connect import ConnectOptions, connect
 from redispolicy.live.keysample import match_pass, sample_keys
 from redispolicy.live.keyscan import DEFAULT_RATE, RateLimiter, keyspace_info, scan_exact
-from redispolicy.plan.keys import MATCH_FLOOR, KeyFindings, KeyJudge
+from redispolicy.plan.keys import MATCH_FLOOR, KeyFindings, KeyJudge, capacity_observations
 from redispolicy.policy.model import Policy
 
 DEFAULT_TIME_BUDGET = 60.0  # seconds an automatic exact audit may take at the rate limit
@@ -37,9 +41,18 @@ def choose_mode(mode: str, keys: int, rate: int, budget: float) -> str:
 
 
 def audit_keys(policy: Policy, conn: ConnectOptions, rate: int | None = None, mode: str | None = None,
-               progress: bool = False) -> KeyFindings | None:
+               progress: bool = False, memory: bool = False) -> KeyFindings | None:
     if not policy.keys:
         return None
+    findings = _audit(policy, conn, rate, mode, progress, memory)
+    if memory and policy.capacity is not None and policy.capacity.workloads:
+        findings = dataclasses.replace(
+            findings, capacity=capacity_observations(findings, policy.capacity.workloads, policy.keys))
+    return findings
+
+
+def _audit(policy: Policy, conn: ConnectOptions, rate: int | None, mode: str | None, progress: bool,
+           memory: bool) -> KeyFindings:
     sampling = policy.sampling
     rate = rate if rate is not None else int(sampling.get("max_rate", DEFAULT_RATE))
     raw = dataclasses.replace(conn, decode_responses=False)
@@ -50,7 +63,7 @@ def audit_keys(policy: Policy, conn: ConnectOptions, rate: int | None = None, mo
         client.close()
     mode = choose_mode(mode or str(sampling.get("mode", "auto")), info.keys, rate,
                        _seconds(sampling.get("time_budget"), DEFAULT_TIME_BUDGET))
-    judge = KeyJudge(policy.keys)
+    judge = KeyJudge(policy.keys, memory=memory)
     clients: dict[int, redis.Redis] = {}
 
     def client_for(db: int) -> redis.Redis:

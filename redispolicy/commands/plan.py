@@ -97,7 +97,7 @@ def fingerprint_key(environ: dict[str, str]) -> bytes:
 
 
 def run(opts: Options, env: str, url: str | None, detailed_exitcode: bool, show_unchanged: bool,
-        out: Path | None = None, keys: bool = True, max_rate: int | None = None) -> Result:
+        out: Path | None = None, keys: bool = True, max_rate: int | None = None, memory: bool = False) -> Result:
     policy, failed = load_policy(opts, env, url is not None)
     if failed is not None:
         return failed
@@ -111,7 +111,7 @@ def run(opts: Options, env: str, url: str | None, detailed_exitcode: bool, show_
         client.close()
     plan = compare(policy, identity, snapshot)
     if keys:
-        plan = dataclasses.replace(plan, keys=audit_keys(policy, conn, max_rate, progress=True))
+        plan = dataclasses.replace(plan, keys=audit_keys(policy, conn, max_rate, progress=True, memory=memory))
     style = Style(opts.style.color, max(opts.style.verbose, 1 if show_unchanged else 0), opts.style.quiet)
     fmt = opts.output if opts.output in ("text", "json", "markdown") else "text"
     stdout = renderer(fmt, "plan")(plan, style)

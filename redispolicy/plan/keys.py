@@ -15,6 +15,14 @@ Two modes feed it:
   exactly from a full ``SCAN MATCH`` pass fed through ``add_exact``; its findings then
   replace the sampled ones and are flagged ``exact``.
 
+Memory per class (``MEMORY USAGE key SAMPLES 5``) is summed when a class has ``max_size``,
+or for every class when the judge is built with ``memory=True`` (``--memory``). In
+sample mode the class total is estimated as dbsize × (mean bytes per draw, counting 0
+for a draw outside the class), with a normal-approximation 95 % interval from the
+draws' variance; a few big keys make that interval optimistic (heavy tails).
+``capacity_observations`` sets each ``capacity.workloads`` entry's observed size next
+to the policy's estimate.
+
 Keys no class matches are counted and grouped into suggested glob patterns
 (``PatternSuggester``) a user can paste into the policy.
 """
@@ -23,14 +31,16 @@ from __future__ import annotations
 
 import array
 import dataclasses
+import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from redispolicy.plan.stats import Estimate, estimate_total, zero_upper_bound, zero_upper_bound_total
+from redispolicy.plan.stats import Z95, Estimate, estimate_total, zero_upper_bound, zero_upper_bound_total
+from redispolicy.policy.checks import workload_bytes
 from redispolicy.policy.glob import to_regex
-from redispolicy.policy.model import KeyClass
+from redispolicy.policy.model import KeyClass, Workload
 
 if TYPE_CHECKING:
     from redispolicy.live.keyscan import Observation
@@ -61,6 +71,8 @@ class ClassFindings:
     upper_bound_violating: float | None = None  # sample, none seen: one-sided 95 % bound on the count
     upper_bound_rate: float | None = None  # ... and on the class's violation rate
     remediate: bool = False  # remediate: true with a ttl max: `redispolicy remediate` may fix its TTLs
+    memory_estimate: Estimate | None = None  # total bytes: exact sum (value == low == high) or sampled estimate
+    memory_mean: float | None = None  # mean MEMORY USAGE per key measured (sample: per class draw)
 
     @property
     def violating(self) -> int:
@@ -94,6 +106,7 @@ class KeyFindings:
     sample_size: int = 0  # sample: draws that found a key (the n of every interval)
     estimated_unclassified: Estimate | None = None
     suggestions: tuple[tuple[str, int], ...] = ()  # (glob, keys or draws) for the unclassified keys
+    capacity: tuple[CapacityObservation, ...] = ()  # capacity.workloads against the observed sizes (--memory)
 
     @property
     def violations(self) -> int:
@@ -101,6 +114,32 @@ class KeyFindings:
 
     def unclassified_estimate(self) -> Estimate:
         return self.estimated_unclassified or Estimate.exact(self.unclassified)
+
+
+@dataclass(frozen=True)
+class CapacityObservation:
+    """One ``capacity.workloads`` entry: the policy's resident-size estimate and what the audit saw."""
+
+    key_class: str
+    estimate_bytes: int | None  # the policy's: items x item_size, or arrivals/day x ttl.max days x item_size
+    observed_keys: Estimate  # keys of the class (exact: value == low == high)
+    observed_bytes: Estimate | None  # summed (or estimated) MEMORY USAGE; None when it was not measured
+    exact: bool
+
+
+def capacity_observations(findings: KeyFindings, workloads: tuple[Workload, ...],
+                          classes: tuple[KeyClass, ...]) -> tuple[CapacityObservation, ...]:
+    """Every workload whose class the audit judged, with its observed size next to the estimate."""
+    by_name = {c.name: c for c in findings.classes}
+    policy_classes = {kc.name: kc for kc in classes}
+    out = []
+    for w in workloads:
+        found, kc = by_name.get(w.key_class), policy_classes.get(w.key_class)
+        if found is None or kc is None:
+            continue
+        out.append(CapacityObservation(w.key_class, workload_bytes(w, kc), found.matched_estimate(),
+                                       found.memory_estimate, found.exact))
+    return tuple(out)
 
 
 @dataclass
@@ -114,6 +153,8 @@ class _Acc:
     ttls: array.array[int] = field(default_factory=lambda: array.array("q"))
     examples: list[str] = field(default_factory=list)
     memory: int = 0
+    memory_sq: int = 0  # sum of squares, for the sampled total's interval
+    memory_n: int = 0  # keys (draws) with a MEMORY USAGE reply
     measured: bool = False
 
 
@@ -231,7 +272,8 @@ class PatternSuggester:
 # -- the judge --------------------------------------------------------------------------------
 
 class KeyJudge:
-    def __init__(self, classes: tuple[KeyClass, ...]) -> None:
+    def __init__(self, classes: tuple[KeyClass, ...], memory: bool = False) -> None:
+        self.memory = memory  # measure MEMORY USAGE for every class, not only those with max_size
         self.accs = [_Acc(kc, to_regex(kc.pattern)) for kc in classes if kc.pattern]
         self._first = re.compile("|".join(f"(?P<c{i}>{a.regex.pattern})" for i, a in enumerate(self.accs))
                                  or "(?!)", re.DOTALL)
@@ -246,7 +288,7 @@ class KeyJudge:
 
     @property
     def needs_memory(self) -> bool:
-        return any(a.kc.max_size is not None for a in self.accs)
+        return self.memory or any(a.kc.max_size is not None for a in self.accs)
 
     def classify(self, key: bytes) -> _Acc | None:
         # One alternation of every class pattern, in policy order: the regex engine tries
@@ -306,6 +348,8 @@ class KeyJudge:
         if ob.memory is not None:
             acc.measured = True
             acc.memory += ob.memory
+            acc.memory_sq += ob.memory * ob.memory
+            acc.memory_n += 1
             if kc.max_size is not None and ob.memory > kc.max_size:
                 bad.append("oversized")
         for b in bad:
@@ -324,40 +368,48 @@ class KeyJudge:
     def finish(self, mode: str, dbsize: int, scanned: int, duplicates: int = 0) -> KeyFindings:
         suggestions = self.suggester.suggestions()
         if mode != "sample":
-            return KeyFindings(mode, dbsize, scanned, tuple(self._class(a) for a in self.accs), self.unclassified,
+            return KeyFindings(mode, dbsize, scanned, tuple(self._class(a, memory=self.memory) for a in self.accs),
+                               self.unclassified,
                                tuple(self.unclassified_examples), duplicates, suggestions=suggestions)
         n = self.sample_size
         classes = []
         for i, acc in enumerate(self.accs):
             if i in self.exact_accs:
-                classes.append(self._class(self.exact_accs[i], via="match"))
+                classes.append(self._class(self.exact_accs[i], via="match", memory=self.memory))
             else:
-                classes.append(self._sampled(acc, n, dbsize))
+                classes.append(self._sampled(acc, n, dbsize, self.memory))
         return KeyFindings(mode, dbsize, scanned, tuple(classes), self.unclassified,
                            tuple(self.unclassified_examples), duplicates, sample_size=n,
                            estimated_unclassified=estimate_total(self.unclassified, n, dbsize),
                            suggestions=suggestions)
 
     @staticmethod
-    def _class(acc: _Acc, via: str = "scan") -> ClassFindings:
+    def _class(acc: _Acc, via: str = "scan", memory: bool = False) -> ClassFindings:
+        """Exact findings. With ``memory``, a class without any key measured 0 bytes (not "unknown")."""
         ttls = sorted(acc.ttls)
+        total = acc.memory if acc.measured else (0 if memory and acc.matched == 0 else None)
 
         def q(p: float) -> int | None:
             return ttls[min(len(ttls) - 1, int(p * len(ttls)))] if ttls else None
 
         return ClassFindings(acc.kc.name, acc.kc.pattern, acc.matched, acc.vanished, dict(acc.violations),
                              q(0.5), q(0.9), ttls[-1] if ttls else None, tuple(acc.examples),
-                             acc.memory if acc.measured else None, violating_keys=acc.violating, via=via,
-                             remediate=acc.kc.remediate and acc.kc.ttl_max is not None)
+                             total, violating_keys=acc.violating, via=via,
+                             remediate=acc.kc.remediate and acc.kc.ttl_max is not None,
+                             memory_estimate=None if total is None else Estimate.exact(total),
+                             memory_mean=acc.memory / acc.memory_n if acc.memory_n else None)
 
     @classmethod
-    def _sampled(cls, acc: _Acc, n: int, dbsize: int) -> ClassFindings:
+    def _sampled(cls, acc: _Acc, n: int, dbsize: int, memory_all: bool = False) -> ClassFindings:
         """A class estimated from n uniform draws over a keyspace of dbsize keys.
 
         Each draw is a Bernoulli trial for "in this class" and for "in this class and
         breaking rule r", so counts are dbsize × (Wilson interval of k/n). With no
         violator among the class's m draws, the one-sided 95 % bound on the count is
         (1 - 0.05^(1/n)) × dbsize, ≈ the rate bound 1 - 0.05^(1/m) × the class estimate.
+
+        Memory: y_i = the draw's MEMORY USAGE if it is in the class, else 0; the class total
+        is dbsize × mean(y) (Hansen–Hurwitz, unbiased) ± z × dbsize × sd(y) / sqrt(n).
         """
         base = cls._class(acc, via="sample")
         upper_count = upper_rate = None
@@ -367,11 +419,25 @@ class KeyJudge:
         violating = estimate_total(acc.violating, n, dbsize)
         if upper_count is not None:
             violating = Estimate(0.0, 0.0, upper_count)
-        memory = None
-        if acc.measured and n:
-            memory = round(acc.memory * dbsize / n)  # Hansen–Hurwitz: unbiased for the class total
+        memory = memory_est = None
+        if (acc.measured or (memory_all and acc.matched == 0)) and n:
+            memory_est = sampled_total(acc.memory, acc.memory_sq, n, dbsize)
+            memory = round(memory_est.value)
         return dataclasses.replace(
-            base, memory_bytes=memory, exact=False,
+            base, memory_bytes=memory, memory_estimate=memory_est, exact=False,
             estimated_matched=estimate_total(acc.matched, n, dbsize),
             estimated_violations={k: estimate_total(v, n, dbsize) for k, v in acc.violations.items()},
             estimated_violating=violating, upper_bound_violating=upper_count, upper_bound_rate=upper_rate)
+
+
+def sampled_total(total: int, total_sq: int, n: int, population: int, z: float = Z95) -> Estimate:
+    """A class's byte total from n uniform draws with replacement: population × mean(y), with a
+    normal-approximation interval (y_i = bytes of draw i in the class, 0 outside; ``total`` and
+    ``total_sq`` are the sums of y and y²). The low end never drops below 0."""
+    if n <= 0:
+        return Estimate(0.0, 0.0, 0.0)
+    mean = total / n
+    var = (total_sq - n * mean * mean) / (n - 1) if n > 1 else 0.0
+    half = z * population * math.sqrt(max(var, 0.0) / n)
+    value = population * mean
+    return Estimate(value, max(0.0, value - half), value + half)

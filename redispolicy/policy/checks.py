@@ -15,7 +15,7 @@ from redispolicy.catalog.params import catalog
 from redispolicy.catalog.units import human_bytes, human_duration
 from redispolicy.diagnostics import Diagnostic, Location, Severity
 from redispolicy.policy import glob
-from redispolicy.policy.model import Policy, Setting, Workload
+from redispolicy.policy.model import KeyClass, Policy, Setting, Workload
 from redispolicy.policy.nodes import MapNode, ScalarNode, SeqNode, json_path
 
 E, W, N = Severity.ERROR, Severity.WARNING, Severity.NOTE
@@ -216,6 +216,26 @@ def _pattern_loc(policy: Policy, i: int) -> Location | None:
     return None
 
 
+OVERFLOW_BYTES = 2**64  # a workload estimate this large or larger: more than any Redis can address
+
+
+def workload_bytes(w: Workload, kc: KeyClass) -> int | None:
+    """The resident size the policy expects of workload ``w`` of class ``kc``, in bytes.
+
+    ``items x item_size``, or ``arrivals_per_day x ttl.max (days) x item_size``; None when
+    the workload is sized by arrivals but the class has no ttl.max (its keys never leave).
+    When the arithmetic fails (``.inf``, NaN, astronomical numbers) it is ``OVERFLOW_BYTES``.
+    """
+    if w.items is not None:
+        return int(w.items * w.item_size)
+    if kc.ttl_max is None:
+        return None
+    try:
+        return round((w.arrivals_per_day or 0) * (kc.ttl_max / 86400) * w.item_size)
+    except (OverflowError, ValueError):  # .inf or NaN
+        return OVERFLOW_BYTES
+
+
 def check_capacity(policy: Policy) -> list[Diagnostic]:
     cap = policy.capacity
     if cap is None or not cap.workloads:
@@ -231,25 +251,22 @@ def check_capacity(policy: Policy) -> list[Diagnostic]:
                                   f"workload names key class '{w.key_class}', which is not defined",
                                   w.location, hint="use the name of a class under keys:"))
             continue
+        size = workload_bytes(w, kc)
+        if size is None:
+            out.append(Diagnostic("capacity-no-ttl", E,
+                                  f"workload '{w.key_class}' is sized by arrivals_per_day, but the class "
+                                  "has no ttl.max, so its keys stay resident forever",
+                                  w.location, hint="give the class ttl: {max: ...}, or size it with items:"))
+            continue
         if w.items is not None:
-            size = w.items * w.item_size
             terms.append(f"{w.key_class}: {w.items} x {_size(w)} = {size} B")
+        elif size >= OVERFLOW_BYTES:
+            terms.append(f"{w.key_class}: {w.arrivals_per_day}/day x ttl.max {kc.ttl_max} s x {_size(w)} "
+                         "= more than 2^64 B")
         else:
-            if kc.ttl_max is None:
-                out.append(Diagnostic("capacity-no-ttl", E,
-                                      f"workload '{w.key_class}' is sized by arrivals_per_day, but the class "
-                                      "has no ttl.max, so its keys stay resident forever",
-                                      w.location, hint="give the class ttl: {max: ...}, or size it with items:"))
-                continue
-            try:
-                days = kc.ttl_max / 86400
-                size = round((w.arrivals_per_day or 0) * days * w.item_size)
-                terms.append(f"{w.key_class}: {w.arrivals_per_day:g}/day x {days:g} d (ttl.max "
-                             f"{human_duration(kc.ttl_max)}) x {_size(w)} = {size} B")
-            except (OverflowError, ValueError):  # .inf or astronomically large numbers
-                size = 2**64  # more than any Redis can address
-                terms.append(f"{w.key_class}: {w.arrivals_per_day}/day x ttl.max {kc.ttl_max} s x {_size(w)} "
-                             "= more than 2^64 B")
+            assert kc.ttl_max is not None
+            terms.append(f"{w.key_class}: {w.arrivals_per_day:g}/day x {kc.ttl_max / 86400:g} d (ttl.max "
+                         f"{human_duration(kc.ttl_max)}) x {_size(w)} = {size} B")
         total += size
     mm = policy.setting("maxmemory")
     limit = int(normalized(mm) or 0) if mm else 0

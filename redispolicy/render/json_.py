@@ -91,12 +91,36 @@ def _interval(e: Any, exact: bool) -> dict[str, Any]:
     return {"value": round(e.value, 1), "low": round(e.low, 1), "high": round(e.high, 1)}
 
 
+def _memory(e: Any, exact: bool, mean: float | None) -> dict[str, Any]:
+    """A class's MEMORY USAGE total: the sum over its keys (exact), or dbsize × mean bytes per
+    draw with a normal-approximation 95 % interval (sample)."""
+    return {"method": "sum" if exact else "sample_estimate", "total_bytes": round(e.value),
+            "low_bytes": round(e.low), "high_bytes": round(e.high),
+            "mean_bytes": None if mean is None else round(mean, 1)}
+
+
+def _capacity(o: Any) -> dict[str, Any]:
+    """One capacity workload: its class's observed size next to the policy's estimate."""
+    out: dict[str, Any] = {
+        "class": o.key_class,
+        "observed_bytes": None if o.observed_bytes is None else round(o.observed_bytes.value),
+        "observed_keys": round(o.observed_keys.value) if o.exact else round(o.observed_keys.value, 1),
+        "estimate_bytes": o.estimate_bytes, "exact": o.exact,
+    }
+    if not o.exact:
+        out["observed_keys_interval"] = _interval(o.observed_keys, False)
+        if o.observed_bytes is not None:
+            out["observed_bytes_interval"] = {"low": round(o.observed_bytes.low), "high": round(o.observed_bytes.high)}
+    return out
+
+
 def keys_dict(findings: object) -> dict[str, Any]:
     """The key audit. Counts in ``matched``/``violations`` are keys seen: every key in exact mode
     (and for classes with ``"exact": true``), the draws in sample mode. ``estimated_*`` always
     speak of the whole keyspace; an exact class has value == low == high. When a sampled class
     showed no violation, ``estimated_violating.upper_bound`` is the one-sided 95 % bound on
-    the count, and ``upper_bound_rate`` the bound on the class's violation rate."""
+    the count, and ``upper_bound_rate`` the bound on the class's violation rate. ``memory``
+    (per class, when MEMORY USAGE was measured) and ``capacity`` (with --memory) give bytes."""
     from redispolicy.plan.keys import KeyFindings
 
     assert isinstance(findings, KeyFindings)
@@ -119,6 +143,8 @@ def keys_dict(findings: object) -> dict[str, Any]:
         }
         if c.upper_bound_rate is not None:
             entry["upper_bound_rate"] = round(c.upper_bound_rate, 6)
+        if c.memory_estimate is not None:
+            entry["memory"] = _memory(c.memory_estimate, c.exact, c.memory_mean)
         if c.via == "match":
             entry["audited_by"] = "scan_match"  # sample mode: too rare to sample, counted exactly
         classes.append(entry)
@@ -135,6 +161,8 @@ def keys_dict(findings: object) -> dict[str, Any]:
     if not exact and findings.sample_size:  # counts are draws: add what they stand for
         for entry in doc["unclassified"]["suggested_patterns"]:
             entry["estimated_keys"] = round(entry["count"] * findings.dbsize / findings.sample_size, 1)
+    if findings.capacity:
+        doc["capacity"] = [_capacity(o) for o in findings.capacity]
     if not exact:
         doc["sample"] = {"draws": findings.sample_size, "repeated_draws": findings.duplicates,
                          "confidence": 0.95, "interval": "wilson", "with_replacement": True}

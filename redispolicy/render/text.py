@@ -10,6 +10,7 @@ from redispolicy.report import ValidationReport
 
 if TYPE_CHECKING:
     from redispolicy.plan.keys import ClassFindings, KeyFindings
+    from redispolicy.plan.stats import Estimate
 
 _COLOR = {Severity.ERROR: ("red", "bold"), Severity.WARNING: ("yellow",), Severity.NOTE: ("blue",)}
 
@@ -222,6 +223,8 @@ def keys_lines(findings: object, style: Style) -> list[str]:
         ttl = (f"TTL p50 {d(c.ttl_p50)} p90 {d(c.ttl_p90 or 0)} max {d(c.ttl_max or 0)}"
                if c.ttl_p50 is not None else "no TTLs")
         line = f"  {mark} {c.name:<{width}}  {size}  {bad}  ({ttl})"
+        if c.memory_estimate is not None:
+            line += f"  memory {_bytes_estimate(c.memory_estimate, c.exact)}"
         if c.examples:
             line += style.paint("  e.g. " + ", ".join(c.examples[:3]), "dim")
         lines.append(line)
@@ -239,6 +242,38 @@ def keys_lines(findings: object, style: Style) -> list[str]:
             lines.append("    suggested classes: " + ", ".join(
                 f"{p} ({_suggested_count(findings, n)})" for p, n in findings.suggestions))
     lines += remediation_lines(findings, style)
+    lines += capacity_lines(findings, style)
+    return lines
+
+
+def _bytes_estimate(e: Estimate, exact: bool) -> str:
+    from redispolicy.catalog.units import human_bytes as b
+
+    if exact:
+        return b(round(e.value))
+    return f"≈ {b(round(e.value))} (95 % CI {b(round(e.low))}–{b(round(e.high))})"
+
+
+def capacity_lines(findings: object, style: Style) -> list[str]:
+    """Under the key audit (--memory): each capacity workload's observed size against the policy's estimate."""
+    from redispolicy.catalog.units import human_bytes
+    from redispolicy.plan.keys import KeyFindings
+
+    assert isinstance(findings, KeyFindings)
+    if not findings.capacity:
+        return []
+    lines = [style.paint("  capacity (observed MEMORY USAGE vs the policy's estimate):", "bold")]
+    for o in findings.capacity:
+        k = o.observed_keys
+        keys = f"{round(k.value)} keys" if o.exact else f"≈ {_approx(k.value)} keys"
+        observed = ("not measured (MEMORY USAGE unavailable)" if o.observed_bytes is None
+                    else _bytes_estimate(o.observed_bytes, o.exact))
+        if not o.exact and o.observed_bytes is not None:
+            observed = observed[:-1] + f"; {keys})"
+        else:
+            observed += f" ({keys})"
+        est = "unknown" if o.estimate_bytes is None else human_bytes(o.estimate_bytes)
+        lines.append(f"    {o.key_class}: observed {observed} vs policy estimate {est}")
     return lines
 
 
@@ -394,7 +429,8 @@ def render_drift(report: object, style: Style) -> str:
     from redispolicy.plan.drift import DriftReport
 
     assert isinstance(report, DriftReport)
-    if report.in_sync and not style.verbose:  # nothing at all to say: one line
+    measured = any(t.keys is not None and t.keys.capacity for t in report.targets)
+    if report.in_sync and not style.verbose and not measured:  # nothing at all to say: one line
         return (style.paint("✓ in sync:", "green", "bold") + f" {_drift_scope(report)}: "
                 "config, keys and health match the policy\n")
     lines: list[str] = []
@@ -415,6 +451,8 @@ def render_drift(report: object, style: Style) -> str:
                 lines.append(style.paint(f"  - ignored ({f.ignored_because}): {f.kind}: {f.message}", "dim"))
             else:
                 lines.append(f"  {style.paint(f.severity, *_SEVERITY[f.severity])} {f.kind}: {f.message}{where}")
+        if t.keys is not None:
+            lines += capacity_lines(t.keys, style)
         if style.verbose:
             for h in t.health:
                 value = "" if h.value is None else f"{h.value:g}"
