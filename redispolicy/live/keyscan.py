@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 
@@ -23,8 +23,9 @@ MAX_COUNT = 1000  # SCAN COUNT ceiling: ~1 ms of server time per call (research 
 DEFAULT_RATE = 20_000  # keys/s: a gentle default on a production primary
 
 
-@dataclass(frozen=True)
-class Observation:
+class Observation(NamedTuple):
+    # A NamedTuple, not a dataclass: a million of them are made per audit, and a tuple is
+    # built about three times faster (measured 0.65 µs -> 0.2 µs per key).
     key: bytes
     db: int
     pttl: int  # ms; -1 no TTL; -2 vanished between SCAN and the check
@@ -177,6 +178,10 @@ def scan_exact(client_for_db: Callable[[int], redis.Redis], dbs: list[int],
     waits release the GIL), so the audit costs max(server, judge) rather than their sum.
     """
     start = time.monotonic()
+    if rate > 0:
+        # A throttled audit has time to spare: smaller batches keep each server stall (one
+        # SCAN call plus one pipelined PTTL round) short, which is what other clients feel.
+        count = min(count, max(100, rate // 40))
     batches: queue.Queue[list[Observation] | BaseException | None] = queue.Queue(maxsize=4)
     counts = {"scanned": 0, "duplicates": 0}
     stop = threading.Event()
