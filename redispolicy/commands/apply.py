@@ -26,9 +26,8 @@ from redispolicy.commands import Options, Result
 from redispolicy.commands import plan as plan_cmd
 from redispolicy.errors import RedispolicyError
 from redispolicy.live.connect import ConnectOptions, address, connect
-from redispolicy.live.snapshot import config_snapshot, identify, with_exact
+from redispolicy.live.snapshot import identify
 from redispolicy.plan.compare import compare as compare_plan
-from redispolicy.plan.compare import hidden_names
 from redispolicy.plan.planfile import (
     PlanFileError,
     Provenance,
@@ -82,12 +81,7 @@ def run_env(opts: Options, env: str, url: str | None, auto_approve: bool, intera
         return failed
     assert policy is not None
     conn = plan_cmd.connect_options(policy, url)
-    client = connect(conn)
-    try:
-        identity = identify(client, address(conn.url.reveal()))
-        snapshot = with_exact(client, config_snapshot(client), hidden_names(policy, identity))
-    finally:
-        client.close()
+    identity, snapshot = plan_cmd.observe(policy, conn)
     plan = compare_plan(policy, identity, snapshot)
     shown = renderer("text", "plan")(plan, opts.style)
     if not plan.pending:

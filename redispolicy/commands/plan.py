@@ -20,7 +20,7 @@ from redispolicy.commands.keyaudit import audit_keys
 from redispolicy.diagnostics import Severity
 from redispolicy.errors import RedispolicyError
 from redispolicy.live.connect import ConnectOptions, address, connect
-from redispolicy.live.snapshot import config_snapshot, identify, with_exact
+from redispolicy.live.snapshot import ConfigSnapshot, Identity, config_snapshot, identify, with_exact
 from redispolicy.plan.compare import compare, hidden_names
 from redispolicy.plan.planfile import Provenance, file_digest, to_document
 from redispolicy.policy.checks import check
@@ -67,6 +67,16 @@ def connect_options(policy: Policy, url: str | None, target: Target | None = Non
     )
 
 
+def observe(policy: Policy, conn: ConnectOptions) -> tuple[Identity, ConfigSnapshot]:
+    """Who the server is and every parameter it has (hidden managed ones asked by name)."""
+    client = connect(conn)
+    try:
+        identity = identify(client, address(conn.url.reveal()))
+        return identity, with_exact(client, config_snapshot(client), hidden_names(policy, identity))
+    finally:
+        client.close()
+
+
 def _git_revision(directory: Path) -> str | None:
     try:
         out = subprocess.run(["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True,
@@ -103,12 +113,7 @@ def run(opts: Options, env: str, url: str | None, detailed_exitcode: bool, show_
         return failed
     assert policy is not None
     conn = connect_options(policy, url)
-    client = connect(conn)
-    try:
-        identity = identify(client, address(conn.url.reveal()))
-        snapshot = with_exact(client, config_snapshot(client), hidden_names(policy, identity))
-    finally:
-        client.close()
+    identity, snapshot = observe(policy, conn)
     plan = compare(policy, identity, snapshot)
     if keys:
         plan = dataclasses.replace(plan, keys=audit_keys(policy, conn, max_rate, progress=True, memory=memory))

@@ -14,6 +14,7 @@ import hashlib
 from redispolicy.catalog.normalize import normalize
 from redispolicy.catalog.params import Lookup, catalog
 from redispolicy.live.snapshot import ConfigSnapshot, Identity
+from redispolicy.plan.ignore import live_rules
 from redispolicy.plan.model import Change, Plan
 from redispolicy.policy.model import Policy, Setting
 from redispolicy.secret import REDACTED, Secret
@@ -23,18 +24,7 @@ _LOCAL_HOSTS = ("127.", "localhost", "::1", "/")
 
 def active_ignores(policy: Policy, today: datetime.date) -> set[str]:
     """Parameter names an ``ignore:`` rule takes out of management today (expired rules do not)."""
-    out = set()
-    for rule in policy.ignore:
-        if not rule.get("parameter"):
-            continue
-        until = rule.get("until")
-        try:
-            if until and datetime.date.fromisoformat(str(until)) < today:
-                continue
-        except ValueError:
-            continue
-        out.add(str(rule["parameter"]).lower())
-    return out
+    return {str(r["parameter"]).lower() for r in live_rules(policy.ignore, today) if r.get("parameter")}
 
 
 def compare(policy: Policy, identity: Identity, snapshot: ConfigSnapshot,

@@ -20,6 +20,7 @@ from typing import Any
 from redispolicy.diagnostics import Location
 from redispolicy.live.snapshot import Identity
 from redispolicy.plan.health import ORDER, HealthCheck
+from redispolicy.plan.ignore import live_rules
 from redispolicy.plan.keys import KeyFindings
 from redispolicy.plan.model import Plan
 from redispolicy.policy.model import Policy
@@ -154,20 +155,6 @@ def _where(policy: Policy | None, path: tuple[str, ...]) -> Location | None:
 
 def _v(value: str | None) -> str:
     return "(absent)" if value is None else (value if value != "" else '""')
-
-
-def live_rules(rules: tuple[dict[str, Any], ...], today: datetime.date) -> list[dict[str, Any]]:
-    """The ignore rules in force: a rule past its ``until`` date (or with a date we cannot read) hides nothing."""
-    out = []
-    for r in rules:
-        until = r.get("until")
-        try:
-            if until and datetime.date.fromisoformat(str(until)) < today:
-                continue
-        except ValueError:
-            continue
-        out.append(r)
-    return out
 
 
 def apply_ignores(findings: list[Finding], rules: tuple[dict[str, Any], ...],
