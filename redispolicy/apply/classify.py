@@ -9,29 +9,24 @@ never touched, whatever a pattern says.
 
 from __future__ import annotations
 
-import re
-
 from redispolicy.apply.lock import LOCK_KEY
-from redispolicy.policy.glob import to_regex
+from redispolicy.policy.glob import FirstMatch
 from redispolicy.policy.model import KeyClass
 
 
 class Classifier:
     def __init__(self, classes: tuple[KeyClass, ...] | list[KeyClass],
                  reserved: frozenset[bytes] = frozenset({LOCK_KEY.encode()})) -> None:
-        self.rules: list[tuple[KeyClass, re.Pattern[str]]] = [(kc, to_regex(kc.pattern))
-                                                              for kc in classes if kc.pattern]
+        self.classes = [kc for kc in classes if kc.pattern]
+        self.first = FirstMatch([kc.pattern for kc in self.classes])
         self.reserved = reserved
 
     def classify(self, key: bytes) -> KeyClass | None:
         """The first class whose pattern matches the key; None for unclassified and reserved keys."""
         if key in self.reserved:
             return None
-        text = key.decode("utf-8", "surrogateescape")
-        for kc, regex in self.rules:
-            if regex.fullmatch(text):
-                return kc
-        return None
+        i = self.first.index(key)
+        return None if i is None else self.classes[i]
 
 
 def show(key: bytes) -> str:

@@ -23,7 +23,6 @@ from redispolicy.commands import Options, Result
 from redispolicy.commands import plan as plan_cmd
 from redispolicy.commands.keyops import (
     apply_lock,
-    progress_bar,
     rate_for,
     require_primary,
     require_standalone,
@@ -31,6 +30,7 @@ from redispolicy.commands.keyops import (
     session,
     write_audit,
 )
+from redispolicy.commands.progress import progress_bar
 from redispolicy.policy.model import KeyClass
 from redispolicy.render import renderer
 from redispolicy.render.style import Style

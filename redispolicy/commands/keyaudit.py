@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import sys
 from collections.abc import Callable
 
 import redis
 
+from redispolicy.commands.progress import progress_bar
 from redispolicy.live.connect import ConnectOptions, connect
 from redispolicy.live.keysample import match_pass, sample_keys
 from redispolicy.live.keyscan import DEFAULT_RATE, RateLimiter, keyspace_info, scan_exact
@@ -76,7 +76,7 @@ def _audit(policy: Policy, conn: ConnectOptions, rate: int | None, mode: str | N
         if mode == "sample":
             n = int(sampling.get("keys", DEFAULT_SAMPLE))
             return _sample(judge, client_for, info.dbs, dbs, n, rate, info.keys, progress)
-        bar = _progress(info.keys) if progress else None
+        bar = progress_bar(info.keys, "auditing keys") if progress else None
         try:
             stats = scan_exact(client_for, dbs, judge.add, judge.needs_type, judge.needs_memory, rate,
                                progress=bar)
@@ -92,7 +92,7 @@ def _audit(policy: Policy, conn: ConnectOptions, rate: int | None, mode: str | N
 def _sample(judge: KeyJudge, client_for: Callable[[int], redis.Redis], sizes: dict[int, tuple[int, int]],
             dbs: list[int], n: int, rate: int, dbsize: int, progress: bool) -> KeyFindings:
     limiter = RateLimiter(rate)  # one budget for the draws and the MATCH passes
-    bar = _progress(n) if progress else None
+    bar = progress_bar(n, "auditing keys") if progress else None
     try:
         stats = sample_keys(client_for, {db: keys for db, (keys, _) in sizes.items()}, n, judge.add,
                             judge.needs_type, judge.needs_memory, limiter, progress=bar)
@@ -116,20 +116,3 @@ def _seconds(value: object, default: float) -> float:
     return default
 
 
-def _progress(total: int) -> Callable[[int], None] | None:
-    """A rich progress bar on stderr, only on a terminal (stdout carries the report alone)."""
-    if not sys.stderr.isatty():
-        return None
-    from rich.console import Console
-    from rich.progress import Progress
-
-    prog = Progress(transient=True, console=Console(stderr=True))
-    prog.start()
-    task = prog.add_task("auditing keys", total=total or None)
-
-    def step(n: int) -> None:
-        if n < 0:
-            prog.stop()
-        else:
-            prog.advance(task, n)
-    return step

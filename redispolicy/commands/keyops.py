@@ -6,8 +6,7 @@ import contextlib
 import dataclasses
 import datetime
 import re
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -135,20 +134,3 @@ def state_file(environ: dict[str, str], name: str) -> Path:
     return Path(base) / "redispolicy" / re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
-def progress_bar(total: int, label: str) -> Callable[[int], None] | None:
-    """A rich progress bar on stderr, only on a terminal (stdout carries the report alone); step(-1) stops it."""
-    if not sys.stderr.isatty():
-        return None
-    from rich.console import Console
-    from rich.progress import Progress
-
-    prog = Progress(transient=True, console=Console(stderr=True))
-    prog.start()
-    task = prog.add_task(label, total=total or None)
-
-    def step(n: int) -> None:
-        if n < 0:
-            prog.stop()
-        else:
-            prog.advance(task, n)
-    return step

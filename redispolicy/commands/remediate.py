@@ -26,7 +26,6 @@ from redispolicy.commands import Options, Result
 from redispolicy.commands import plan as plan_cmd
 from redispolicy.commands.keyops import (
     apply_lock,
-    progress_bar,
     rate_for,
     require_primary,
     require_standalone,
@@ -35,6 +34,7 @@ from redispolicy.commands.keyops import (
     state_file,
     write_audit,
 )
+from redispolicy.commands.progress import progress_bar
 from redispolicy.errors import UsageError
 from redispolicy.render import renderer
 from redispolicy.render.style import Style

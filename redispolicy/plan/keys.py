@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING
 
 from redispolicy.plan.stats import Z95, Estimate, estimate_total, zero_upper_bound, zero_upper_bound_total
 from redispolicy.policy.checks import workload_bytes
-from redispolicy.policy.glob import to_regex
+from redispolicy.policy.glob import FirstMatch
 from redispolicy.policy.model import KeyClass, Workload
 
 if TYPE_CHECKING:
@@ -145,7 +145,6 @@ def capacity_observations(findings: KeyFindings, workloads: tuple[Workload, ...]
 @dataclass
 class _Acc:
     kc: KeyClass
-    regex: re.Pattern[str]
     max_ms: int | None = field(init=False)
     matched: int = 0
     vanished: int = 0
@@ -278,10 +277,8 @@ class PatternSuggester:
 class KeyJudge:
     def __init__(self, classes: tuple[KeyClass, ...], memory: bool = False) -> None:
         self.memory = memory  # measure MEMORY USAGE for every class, not only those with max_size
-        self.accs = [_Acc(kc, to_regex(kc.pattern)) for kc in classes if kc.pattern]
-        self._by_group = {f"c{i}": acc for i, acc in enumerate(self.accs)}
-        self._first = re.compile("|".join(f"(?P<c{i}>{a.regex.pattern})" for i, a in enumerate(self.accs))
-                                 or "(?!)", re.DOTALL)
+        self.accs = [_Acc(kc) for kc in classes if kc.pattern]
+        self._first = FirstMatch([a.kc.pattern for a in self.accs])
         self.unclassified = 0
         self.unclassified_examples: list[str] = []
         self.suggester = PatternSuggester()
@@ -296,17 +293,15 @@ class KeyJudge:
         return self.memory or any(a.kc.max_size is not None for a in self.accs)
 
     def classify(self, key: bytes) -> _Acc | None:
-        # One alternation of every class pattern, in policy order: the regex engine tries
-        # the alternatives left to right, so the first class that matches wins, in one C call.
-        m = self._first.fullmatch(key.decode("utf-8", "surrogateescape"))
-        return self.accs[int(m.lastgroup[1:])] if m is not None and m.lastgroup else None
+        i = self._first.index(key)
+        return None if i is None else self.accs[i]
 
     def add(self, batch: list[Observation]) -> None:
-        match = self._first.fullmatch
-        by_group = self._by_group
+        index = self._first.index
+        accs = self.accs
         for ob in batch:
-            m = match(ob.key.decode("utf-8", "surrogateescape"))
-            acc = by_group[m.lastgroup] if m is not None and m.lastgroup else None
+            i = index(ob.key)
+            acc = None if i is None else accs[i]
             if acc is not None and ob.type is None and ob.memory is None and ob.pttl >= 0 \
                     and not acc.kc.persistent and (acc.max_ms is None or ob.pttl <= acc.max_ms):
                 # The common case, kept tight for million-key audits: a key with a TTL within
@@ -337,7 +332,7 @@ class KeyJudge:
         """Observations from a full SCAN MATCH pass over class ``index`` (keys it owns only)."""
         acc = self.exact_accs.get(index)
         if acc is None:
-            acc = self.exact_accs[index] = _Acc(self.accs[index].kc, self.accs[index].regex)
+            acc = self.exact_accs[index] = _Acc(self.accs[index].kc)
         for ob in batch:
             if self.owns(index, ob.key):
                 self._judge(acc, ob)

@@ -143,3 +143,21 @@ def to_regex(pattern: str) -> re.Pattern[str]:
             body = "".join(re.escape(c) for c in sorted(t.chars))
             parts.append(f"[{'^' if t.negated else ''}{body}]")
     return re.compile("".join(parts), re.DOTALL)
+
+
+class FirstMatch:
+    """Which of several patterns a key matches first: the key-class rule, in one regex call.
+
+    One alternation of the patterns, in order: the regex engine tries the alternatives
+    left to right, so the first pattern that matches the whole key wins. Shared by the
+    key audit and the stages that change keys, so both classify a key the same way.
+    """
+
+    def __init__(self, patterns: list[str]) -> None:
+        alternation = "|".join(f"(?P<p{i}>{to_regex(p).pattern})" for i, p in enumerate(patterns))
+        self.regex = re.compile(alternation or "(?!)", re.DOTALL)
+        self.groups = {f"p{i}": i for i in range(len(patterns))}
+
+    def index(self, key: bytes) -> int | None:
+        m = self.regex.fullmatch(key.decode("utf-8", "surrogateescape"))
+        return self.groups[m.lastgroup] if m is not None and m.lastgroup else None

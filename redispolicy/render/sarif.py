@@ -51,6 +51,11 @@ def render_validation(report: ValidationReport, style: Style) -> str:
               "shortDescription": {"text": RULES[r].summary},
               "helpUri": "https://github.com/redispolicy/redispolicy/blob/main/README.md#rules"}
              for r in used]
+    return _document(rules, [_result(d, index) for d in report.diagnostics])
+
+
+def _document(rules: list[dict[str, Any]], results: list[dict[str, Any]], **run: Any) -> str:
+    """One SARIF run of redispolicy's results; ``run`` adds run-level fields (automationDetails, ...)."""
     doc = {
         "$schema": SCHEMA,
         "version": "2.1.0",
@@ -59,7 +64,8 @@ def render_validation(report: ValidationReport, style: Style) -> str:
                                 "informationUri": "https://github.com/redispolicy/redispolicy",
                                 "rules": rules}},
             "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "The repository root"}}},
-            "results": [_result(d, index) for d in report.diagnostics],
+            "results": results,
+            **run,
         }],
     }
     return json.dumps(doc, indent=2) + "\n"
@@ -142,19 +148,9 @@ def render_drift(report: object, style: Style) -> str:
             file, line = (f.location.file, f.location.line) if f.location else (report.policy_file, 1)
             result(f.kind, "error" if f.severity == "critical" else "warning", prefix + f.message,
                    file, line, target, f.subject)
-    doc = {
-        "$schema": SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "redispolicy", "version": __version__,
-                                "informationUri": "https://github.com/redispolicy/redispolicy",
-                                "rules": rules}},
-            "automationDetails": {"id": f"redispolicy/drift/{env}/"},
-            "originalUriBaseIds": {"%SRCROOT%": {"description": {"text": "The repository root"}}},
-            "invocations": [{"executionSuccessful": not report.errors}],
-            "results": results,
-            "properties": {"environment": env, "targets": [t.name or t.identity.address for t in report.targets],
-                           "ignored": ignored},
-        }],
-    }
-    return json.dumps(doc, indent=2) + "\n"
+    return _document(rules, results,
+                     automationDetails={"id": f"redispolicy/drift/{env}/"},
+                     invocations=[{"executionSuccessful": not report.errors}],
+                     properties={"environment": env,
+                                 "targets": [t.name or t.identity.address for t in report.targets],
+                                 "ignored": ignored})
