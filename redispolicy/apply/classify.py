@@ -1,8 +1,7 @@
 """Which class owns a key, for the stages that change keys (remediation, cleanup).
 
-The same rule as the key audit (plan/keys.py): Redis glob semantics through
-``policy.glob.to_regex``, key names decoded with ``surrogateescape``, and the first
-matching class wins — so a class that is shadowed in `plan` is shadowed here too.
+The same rule as the key audit (plan/keys.py): Redis glob semantics over the
+name's bytes (``policy.glob.FirstMatch``), and the first matching class wins — so a class that is shadowed in `plan` is shadowed here too.
 Keys redispolicy itself keeps on the server (the apply lock, the audit stream) are
 never touched, whatever a pattern says.
 """

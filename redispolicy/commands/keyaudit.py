@@ -23,9 +23,10 @@ from collections.abc import Callable
 import redis
 
 from redispolicy.commands.progress import progress_bar
+from redispolicy.errors import RedispolicyError
 from redispolicy.live.connect import ConnectOptions, connect
 from redispolicy.live.keysample import match_pass, sample_keys
-from redispolicy.live.keyscan import DEFAULT_RATE, RateLimiter, keyspace_info, scan_exact
+from redispolicy.live.keyscan import DEFAULT_RATE, Batch, RateLimiter, keyspace_info, scan_exact
 from redispolicy.plan.keys import MATCH_FLOOR, KeyFindings, KeyJudge, capacity_observations
 from redispolicy.policy.model import Policy
 
@@ -53,6 +54,23 @@ def audit_keys(policy: Policy, conn: ConnectOptions, rate: int | None = None, mo
 
 def _audit(policy: Policy, conn: ConnectOptions, rate: int | None, mode: str | None, progress: bool,
            memory: bool) -> KeyFindings:
+    try:
+        return _run(policy, conn, rate, mode, progress, memory)
+    except redis.ResponseError as exc:
+        # e.g. a user limited to some key patterns: SCAN lists every key, PTTL on the others is refused
+        reason = str(exc).splitlines()[0]
+        raise RedispolicyError(
+            f"key audit stopped: the server answered {reason}",
+            "audit with a user allowed INFO, SCAN, PTTL, TYPE and MEMORY USAGE on every key (~* or %R~*); "
+            "the audit only reads") from None
+    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RedispolicyError(f"key audit stopped: the connection failed mid-scan ({reason})",
+                               "check the server and rerun; the audit only reads, so nothing changed") from None
+
+
+def _run(policy: Policy, conn: ConnectOptions, rate: int | None, mode: str | None, progress: bool,
+         memory: bool) -> KeyFindings:
     sampling = policy.sampling
     rate = rate if rate is not None else int(sampling.get("max_rate", DEFAULT_RATE))
     raw = dataclasses.replace(conn, decode_responses=False)
@@ -101,7 +119,7 @@ def _sample(judge: KeyJudge, client_for: Callable[[int], redis.Redis], sizes: di
             bar(-1)
     scanned = stats.distinct
     for i in judge.rare_classes(MATCH_FLOOR):
-        judge.add_exact(i, [])  # a class with no key at all still comes out exact (0 keys)
+        judge.add_exact(i, Batch.of([]))  # a class with no key at all still comes out exact (0 keys)
         passed = match_pass(client_for, dbs, judge.accs[i].kc.pattern, functools.partial(judge.add_exact, i),
                             keep=functools.partial(judge.owns, i), want_type=judge.needs_type,
                             want_memory=judge.needs_memory, limiter=limiter)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import redis
 
-from redispolicy.live.keyscan import MAX_COUNT, Observation, RateLimiter, inspect, no_touch
+from redispolicy.live.keyscan import MAX_COUNT, Batch, RateLimiter, inspect, no_touch
 
 BATCH = 500  # RANDOMKEY calls per pipeline: ~1.5 ms of server time, one round trip
 VISIT_DIVISOR = 4  # a key SCAN MATCH visits but we do not inspect costs 1/4 of an inspected key
@@ -86,7 +86,7 @@ def random_keys(client: redis.Redis, k: int, batch: int = BATCH) -> Iterator[lis
 
 
 def sample_keys(client_for_db: Callable[[int], redis.Redis], sizes: dict[int, int], n: int,
-                on_batch: Callable[[list[Observation]], None], want_type: bool = False,
+                on_batch: Callable[[Batch], None], want_type: bool = False,
                 want_memory: bool = False, limiter: RateLimiter | None = None, batch: int = BATCH,
                 progress: Callable[[int], None] | None = None) -> SampleStats:
     """Draw n keys (over all dbs, in proportion to ``sizes``) and feed every draw, repeats included."""
@@ -101,10 +101,10 @@ def sample_keys(client_for_db: Callable[[int], redis.Redis], sizes: dict[int, in
         no_touch(client)
         seen: set[bytes] = set()
         for keys in random_keys(client, k, batch):
-            unique = list(dict.fromkeys(keys))
-            by_key = {ob.key: ob for ob in inspect(client, db, unique, want_type, want_memory)}
+            row = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+            unique = list(row)
             # With replacement: a key drawn twice is two independent draws and is judged twice.
-            on_batch([by_key[key] for key in keys])
+            on_batch(inspect(client, db, unique, want_type, want_memory).take([row[key] for key in keys]))
             for key in keys:
                 if key in seen:
                     duplicates += 1
@@ -120,7 +120,7 @@ def sample_keys(client_for_db: Callable[[int], redis.Redis], sizes: dict[int, in
 
 
 def match_pass(client_for_db: Callable[[int], redis.Redis], dbs: list[int], pattern: str,
-               on_batch: Callable[[list[Observation]], None], keep: Callable[[bytes], bool] | None = None,
+               on_batch: Callable[[Batch], None], keep: Callable[[bytes], bool] | None = None,
                want_type: bool = False, want_memory: bool = False, limiter: RateLimiter | None = None,
                count: int = MAX_COUNT) -> MatchStats:
     """One full ``SCAN MATCH pattern`` of every db; the matches ``keep`` accepts are inspected.

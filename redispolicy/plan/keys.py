@@ -43,7 +43,7 @@ from redispolicy.policy.glob import FirstMatch
 from redispolicy.policy.model import KeyClass, Workload
 
 if TYPE_CHECKING:
-    from redispolicy.live.keyscan import Observation
+    from redispolicy.live.keyscan import Batch
 
 VIOLATIONS = ("no_ttl", "ttl_over_max", "ttl_forbidden", "wrong_type", "oversized")
 MAX_EXAMPLES = 5
@@ -150,7 +150,7 @@ class _Acc:
     vanished: int = 0
     violating: int = 0
     violations: dict[str, int] = field(default_factory=lambda: dict.fromkeys(VIOLATIONS, 0))
-    ttls: array.array[int] = field(default_factory=lambda: array.array("q"))
+    ttls: array.array[int] = field(default_factory=lambda: array.array("q"))  # ms, keys with a TTL
     examples: list[str] = field(default_factory=list)
     memory: int = 0
     memory_sq: int = 0  # sum of squares, for the sampled total's interval
@@ -159,6 +159,9 @@ class _Acc:
 
     def __post_init__(self) -> None:
         self.max_ms = self.kc.ttl_max * 1000 if self.kc.ttl_max is not None else None
+
+
+_HAS_TTL = (-1).__lt__  # pttl > -1: a C-level predicate for filter() (PTTL is -1 without a TTL, -2 gone)
 
 
 def _show(key: bytes) -> str:
@@ -296,28 +299,73 @@ class KeyJudge:
         i = self._first.index(key)
         return None if i is None else self.accs[i]
 
-    def add(self, batch: list[Observation]) -> None:
-        index = self._first.index
-        accs = self.accs
-        for ob in batch:
-            i = index(ob.key)
-            acc = None if i is None else accs[i]
-            if acc is not None and ob.type is None and ob.memory is None and ob.pttl >= 0 \
-                    and not acc.kc.persistent and (acc.max_ms is None or ob.pttl <= acc.max_ms):
-                # The common case, kept tight for million-key audits: a key with a TTL within
-                # its class's max and no type/size rule to check. Same counts as _judge.
-                acc.matched += 1
-                acc.ttls.append(ob.pttl // 1000)
-                continue
-            if acc is None:
-                if ob.pttl != -2:
-                    self.unclassified += 1
-                    shown = _show(ob.key)
-                    self.suggester.add(shown)
-                    if len(self.unclassified_examples) < MAX_EXAMPLES and shown not in self.unclassified_examples:
-                        self.unclassified_examples.append(shown)
-                continue
-            self._judge(acc, ob)
+    def add(self, batch: Batch) -> None:
+        numbers = self._first.numbers(batch.keys)
+        if batch.types is not None or batch.memory is not None:
+            slots: list[_Acc | None] = [None, *self.accs, None]
+            for row, number in enumerate(numbers):
+                self._row(slots[number], batch, row)
+            return
+        # PTTL only: whole columns per class. Group the PTTLs by class in one loop, then
+        # count each group with list methods that run in C.
+        groups: list[list[int]] = [[] for _ in range(self._first.none + 1)]
+        appends = [g.append for g in groups]
+        for number, pttl in zip(numbers, batch.pttls, strict=True):
+            appends[number](pttl)
+        for number, acc in enumerate(self.accs, 1):
+            if groups[number]:
+                self._columns(acc, groups[number], batch, numbers, number)
+        if groups[self._first.none]:
+            for row, number in enumerate(numbers):
+                if number == self._first.none:
+                    self._row(None, batch, row)
+
+    def _columns(self, acc: _Acc, pttls: list[int], batch: Batch, numbers: list[int], number: int) -> None:
+        """One class's PTTLs from a batch: the same counts ``_judge`` makes key by key."""
+        gone, none = pttls.count(-2), pttls.count(-1)
+        with_ttl = len(pttls) - gone - none
+        acc.vanished += gone
+        acc.matched += len(pttls) - gone
+        if with_ttl:
+            acc.ttls.extend(pttls if with_ttl == len(pttls) else filter(_HAS_TTL, pttls))
+        kc, bad = acc.kc, 0
+        if kc.persistent:
+            acc.violations["ttl_forbidden"] += with_ttl
+            bad = with_ttl
+        if acc.max_ms is not None:
+            over = sum(map(acc.max_ms.__lt__, pttls)) if with_ttl else 0
+            acc.violations["no_ttl"] += none
+            acc.violations["ttl_over_max"] += over
+            bad = none + (bad or over)  # a key over max is already counted when any TTL is forbidden
+        acc.violating += bad
+        if bad and len(acc.examples) < MAX_EXAMPLES:
+            for row, n in enumerate(numbers):
+                if n == number and self._breaks(acc, batch.pttls[row]):
+                    shown = _show(batch.keys[row])
+                    if shown not in acc.examples:
+                        acc.examples.append(shown)
+                        if len(acc.examples) == MAX_EXAMPLES:
+                            break
+
+    @staticmethod
+    def _breaks(acc: _Acc, pttl: int) -> bool:
+        if pttl == -2:
+            return False
+        if acc.kc.persistent and pttl >= 0:
+            return True
+        return acc.max_ms is not None and (pttl == -1 or pttl > acc.max_ms)
+
+    def _row(self, acc: _Acc | None, batch: Batch, row: int) -> None:
+        pttl = batch.pttls[row]
+        if acc is not None:
+            self._judge(acc, batch.keys[row], pttl, None if batch.types is None else batch.types[row],
+                        None if batch.memory is None else batch.memory[row])
+        elif pttl != -2:
+            self.unclassified += 1
+            shown = _show(batch.keys[row])
+            self.suggester.add(shown)
+            if len(self.unclassified_examples) < MAX_EXAMPLES and shown not in self.unclassified_examples:
+                self.unclassified_examples.append(shown)
 
     # -- sample mode: rare classes, judged exactly ------------------------------------------
     def rare_classes(self, floor: int = MATCH_FLOOR) -> list[int]:
@@ -328,45 +376,45 @@ class KeyJudge:
         """Is ``key`` in class ``index`` by first-match-wins (a MATCH pass also returns earlier classes' keys)?"""
         return self.classify(key) is self.accs[index]
 
-    def add_exact(self, index: int, batch: list[Observation]) -> None:
-        """Observations from a full SCAN MATCH pass over class ``index`` (keys it owns only)."""
+    def add_exact(self, index: int, batch: Batch) -> None:
+        """A full SCAN MATCH pass over class ``index``: the keys it owns are judged exactly."""
         acc = self.exact_accs.get(index)
         if acc is None:
             acc = self.exact_accs[index] = _Acc(self.accs[index].kc)
-        for ob in batch:
-            if self.owns(index, ob.key):
-                self._judge(acc, ob)
+        for row, number in enumerate(self._first.numbers(batch.keys)):
+            if number == index + 1:
+                self._row(acc, batch, row)
 
-    def _judge(self, acc: _Acc, ob: Observation) -> None:
-        if ob.pttl == -2:
+    def _judge(self, acc: _Acc, key: bytes, pttl: int, typ: str | None, memory: int | None) -> None:
+        if pttl == -2:
             acc.vanished += 1
             return
         acc.matched += 1
         kc = acc.kc
         bad: list[str] = []
-        if ob.pttl >= 0:
-            acc.ttls.append(ob.pttl // 1000)
-        if kc.persistent and ob.pttl >= 0:
+        if pttl >= 0:
+            acc.ttls.append(pttl)
+        if kc.persistent and pttl >= 0:
             bad.append("ttl_forbidden")
-        if kc.ttl_max is not None:
-            if ob.pttl == -1:
+        if acc.max_ms is not None:
+            if pttl == -1:
                 bad.append("no_ttl")
-            elif ob.pttl > kc.ttl_max * 1000:
+            elif pttl > acc.max_ms:
                 bad.append("ttl_over_max")
-        if kc.type and ob.type is not None and ob.type != kc.type:
+        if kc.type and typ is not None and typ != kc.type:
             bad.append("wrong_type")
-        if ob.memory is not None:
+        if memory is not None:
             acc.measured = True
-            acc.memory += ob.memory
-            acc.memory_sq += ob.memory * ob.memory
+            acc.memory += memory
+            acc.memory_sq += memory * memory
             acc.memory_n += 1
-            if kc.max_size is not None and ob.memory > kc.max_size:
+            if kc.max_size is not None and memory > kc.max_size:
                 bad.append("oversized")
         for b in bad:
             acc.violations[b] += 1
         if bad:
             acc.violating += 1
-            shown = _show(ob.key)
+            shown = _show(key)
             if len(acc.examples) < MAX_EXAMPLES and shown not in acc.examples:
                 acc.examples.append(shown)
 
@@ -396,14 +444,14 @@ class KeyJudge:
     @staticmethod
     def _class(acc: _Acc, via: str = "scan", memory: bool = False) -> ClassFindings:
         """Exact findings. With ``memory``, a class without any key measured 0 bytes (not "unknown")."""
-        ttls = sorted(acc.ttls)
+        ttls = sorted(acc.ttls)  # ms; reported in whole seconds, as PTTL // 1000
         total = acc.memory if acc.measured else (0 if memory and acc.matched == 0 else None)
 
         def q(p: float) -> int | None:
-            return ttls[min(len(ttls) - 1, int(p * len(ttls)))] if ttls else None
+            return ttls[min(len(ttls) - 1, int(p * len(ttls)))] // 1000 if ttls else None
 
         return ClassFindings(acc.kc.name, acc.kc.pattern, acc.matched, acc.vanished, dict(acc.violations),
-                             q(0.5), q(0.9), ttls[-1] if ttls else None, tuple(acc.examples),
+                             q(0.5), q(0.9), ttls[-1] // 1000 if ttls else None, tuple(acc.examples),
                              total, violating_keys=acc.violating, via=via,
                              remediate=acc.kc.remediate and acc.kc.ttl_max is not None,
                              memory_estimate=None if total is None else Estimate.exact(total),

@@ -1,6 +1,6 @@
 """Fault injection for `redispolicy apply`, against real servers of the matrix.
 
-A proxy (tests/apply/proxy.py) sits between the tool and a real redis-server and cuts the
+A proxy (tests/proxy.py) sits between the tool and a real redis-server and cuts the
 connection at chosen commands; the server refuses a value in the middle of a batch; the
 server goes away or restarts between plan and apply; the ACL user may not run CONFIG.
 
@@ -18,13 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from proxy import Cut, FaultProxy
 
 from redispolicy.main import run
-
-try:  # tests/apply is a package (tests/apply/__init__.py) ...
-    from .proxy import Cut, FaultProxy
-except ImportError:  # ... or a rootdir-style test directory
-    from proxy import Cut, FaultProxy  # type: ignore[no-redef]
 
 PARAMS = ("maxmemory", "maxmemory-policy", "timeout", "hz")
 AFTER = {"maxmemory": "1073741824", "maxmemory-policy": "allkeys-lru", "timeout": "300", "hz": "20"}

@@ -60,7 +60,7 @@ def test_sample_keys_feeds_every_draw_in_proportion_to_each_db(matrix_server):
     b.mset({f"b:{i}": "v" for i in range(1000)})
     a.expire("a:0", 3600)
     seen: list[Observation] = []
-    stats = sample_keys(_clients(matrix_server), {0: 3000, 2: 1000}, 800, seen.extend, want_type=True)
+    stats = sample_keys(_clients(matrix_server), {0: 3000, 2: 1000}, 800, lambda b: seen.extend(b.rows()), want_type=True)
     assert stats.drawn == len(seen) == 800
     assert stats.per_db == {0: 600, 2: 200}
     assert sum(1 for o in seen if o.db == 2 and o.key.startswith(b"b:")) == 200
@@ -88,7 +88,7 @@ def test_match_pass_is_exact_filters_first_match_and_charges_visits(matrix_serve
     c1.mset({f"other:{i}": "o" for i in range(3000)})
     seen: list[Observation] = []
     log = ChargeLog()
-    stats = match_pass(_clients(matrix_server), [0, 1], "doc:*", seen.extend,
+    stats = match_pass(_clients(matrix_server), [0, 1], "doc:*", lambda b: seen.extend(b.rows()),
                        keep=lambda key: not key.endswith(b":state"), limiter=log)
     assert sorted(o.key for o in seen) == sorted(f"doc:{i}:meta".encode() for i in range(50))
     assert {o.db for o in seen if o.key == b"doc:40:meta"} == {1}
@@ -111,5 +111,5 @@ def test_the_rate_limit_paces_sampling(redis_server):
 def test_tiny_samples(redis_server, n):
     redis_server.client().set("only", "1")
     seen: list[Observation] = []
-    stats = sample_keys(_clients(redis_server), {0: 1}, n, seen.extend)
+    stats = sample_keys(_clients(redis_server), {0: 1}, n, lambda b: seen.extend(b.rows()))
     assert [o.key for o in seen] == [b"only"] * n and stats.distinct == 1 and stats.duplicates == n - 1

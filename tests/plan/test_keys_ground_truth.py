@@ -191,7 +191,9 @@ def test_sample_mode_text_report(redis_server, tmp_path, capsys):
     assert "0 sampled violations: < " in lines["chunks"] and "% (95 %)" in lines["chunks"]
     assert "40 keys (exact, SCAN MATCH)  3 no_ttl, 2 ttl_over_max" in lines["sessions"]
     assert "0 keys (exact, SCAN MATCH)  ok" in lines["archive"]
-    assert "suggested classes: misc:queue:* (" in out
+    # the most-drawn shape (~39 of ~80 unclassified draws) is usually first; tmp:* (~26) can overtake it
+    suggested = next(line for line in out.splitlines() if "suggested classes: " in line)
+    assert "misc:queue:* (" in suggested
 
 
 def test_auto_mode_samples_when_the_keyspace_does_not_fit_the_budget(redis_server, tmp_path, capsys):

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from redispolicy.diagnostics import Location
-from redispolicy.live.keyscan import Observation
+from redispolicy.live.keyscan import Batch, Observation
 from redispolicy.plan.keys import (
     KeyJudge,
     PatternSuggester,
@@ -36,8 +36,8 @@ def ob(key: str, pttl: int, typ: str | None = None) -> Observation:
 
 def test_exact_judging_counts_and_first_match_wins():
     judge = KeyJudge((KeyClass("a", "x:*:state", HERE, persistent=True), KeyClass("b", "x:*", HERE, ttl_max=10)))
-    judge.add([ob("x:1:state", -1), ob("x:2:state", 5000), ob("x:1", -1), ob("x:2", 20_000), ob("x:3", 1000),
-               ob("x:4", -2), ob("y:1", -1), ob("y:1", -1)])
+    judge.add(Batch.of([ob("x:1:state", -1), ob("x:2:state", 5000), ob("x:1", -1), ob("x:2", 20_000),
+                        ob("x:3", 1000), ob("x:4", -2), ob("y:1", -1), ob("y:1", -1)]))
     f = judge.finish("exact", 8, 8)
     a, b = f.classes
     assert (a.matched, a.violations["ttl_forbidden"], a.keys_violating) == (2, 1, 1)
@@ -49,7 +49,7 @@ def test_exact_judging_counts_and_first_match_wins():
 
 def test_two_violations_on_one_key_count_once_as_a_violating_key():
     judge = KeyJudge((KeyClass("locks", "l:*", HERE, ttl_max=60, type="string"),))
-    judge.add([ob("l:1", -1, "hash"), ob("l:2", -1, "string"), ob("l:3", 1000, "string")])
+    judge.add(Batch.of([ob("l:1", -1, "hash"), ob("l:2", -1, "string"), ob("l:3", 1000, "string")]))
     (c,) = judge.finish("exact", 3, 3).classes
     assert c.violations["no_ttl"] == 2 and c.violations["wrong_type"] == 1
     assert c.violating == 3 and c.keys_violating == 2
@@ -62,7 +62,7 @@ def _sampled_judge() -> KeyJudge:
     batch += [ob(f"s:{i}", -1) for i in range(390)]
     batch += [ob(f"u:{i}", -1) for i in range(10)]
     batch += [ob("c:gone", -2)]  # vanished draws are not part of n
-    judge.add(batch)
+    judge.add(Batch.of(batch))
     return judge
 
 
@@ -70,7 +70,7 @@ def test_sample_mode_estimates_with_wilson_intervals():
     judge = _sampled_judge()
     assert judge.sample_size == 1000
     assert judge.rare_classes(300) == [2]
-    judge.add_exact(2, [ob("r:1", -1), ob("r:2", 500_000), ob("c:1", -1)])  # c:1 is not rare's (first match)
+    judge.add_exact(2, Batch.of([ob("r:1", -1), ob("r:2", 500_000), ob("c:1", -1)]))  # c:1 is not rare's (first match)
     f = judge.finish("sample", 100_000, 1003)
     cache, state, rare = f.classes
     assert f.mode == "sample" and f.sample_size == 1000
@@ -96,17 +96,62 @@ def test_sample_mode_estimates_with_wilson_intervals():
 
 def test_a_class_with_no_key_still_comes_out_exact():
     judge = _sampled_judge()
-    judge.add_exact(2, [])
+    judge.add_exact(2, Batch.of([]))
     rare = judge.finish("sample", 100_000, 1000).classes[2]
     assert rare.exact and rare.matched == 0 and rare.violating_estimate() == (0, 0, 0)
 
 
 def test_sampled_memory_is_scaled_to_the_keyspace():
     judge = KeyJudge((KeyClass("z", "z:*", HERE, max_size=100),))
-    judge.add([Observation(b"z:1", 0, -1, None, 50), Observation(b"z:2", 0, -1, None, 150)] * 200)
+    judge.add(Batch.of([Observation(b"z:1", 0, -1, None, 50), Observation(b"z:2", 0, -1, None, 150)] * 200))
     (z,) = judge.finish("sample", 4000, 2).classes
     assert z.memory_bytes == 4000 * 100  # mean 100 bytes per draw, over 4000 keys
     assert z.violations["oversized"] == 200
+
+
+# -- the column-wise path (PTTL only) against a key-by-key reference -------------------------
+
+RULES = st.sampled_from([{"ttl_max": 10}, {"ttl_max": 1}, {"persistent": True}, {},
+                         {"ttl_max": 5, "persistent": True}])
+ROWS = st.lists(st.tuples(st.sampled_from(["a:1", "a:2", "a:12", "b:1", "b:x", "c", "a:\n", ""]),
+                          st.sampled_from([-2, -1, 0, 999, 1000, 1001, 5000, 10_000, 10_001, 99_000])),
+                max_size=60)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a:*", "a:1*", "b:*", "*:1", "?"]), RULES), min_size=1, max_size=4),
+       st.lists(ROWS, min_size=1, max_size=3))
+def test_columns_count_what_a_key_by_key_reference_counts(classes, batches):
+    """Every count, TTL quantile and example of the fast path, checked against a plain
+    per-key reading of the rules (first match wins, vanished keys excluded)."""
+    kcs = tuple(KeyClass(f"k{i}", p, HERE, **rule) for i, (p, rule) in enumerate(classes))
+    judge = KeyJudge(kcs)
+    for rows in batches:
+        judge.add(Batch(0, [k.encode() for k, _ in rows], [p for _, p in rows]))
+    found = judge.finish("exact", 0, 0)
+    rows = [r for b in batches for r in b]
+    unclassified = 0
+    for i, kc in enumerate(kcs):
+        mine = [(k, p) for k, p in rows
+                if next((j for j, c in enumerate(kcs) if matches(c.pattern, k)), None) == i]
+        live = [(k, p) for k, p in mine if p != -2]
+        forbidden = {k for k, p in live if kc.persistent and p >= 0}
+        no_ttl = [k for k, p in live if kc.ttl_max is not None and p == -1]
+        over = [k for k, p in live if kc.ttl_max is not None and p > kc.ttl_max * 1000]
+        violating = [k for k, p in live if (kc.persistent and p >= 0) or (kc.ttl_max is not None and (
+            p == -1 or p > kc.ttl_max * 1000))]
+        ttls = sorted(p // 1000 for _, p in live if p >= 0)
+        c = found.classes[i]
+        assert (c.matched, c.vanished) == (len(live), len(mine) - len(live))
+        assert c.violations["ttl_forbidden"] == sum(1 for k, p in live if kc.persistent and p >= 0)
+        assert (c.violations["no_ttl"], c.violations["ttl_over_max"]) == (len(no_ttl), len(over))
+        assert c.keys_violating == len(violating)
+        assert c.ttl_max == (ttls[-1] if ttls else None)
+        assert c.ttl_p50 == (ttls[min(len(ttls) - 1, len(ttls) // 2)] if ttls else None)
+        assert set(c.examples) <= set(violating) | forbidden and len(c.examples) == min(5, len(set(violating)))
+    for k, p in rows:
+        if p != -2 and not any(matches(c.pattern, k) for c in kcs):
+            unclassified += 1
+    assert found.unclassified == unclassified
 
 
 # -- suggested patterns ----------------------------------------------------------------------

@@ -200,3 +200,39 @@ def test_to_regex_agrees_with_matches(pattern, key):
     from redispolicy.policy.glob import matches, to_regex
 
     assert bool(to_regex(pattern).fullmatch(key)) == matches(pattern, key)
+
+
+# -- FirstMatch: one pass over a batch equals a call per key ----------------------------------------
+KEY_BYTES = st.binary(max_size=6).map(lambda b: b.replace(b"\x00", b"a")) | st.text("ab:\n*?é", max_size=6).map(
+    str.encode)
+
+
+@given(st.lists(st.text("ab:*?[]^-\\é", max_size=6).filter(lambda p: problems(p) is None), max_size=4),
+       st.lists(KEY_BYTES, max_size=12))
+@settings(max_examples=800, deadline=None)
+def test_first_match_numbers_agree_with_index(patterns: list[str], keys: list[bytes]) -> None:
+    """The batch classifier (names joined by newlines) and the per-key one give the same class,
+    including names holding a newline (the batch falls back), empty names and non-UTF-8 bytes."""
+    from redispolicy.policy.glob import FirstMatch
+
+    first = FirstMatch(patterns)
+    expected = [first.none if i is None else i + 1 for i in map(first.index, keys)]
+    assert first.numbers(keys) == expected
+
+
+def test_first_match_is_byte_wise_like_redis(redis_server) -> None:
+    """Redis matches the UTF-8 bytes of a name: '?' is one byte, so 'é?' does not match 'éé'
+    (two bytes after the first é). SCAN MATCH on a real server is the reference."""
+    from redispolicy.policy.glob import FirstMatch
+
+    client = redis_server.client(decode_responses=False)
+    keys = ["éé", "éa", "é", "aé", "a\né", "naïve:1", "x\xff"]
+    raw = [k.encode("utf-8") for k in keys] + [b"\xc3", b"bin:\xff\xfe"]
+    for k in raw:
+        client.set(k, "1")
+    for pattern in ["é?", "é??", "?", "??", "a?", "*é", "na?ve:*", "na??ve:*", "[é]", "[é]?", "bin:*", "x?"]:
+        redis_says = set(client.scan_iter(match=pattern.encode("utf-8"), count=1000))
+        first = FirstMatch([pattern])
+        ours = {k for k in raw if first.index(k) is not None}
+        assert ours == redis_says, pattern
+        assert {k for k, n in zip(raw, first.numbers(raw), strict=True) if n == 1} == redis_says, pattern

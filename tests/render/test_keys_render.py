@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from redispolicy.diagnostics import Location
-from redispolicy.live.keyscan import Observation
+from redispolicy.live.keyscan import Batch, Observation
 from redispolicy.plan.keys import KeyJudge
 from redispolicy.policy.model import KeyClass
 from redispolicy.render.json_ import keys_dict
@@ -20,9 +20,9 @@ def _findings(mode: str):
     obs = [Observation(f"c:{i}".encode(), 0, -1 if i < 20 else 1000) for i in range(600)]
     obs += [Observation(f"s:{i}".encode(), 0, -1) for i in range(390)]
     obs += [Observation(f"misc:queue:{i}".encode(), 0, -1) for i in range(10)]
-    judge.add(obs)
+    judge.add(Batch.of(obs))
     if mode == "sample":
-        judge.add_exact(2, [Observation(b"r:1", 0, -1), Observation(b"r:2", 0, 1000)])
+        judge.add_exact(2, Batch.of([Observation(b"r:1", 0, -1), Observation(b"r:2", 0, 1000)]))
         return judge.finish("sample", 100_000, 1002, duplicates=4)
     return judge.finish("exact", 1000, 1000)
 

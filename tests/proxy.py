@@ -1,4 +1,4 @@
-"""A fault-injecting TCP proxy for the apply tests: 127.0.0.1 only, threads stopped by ``stop()``.
+"""A fault-injecting TCP proxy for the apply and key-audit tests: 127.0.0.1 only, threads stopped by ``stop()``.
 
     with FaultProxy(server.port) as proxy:
         proxy.arm(Cut(("CONFIG", "SET"), nth=2, when="after_send"), refuse_for=5.0)
