@@ -7,7 +7,7 @@ Starts its own redis-server on 127.0.0.1 (a free port, a temp dir), seeds a keys
 known violation rates per class (DEBUG POPULATE, then one Lua pass that sets the TTLs by
 key index), checks that truth once with redispolicy's exact audit, then runs the sample
 mode's code path (``sample_keys``: pipelined RANDOMKEY draws, judged by ``KeyJudge``,
-``finish("sample")`` with Wilson 95 % intervals) ``--runs`` times with ``--draws`` draws
+``finish("sample")`` with continuity-corrected Wilson 95 % intervals) ``--runs`` times with ``--draws`` draws
 each, and counts per class and violation kind how many intervals contain the true count.
 Every class here is common enough to be sampled; the rare-class SCAN MATCH pass of
 ``audit_keys`` (classes expected < 300 times) is left out, since it is exact by
@@ -178,7 +178,7 @@ def main() -> int:
             print(f"server: {args.server} {version} on 127.0.0.1, {dbsize} keys (truth checked by an exact audit)")
             print(f"sample mode: {args.runs} runs x {args.draws} RANDOMKEY draws "
                   f"({draws_total / args.runs:.0f} judged per run, {sample_secs / args.runs * 1000:.0f} ms per run); "
-                  "Wilson 95 % intervals on counts")
+                  "continuity-corrected Wilson 95 % intervals on counts")
             print(f"{'class':9} {'estimate':13} {'true count':>10} {'rate':>6} {'mean CI width':>13} "
                   f"{'CI covers truth':>15} {'>= ' + str(TARGET * args.runs // 40) + '?':>6} "
                   f"{'naive ±20 %':>11} {'naive says 0':>12}"

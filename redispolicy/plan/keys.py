@@ -11,7 +11,7 @@ Two modes feed it:
 * exact: every key once (SCAN); counts are the truth.
 * sample: uniform draws with replacement (RANDOMKEY); a key drawn twice is two draws.
   ``finish("sample", ...)`` turns the counts into estimates over the keyspace with
-  Wilson 95 % intervals (plan/stats.py). A class too rare for the sample is re-judged
+  continuity-corrected Wilson 95 % intervals (plan/stats.py). A class too rare for the sample is re-judged
   exactly from a full ``SCAN MATCH`` pass fed through ``add_exact``; its findings then
   replace the sampled ones and are flagged ``exact``.
 
@@ -462,7 +462,7 @@ class KeyJudge:
         """A class estimated from n uniform draws over a keyspace of dbsize keys.
 
         Each draw is a Bernoulli trial for "in this class" and for "in this class and
-        breaking rule r", so counts are dbsize × (Wilson interval of k/n). With no
+        breaking rule r", so counts are dbsize × (the continuity-corrected Wilson interval of k/n). With no
         violator among the class's m draws, the one-sided 95 % bound on the count is
         (1 - 0.05^(1/n)) × dbsize, ≈ the rate bound 1 - 0.05^(1/m) × the class estimate.
 

@@ -7,10 +7,16 @@ the binomial model holds exactly and no finite-population correction applies.
 * ``wilson(k, n)``: Wilson score interval for a proportion (95 % by default). It keeps
   its coverage for small counts and never leaves [0, 1], unlike the normal
   approximation.
+* ``wilson_cc(k, n)``: the same with a continuity correction (Newcombe 1998, method 4).
+  Plain Wilson covers the truth ~95 % *on average* but dips below where violations live:
+  rare rates. Its exact coverage at n = 2000 draws falls to 93.8 % (p = 0.4 %), at
+  n = 200 to 91.0 % (p = 0.25 %); the corrected interval stays >= 95.0 % over the same
+  grid of rates (exact binomial sums, tests/plan/test_stats.py) for ~0.5/n more width.
+  Key-audit estimates use it, so "95 %" is a floor, not an average.
 * ``zero_upper_bound(n)``: with 0 successes in n trials, the exact one-sided bound
   ``1 - alpha**(1/n)`` (about 3/n, the rule of three).
 * ``estimate_total(k, n, population)``: a count in the keyspace estimated from k of n
-  draws, as (value, low, high) = population × Wilson.
+  draws, as (value, low, high) = population × ``wilson_cc``.
 """
 
 from __future__ import annotations
@@ -57,6 +63,22 @@ def wilson(k: int, n: int, z: float = Z95) -> Estimate:
     return Estimate(p, low, high)
 
 
+def wilson_cc(k: int, n: int, z: float = Z95) -> Estimate:
+    """Wilson score interval with continuity correction for k successes in n trials."""
+    if n < 0 or k < 0 or k > n:
+        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+    if n == 0:
+        return Estimate(0.0, 0.0, 1.0)
+    p = k / n
+    z2 = z * z
+    denom = 2 * (n + z2)
+    low = 0.0 if k == 0 else max(
+        0.0, (2 * n * p + z2 - 1 - z * math.sqrt(z2 - 2 - 1 / n + 4 * p * (n * (1 - p) + 1))) / denom)
+    high = 1.0 if k == n else min(
+        1.0, (2 * n * p + z2 + 1 + z * math.sqrt(z2 + 2 - 1 / n + 4 * p * (n * (1 - p) - 1))) / denom)
+    return Estimate(p, low, high)
+
+
 def zero_upper_bound(n: int, confidence: float = CONFIDENCE) -> float:
     """One-sided upper bound on a rate when 0 of n draws showed it: 1 - (1 - confidence)^(1/n)."""
     if n <= 0:
@@ -66,7 +88,7 @@ def zero_upper_bound(n: int, confidence: float = CONFIDENCE) -> float:
 
 def estimate_total(k: int, n: int, population: int, z: float = Z95) -> Estimate:
     """How many of ``population`` keys have the property, from k of n uniform draws."""
-    return wilson(k, n, z).scaled(population)
+    return wilson_cc(k, n, z).scaled(population)
 
 
 def zero_upper_bound_total(n: int, population: int, confidence: float = CONFIDENCE) -> float:
