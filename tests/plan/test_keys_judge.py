@@ -119,14 +119,16 @@ ROWS = st.lists(st.tuples(st.sampled_from(["a:1", "a:2", "a:12", "b:1", "b:x", "
 
 
 @given(st.lists(st.tuples(st.sampled_from(["a:*", "a:1*", "b:*", "*:1", "?"]), RULES), min_size=1, max_size=4),
-       st.lists(ROWS, min_size=1, max_size=3))
-def test_columns_count_what_a_key_by_key_reference_counts(classes, batches):
-    """Every count, TTL quantile and example of the fast path, checked against a plain
+       st.lists(ROWS, min_size=1, max_size=3), st.booleans())
+def test_columns_count_what_a_key_by_key_reference_counts(classes, batches, with_types):
+    """Every count, TTL quantile and example of the fast path (PTTL only) and of the
+    key-by-key path (taken when a TYPE column is present), checked against a plain
     per-key reading of the rules (first match wins, vanished keys excluded)."""
     kcs = tuple(KeyClass(f"k{i}", p, HERE, **rule) for i, (p, rule) in enumerate(classes))
     judge = KeyJudge(kcs)
     for rows in batches:
-        judge.add(Batch(0, [k.encode() for k, _ in rows], [p for _, p in rows]))
+        types: list[str | None] | None = ["string"] * len(rows) if with_types else None
+        judge.add(Batch(0, [k.encode() for k, _ in rows], [p for _, p in rows], types))
     found = judge.finish("exact", 0, 0)
     rows = [r for b in batches for r in b]
     unclassified = 0
@@ -152,6 +154,8 @@ def test_columns_count_what_a_key_by_key_reference_counts(classes, batches):
         if p != -2 and not any(matches(c.pattern, k) for c in kcs):
             unclassified += 1
     assert found.unclassified == unclassified
+    assert len(found.unclassified_examples) == min(5, len({k for k, p in rows if p != -2 and not any(
+        matches(c.pattern, k) for c in kcs)}))
 
 
 # -- suggested patterns ----------------------------------------------------------------------
