@@ -153,32 +153,46 @@ def plan(env: str, url: str | None, detailed_exitcode: bool, show_unchanged: boo
 @click.option("--no-lock", is_flag=True, help="Do not take the server's apply lock (redispolicy:apply-lock).")
 @click.option("--audit-log", type=click.Path(path_type=Path, dir_okay=False),
               help="Append the audit record here (default: policy audit.log, else ~/.local/state/redispolicy/audit.log).")
+@click.option("--remediate-keys", is_flag=True,
+              help="Once the config is as planned, give keys of `remediate: true` classes their TTL "
+                   "(as `remediate --execute`), under the same lock; reports the exact counts.")
+@click.option("--max-rate", type=click.IntRange(min=0), default=None,
+              help="With --remediate-keys: keys per second to scan (0 = unlimited; default sampling.max_rate "
+                   "or 20000).")
 @common
 def apply(plan_file: Path | None, env: str | None, url: str | None, auto_approve: bool, lock_timeout: float,
-          no_lock: bool, audit_log: Path | None, **kw: Any) -> int:
+          no_lock: bool, audit_log: Path | None, remediate_keys: bool, max_rate: int | None, **kw: Any) -> int:
     """Apply a saved plan exactly (FILE), or a fresh plan for -e ENV after confirmation.
 
     A saved plan is refused, changing nothing, if any parameter it touches or the server
-    itself (run_id) moved since it was made. Exit 0 applied, 1 nothing changed, 3 partial.
+    itself (run_id) moved since it was made. --remediate-keys then sets the TTLs of keys of
+    `remediate: true` classes (none -> max, above max -> max). Exit 0 applied, 1 nothing
+    changed, 3 partial (also: config applied, key remediation cut off; continue with
+    `remediate -e ENV --execute --resume`).
     """
     from redispolicy.commands import apply as cmd
 
     if (plan_file is None) == (env is None):
         raise click.UsageError("give either a plan FILE or -e ENV (not both)")
+    if max_rate is not None and not remediate_keys:
+        raise click.UsageError("--max-rate is for --remediate-keys (apply reads no keys without it)")
     opts = _options(**kw)
     if plan_file is not None:
         if auto_approve:
             raise click.UsageError("--auto-approve is for -e ENV; a saved plan was already reviewed")
-        return _emit(cmd.run_file(opts, plan_file, url, lock_timeout, no_lock, audit_log), opts)
+        return _emit(cmd.run_file(opts, plan_file, url, lock_timeout, no_lock, audit_log, remediate_keys, max_rate),
+                     opts)
 
     def confirm(shown: str) -> bool:
         click.echo(shown)
-        answer = click.prompt("Apply these changes? Only 'yes' is accepted", default="", show_default=False)
+        question = ("Apply these changes and set the TTLs of those keys? Only 'yes' is accepted" if remediate_keys
+                    else "Apply these changes? Only 'yes' is accepted")
+        answer = click.prompt(question, default="", show_default=False)
         return str(answer).strip() == "yes"
 
     assert env is not None
     return _emit(cmd.run_env(opts, env, url, auto_approve, sys.stdin.isatty(), confirm, lock_timeout, no_lock,
-                             audit_log), opts)
+                             audit_log, remediate_keys, max_rate), opts)
 
 
 def _lock_and_audit(fn: Callable[..., Any]) -> Callable[..., Any]:

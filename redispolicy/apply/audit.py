@@ -1,7 +1,8 @@
 """The audit trail: one JSON line per apply, to a file and optionally a capped stream.
 
 The record names what changed but never a secret value: sensitive parameters appear
-with their name and "(sensitive)".
+with their name and "(sensitive)". ``apply --remediate-keys`` adds a ``keys`` object: the
+remediation's result and its counts per class (class names and patterns, never a key).
 """
 
 from __future__ import annotations
@@ -19,14 +20,18 @@ from redispolicy.errors import RedispolicyError
 
 
 def record(*, time: str, environment: str | None, target: str, plan_fingerprint: str,
-           changes: list[dict[str, Any]], result: str, detail: str) -> dict[str, Any]:
+           changes: list[dict[str, Any]], result: str, detail: str,
+           keys: dict[str, Any] | None = None) -> dict[str, Any]:
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = str(os.getuid())
-    return {"time": time, "user": user, "host": socket.gethostname(), "environment": environment,
-            "target": target, "plan_fingerprint": plan_fingerprint, "changes": changes,
-            "result": result, "detail": detail}
+    entry: dict[str, Any] = {"time": time, "user": user, "host": socket.gethostname(),
+                             "environment": environment, "target": target, "plan_fingerprint": plan_fingerprint,
+                             "changes": changes, "result": result, "detail": detail}
+    if keys is not None:
+        entry["keys"] = keys
+    return entry
 
 
 def append_file(path: Path, entry: dict[str, Any]) -> None:

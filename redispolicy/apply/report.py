@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from redispolicy.apply.remediate import RemediationResult
+
 EXIT = {"applied": 0, "nothing": 0, "stale": 1, "refused": 1, "rolled_back": 1, "declined": 1,
         "partial": 3, "unknown": 3, "not_persisted": 3}
 
@@ -22,6 +24,23 @@ class AppliedChange:
     sensitive: bool
 
 
+KEYS_CUT_OFF = ("interrupted", "failed")  # key remediation started and did not finish: exit 3
+
+
+@dataclass(frozen=True)
+class KeysOutcome:
+    """What `apply --remediate-keys` did to keys, after the config step.
+
+    status: done (every db scanned) | nothing (no class has remediate: true with ttl.max) |
+    skipped (the config step did not end as planned: no key was changed) | interrupted (Ctrl-C) |
+    failed (an error); after interrupted/failed, ``result`` holds what was changed so far.
+    """
+
+    status: str
+    result: RemediationResult | None = None
+    detail: str = ""
+
+
 @dataclass(frozen=True)
 class ApplyReport:
     environment: str | None
@@ -35,7 +54,10 @@ class ApplyReport:
     moved: tuple[str, ...] = ()  # why a saved plan is stale
     mismatches: tuple[str, ...] = ()
     now_live: dict[str, str] = field(default_factory=dict)
+    keys: KeysOutcome | None = None  # None: --remediate-keys was not given
 
     @property
     def exit_code(self) -> int:
+        if self.keys is not None and self.keys.status in KEYS_CUT_OFF:
+            return max(EXIT[self.status], 3)  # config as planned, keys partly remediated: partially applied
         return EXIT[self.status]

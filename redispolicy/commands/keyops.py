@@ -15,7 +15,6 @@ import redis
 from redispolicy.apply import audit
 from redispolicy.apply.lock import LOCK_KEY, ApplyLock
 from redispolicy.commands import Options
-from redispolicy.commands.apply import default_audit_log
 from redispolicy.errors import RedispolicyError
 from redispolicy.live.connect import ConnectOptions, address, connect
 from redispolicy.live.keyscan import DEFAULT_RATE, KeyspaceInfo, keyspace_info
@@ -43,25 +42,34 @@ class Session:
     def dbs(self) -> list[int]:
         return sorted(self.info.dbs)
 
-    def close(self) -> None:
+    def close_dbs(self) -> None:
+        """Close the per-db connections (the main one stays open)."""
         for c in self.clients.values():
             with contextlib.suppress(redis.RedisError):
                 c.close()
+        self.clients.clear()
+
+    def close(self) -> None:
+        self.close_dbs()
         with contextlib.suppress(redis.RedisError):
             self.client.close()
+
+
+def attach(conn: ConnectOptions, client: redis.Redis, identity: Identity) -> Session:
+    """A Session over a connection the caller holds (and closes; call ``close_dbs()`` for the rest)."""
+    raw = connect(dataclasses.replace(conn, decode_responses=False))
+    try:
+        info = keyspace_info(raw)
+    finally:
+        raw.close()
+    return Session(conn, client, identity, info)
 
 
 @contextlib.contextmanager
 def session(conn: ConnectOptions) -> Iterator[Session]:
     client = connect(conn)
     try:
-        identity = identify(client, address(conn.url.reveal()))
-        raw = connect(dataclasses.replace(conn, decode_responses=False))
-        try:
-            info = keyspace_info(raw)
-        finally:
-            raw.close()
-        s = Session(conn, client, identity, info)
+        s = attach(conn, client, identify(client, address(conn.url.reveal())))
     except BaseException:
         client.close()
         raise
@@ -97,6 +105,11 @@ def apply_lock(client: redis.Redis, take: bool, timeout: float) -> Iterator[None
         yield
     finally:
         lock.release()
+
+
+def default_audit_log(environ: dict[str, str]) -> Path:
+    base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "redispolicy" / "audit.log"
 
 
 def rate_for(policy: Policy, max_rate: int | None) -> int:

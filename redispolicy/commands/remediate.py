@@ -12,6 +12,7 @@ Exit 0 (dry run or done), 1 error, 130 interrupted (the checkpoint is kept).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -25,6 +26,7 @@ from redispolicy.apply.remediate import (
 from redispolicy.commands import Options, Result
 from redispolicy.commands import plan as plan_cmd
 from redispolicy.commands.keyops import (
+    Session,
     apply_lock,
     rate_for,
     require_primary,
@@ -36,6 +38,7 @@ from redispolicy.commands.keyops import (
 )
 from redispolicy.commands.progress import progress_bar
 from redispolicy.errors import UsageError
+from redispolicy.policy.model import Policy
 from redispolicy.render import renderer
 from redispolicy.render.style import Style
 
@@ -64,35 +67,55 @@ def run(opts: Options, env: str, url: str | None, execute: bool, resume: bool, c
             require_primary(ident, "remediate")
         path = checkpoint or default_checkpoint(opts.environ, env, ident.address)
         with apply_lock(s.client, execute, lock_timeout):
-            bar = progress_bar(s.info.keys, "remediating keys" if execute else "counting keys")
-            stage = Remediation(s.client_for, policy.keys, s.dbs, execute,
-                                conditional_expire(ident.product, ident.version), rate_for(policy, max_rate), bar,
-                                path if execute else None, resume, ident.address, ident.run_id,
-                                reserved=reserved_keys(policy))
-            status, detail = ("done" if execute else "dry_run"), ""
-            try:
-                result = stage.run()
-            except KeyboardInterrupt:
-                result = stage.result(False)
-                status, detail = "interrupted", _cut_off("interrupted", result, path)
-            except (redis.RedisError, OSError) as exc:
-                result = stage.result(False)
-                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                status, detail = "failed", _cut_off(f"stopped by an error ({first})", result, path)
-            finally:
-                if bar is not None:
-                    bar(-1)
+            status, result, detail = run_pass(s, policy, path, execute, resume, max_rate)
             if execute:
-                changes = [{"class": c.name, "pattern": c.pattern, "ttl_max_seconds": c.ttl_max,
-                            "no_ttl_fixed": c.no_ttl, "over_max_lowered": c.over_max} for c in result.classes]
-                write_audit(opts, policy, audit_log, s.client, "remediate", ident.address, changes,
+                write_audit(opts, policy, audit_log, s.client, "remediate", ident.address, audit_changes(result),
                             "applied" if status == "done" else status, detail)
     return _render(opts, RemediationReport(policy.environment, ident.address, status, result, detail))
 
 
-def _cut_off(what: str, result: RemediationResult, path: Path) -> str:
-    where = (f"the cursor is saved in {result.checkpoint}: run again with --execute --resume to continue"
-             if result.checkpoint else f"no checkpoint was written ({path}): run again with --execute")
+def run_pass(s: Session, policy: Policy, checkpoint: Path | None, execute: bool, resume: bool,
+             max_rate: int | None, *, resume_step: str = "run again with --execute --resume to continue",
+             restart_step: str = "run again with --execute",
+             errors: tuple[type[Exception], ...] = (redis.RedisError, OSError),
+             ) -> tuple[str, RemediationResult, str]:
+    """One remediation pass on the session's server, as `remediate` runs it (the caller holds the lock).
+
+    Returns (status, result, detail): status is done | dry_run | interrupted (Ctrl-C) | failed (one
+    of ``errors``); after a cut-off the result holds what was done so far and the detail says how to
+    go on (``resume_step`` with a checkpoint, ``restart_step`` without one).
+    """
+    ident = s.identity
+    bar = progress_bar(s.info.keys, "remediating keys" if execute else "counting keys")
+    stage = Remediation(s.client_for, policy.keys, s.dbs, execute, conditional_expire(ident.product, ident.version),
+                        rate_for(policy, max_rate), bar, checkpoint if execute else None, resume, ident.address,
+                        ident.run_id, reserved=reserved_keys(policy))
+    status, detail = ("done" if execute else "dry_run"), ""
+    try:
+        result = stage.run()
+    except KeyboardInterrupt:
+        result = stage.result(False)
+        status, detail = "interrupted", _cut_off("interrupted", result, checkpoint, resume_step, restart_step)
+    except errors as exc:
+        result = stage.result(False)
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        status, detail = "failed", _cut_off(f"stopped by an error ({first})", result, checkpoint, resume_step,
+                                            restart_step)
+    finally:
+        if bar is not None:
+            bar(-1)
+    return status, result, detail
+
+
+def audit_changes(result: RemediationResult) -> list[dict[str, Any]]:
+    """Per class, what the audit record keeps: names, pattern, max and counts (never a key)."""
+    return [{"class": c.name, "pattern": c.pattern, "ttl_max_seconds": c.ttl_max,
+             "no_ttl_fixed": c.no_ttl, "over_max_lowered": c.over_max} for c in result.classes]
+
+
+def _cut_off(what: str, result: RemediationResult, path: Path | None, resume_step: str, restart_step: str) -> str:
+    where = (f"the cursor is saved in {result.checkpoint}: {resume_step}"
+             if result.checkpoint else f"no checkpoint was written ({path}): {restart_step}")
     return f"{what} after {result.scanned} keys; {where}"
 
 

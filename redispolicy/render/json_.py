@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redispolicy.diagnostics import Diagnostic, Severity
 from redispolicy.render.style import Style
 from redispolicy.report import ValidationReport
+
+if TYPE_CHECKING:
+    from redispolicy.apply.remediate import RemediationResult
 
 FORMAT_VERSION = "1"
 
@@ -165,7 +168,7 @@ def keys_dict(findings: object) -> dict[str, Any]:
         doc["capacity"] = [_capacity(o) for o in findings.capacity]
     if not exact:
         doc["sample"] = {"draws": findings.sample_size, "repeated_draws": findings.duplicates,
-                         "confidence": 0.95, "interval": "wilson", "with_replacement": True}
+                         "confidence": 0.95, "interval": "wilson_cc", "with_replacement": True}
     else:
         doc["duplicates"] = findings.duplicates
     return doc
@@ -189,7 +192,22 @@ def render_apply(report: object, style: Style) -> str:
         "moved": list(report.moved), "mismatches": list(report.mismatches), "now_live": report.now_live,
         "exit_code": report.exit_code,
     }
+    if report.keys is not None:  # apply --remediate-keys
+        keys: dict[str, Any] = {"result": report.keys.status, "detail": report.keys.detail}
+        if report.keys.result is not None:
+            keys.update(_remediation_fields(report.keys.result))
+        doc["keys"] = keys
     return json.dumps(doc, indent=2) + "\n"
+
+
+def _remediation_fields(r: RemediationResult) -> dict[str, Any]:
+    return {
+        "method": r.method, "complete": r.complete, "resumed": r.resumed, "restarted": r.restarted,
+        "checkpoint": r.checkpoint, "scanned": r.scanned, "seconds": round(r.seconds, 3),
+        "classes": [{"name": c.name, "pattern": c.pattern, "ttl_max_seconds": c.ttl_max, "matched": c.matched,
+                     "no_ttl": c.no_ttl, "over_max": c.over_max, "changed": c.changed} for c in r.classes],
+        "summary": {"no_ttl": r.no_ttl, "over_max": r.over_max, "changed": r.changed},
+    }
 
 
 def render_remediation(report: object, style: Style) -> str:
@@ -203,13 +221,7 @@ def render_remediation(report: object, style: Style) -> str:
         "result": report.status, "detail": report.detail,
     }
     if r is not None:
-        doc.update({
-            "method": r.method, "complete": r.complete, "resumed": r.resumed, "restarted": r.restarted,
-            "checkpoint": r.checkpoint, "scanned": r.scanned, "seconds": round(r.seconds, 3),
-            "classes": [{"name": c.name, "pattern": c.pattern, "ttl_max_seconds": c.ttl_max, "matched": c.matched,
-                         "no_ttl": c.no_ttl, "over_max": c.over_max, "changed": c.changed} for c in r.classes],
-            "summary": {"no_ttl": r.no_ttl, "over_max": r.over_max, "changed": r.changed},
-        })
+        doc.update(_remediation_fields(r))
     doc["exit_code"] = report.exit_code
     return json.dumps(doc, indent=2) + "\n"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from redispolicy.diagnostics import Diagnostic, Severity
@@ -9,6 +10,8 @@ from redispolicy.render.style import Style
 from redispolicy.report import ValidationReport
 
 if TYPE_CHECKING:
+    from redispolicy.apply.remediate import RemediationResult
+    from redispolicy.apply.report import KeysOutcome
     from redispolicy.plan.keys import ClassFindings, KeyFindings
     from redispolicy.plan.stats import Estimate
 
@@ -151,6 +154,8 @@ def render_apply(report: object, style: Style) -> str:
                          "bold"), ""]
     if report.status == "applied":
         title = f"✓ Applied {len(report.applied)} change(s), verified by reading them back"
+    elif report.status == "nothing" and report.keys is not None:
+        title = "No config changes to apply."
     lines.append(style.paint(title, color, "bold"))
     if report.detail:
         lines.append(f"  {report.detail}")
@@ -171,7 +176,41 @@ def render_apply(report: object, style: Style) -> str:
     if report.not_applied:
         lines += ["", "Not applied (needs an operator):"]
         lines += [f"  {_SYMBOL[a][0]} {p}: {NEXT_STEP.get(a, a)}" for p, a in report.not_applied]
+    if report.keys is not None:
+        lines += _apply_keys_lines(report.keys, style)
     return "\n".join(lines) + "\n"
+
+
+def _counts(r: RemediationResult) -> str:
+    return f"({r.no_ttl} without one, {r.over_max} above max lowered to max)"
+
+
+def _apply_keys_lines(k: KeysOutcome, style: Style) -> list[str]:
+    """apply --remediate-keys: the key step, under the config result."""
+    lines = [""]
+    if k.status == "nothing":
+        return ["", f"Keys: {k.detail}."]
+    if k.status == "skipped":
+        return ["", style.paint(f"Keys: not remediated ({k.detail}): no key was changed.", "yellow")]
+    r = k.result
+    assert r is not None
+    if k.status == "done" and r.changed:
+        touched = sum(1 for c in r.classes if c.changed)
+        lines.append(style.paint(f"✓ Keys: {_keys(r.changed)} got a TTL {_counts(r)} in {touched} "
+                                 f"class{'' if touched == 1 else 'es'}", "green", "bold"))
+    elif k.status == "done":
+        lines.append(style.paint(f"✓ Keys: no key needed a TTL ({len(r.classes)} remediate "
+                                 f"class{'' if len(r.classes) == 1 else 'es'} checked)", "green", "bold"))
+    else:
+        what = "Interrupted" if k.status == "interrupted" else "Stopped by an error"
+        lines.append(style.paint(f"⚠ Keys: {what}: {_keys(r.changed)} got a TTL so far {_counts(r)}; "
+                                 "PARTIALLY APPLIED", "red", "bold"))
+    lines += _remediation_rows(r, False, style)
+    how = "EXPIRE NX / LT" if r.method == "expire-nx-lt" else "an atomic PTTL+EXPIRE script (Redis 6)"
+    lines.append(f"  {r.scanned} keys scanned in {r.seconds:.1f} s, with {how}")
+    if k.detail:
+        lines.append(f"  {k.detail}")
+    return lines
 
 
 def _approx(x: float) -> str:
@@ -298,8 +337,29 @@ def remediation_lines(findings: object, style: Style) -> list[str]:
             else f"remediation: about {n} keys would get a TTL (≈ {a} without one, ≈ {b} above max; "
                  "estimated from the sample)")
     return [f"  {style.paint('~', 'yellow', 'bold')} {text}",
-            style.paint("    `redispolicy remediate -e ENV` counts them exactly; add --execute to set the TTLs",
-                        "dim")]
+            style.paint("    `redispolicy remediate -e ENV` counts them exactly (a dry run); "
+                        "`redispolicy apply --remediate-keys` sets the TTLs and reports the exact counts", "dim")]
+
+
+def remediate_keys_notice(classes: Sequence[tuple[str, str, int]], remediate_cmd: str, style: Style) -> str:
+    """What apply -e ENV --remediate-keys shows before asking: the classes whose keys will get a TTL.
+
+    ``classes``: (name, pattern, ttl max in seconds) of every class with `remediate: true`.
+    """
+    from redispolicy.catalog.units import human_duration
+
+    head = style.paint("Keys (--remediate-keys):", "bold")
+    if not classes:
+        return f"\n{head} no key class has `remediate: true` with `ttl: {{max: ...}}`: no key will change.\n"
+    width = max(len(n) for n, _, _ in classes)
+    pwidth = max(len(p) for _, p, _ in classes)
+    names = ", ".join(n for n, _, _ in classes)
+    lines = ["", f"{head} after the config step, keys of {names} will get TTLs:"]
+    lines += [f"  {style.paint('~', 'yellow', 'bold')} {n:<{width}}  {p:<{pwidth}}  max {human_duration(m)}"
+              for n, p, m in classes]
+    lines += ["  A key without a TTL gets the class's max; a key above it is lowered to max; no other key changes.",
+              style.paint(f"  `{remediate_cmd}` counts them first without changing anything.", "dim")]
+    return "\n".join(lines) + "\n"
 
 
 def _head(verb: str, environment: str | None, address: str, mode: str, style: Style) -> list[str]:
@@ -311,9 +371,24 @@ def _keys(n: int) -> str:
     return f"{n} key{'' if n == 1 else 's'}"
 
 
+def _remediation_rows(r: RemediationResult, dry: bool, style: Style) -> list[str]:
+    """One line per remediate class: pattern, max, keys inspected and what was (dry run: would be) changed."""
+    from redispolicy.catalog.units import human_duration
+
+    width = max([len(c.name) for c in r.classes] + [5])
+    pwidth = max([len(c.pattern) for c in r.classes] + [7])
+    lines = []
+    for c in r.classes:
+        did = (f"{c.no_ttl} without a TTL, {c.over_max} above max" if dry
+               else f"{c.no_ttl} got a TTL, {c.over_max} lowered to max")
+        mark = style.paint("~", "yellow", "bold") if c.changed else style.paint("✓", "green")
+        lines.append(f"  {mark} {c.name:<{width}}  {c.pattern:<{pwidth}}  max {human_duration(c.ttl_max):<4}  "
+                     f"{c.matched:>7} keys  {did}")
+    return lines
+
+
 def render_remediation(report: object, style: Style) -> str:
     from redispolicy.apply.remediate import RemediationReport
-    from redispolicy.catalog.units import human_duration
 
     assert isinstance(report, RemediationReport)
     dry = report.status == "dry_run" or (report.result is not None and report.result.dry_run)
@@ -322,14 +397,7 @@ def render_remediation(report: object, style: Style) -> str:
     if r is None:
         lines.append(report.detail)
         return "\n".join(lines) + "\n"
-    width = max([len(c.name) for c in r.classes] + [5])
-    pwidth = max([len(c.pattern) for c in r.classes] + [7])
-    for c in r.classes:
-        did = (f"{c.no_ttl} without a TTL, {c.over_max} above max" if dry
-               else f"{c.no_ttl} got a TTL, {c.over_max} lowered to max")
-        mark = style.paint("~", "yellow", "bold") if c.changed else style.paint("✓", "green")
-        lines.append(f"  {mark} {c.name:<{width}}  {c.pattern:<{pwidth}}  max {human_duration(c.ttl_max):<4}  "
-                     f"{c.matched:>7} keys  {did}")
+    lines += _remediation_rows(r, dry, style)
     lines.append("")
     took = f"{r.scanned} keys scanned in {r.seconds:.1f} s"
     if r.resumed:

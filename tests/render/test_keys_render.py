@@ -48,7 +48,7 @@ def test_sample_json_and_text():
     f = _findings("sample")
     doc = keys_dict(f)
     assert doc["mode"] == "sample"
-    assert doc["sample"] == {"draws": 1000, "repeated_draws": 4, "confidence": 0.95, "interval": "wilson",
+    assert doc["sample"] == {"draws": 1000, "repeated_draws": 4, "confidence": 0.95, "interval": "wilson_cc",
                              "with_replacement": True}
     cache, state, rare = doc["classes"]
     assert cache["exact"] is False and cache["matched"] == 600
