@@ -139,3 +139,14 @@ def test_plan_audits_through_the_raw_reader(redis_server, tmp_path, capsys):
     assert _plan(tmp_path, redis_server.url) in (0, 2)
     (cache,) = json.loads(capsys.readouterr().out)["targets"][0]["keys"]["classes"]
     assert (cache["matched"], cache["violations"]["no_ttl"]) == (2000, 500)
+
+
+def test_a_throttled_audit_uses_small_batches(redis_server):
+    """What other clients feel is the longest server stall: at a rate limit the batches
+    shrink to rate / 80 keys (never below 100), so each SCAN + PTTL round stays short."""
+    redis_server.client().mset({f"a:{i}": "v" for i in range(4000)})
+    sizes: list[int] = []
+    stats = scan_exact(_clients(redis_server), [0], lambda b: sizes.append(len(b.keys)), rate=16_000)
+    assert stats.scanned == 4000
+    assert max(sizes) <= 300  # COUNT 200 (16000 / 80); SCAN returns about COUNT (whole buckets)
+    assert stats.seconds >= 4000 / 16_000 * 0.9  # and the rate holds
