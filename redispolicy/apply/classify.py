@@ -20,6 +20,13 @@ class Classifier:
         self.first = FirstMatch([kc.pattern for kc in self.classes])
         self.reserved = reserved
 
+    def classify_all(self, keys: list[bytes]) -> list[KeyClass | None]:
+        """``classify`` for a batch, in one regex pass (policy.glob.FirstMatch.numbers)."""
+        slots: list[KeyClass | None] = [None, *self.classes, None]
+        reserved = self.reserved
+        return [None if key in reserved else slots[n]
+                for key, n in zip(keys, self.first.numbers(keys), strict=True)]
+
     def classify(self, key: bytes) -> KeyClass | None:
         """The first class whose pattern matches the key; None for unclassified and reserved keys."""
         if key in self.reserved:

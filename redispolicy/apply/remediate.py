@@ -52,7 +52,8 @@ import redis
 
 from redispolicy.apply.classify import Classifier
 from redispolicy.errors import RedispolicyError
-from redispolicy.live.keyscan import DEFAULT_RATE, MAX_COUNT, RateLimiter, no_touch
+from redispolicy.live.keyscan import DEFAULT_RATE, MAX_COUNT, RateLimiter, inspect, no_touch
+from redispolicy.live.wire import Wire, command
 from redispolicy.policy.model import KeyClass
 
 CHECKPOINT_KIND = "redispolicy-remediation-checkpoint"
@@ -285,15 +286,16 @@ class Remediation:
         return self.result(True)
 
     def _batch(self, client: redis.Redis, script: Any, keys: list[bytes]) -> None:
-        mine = [(k, kc) for k in keys if (kc := self.classifier.classify(k)) is not None and remediable(kc)]
+        mine = [(k, kc) for k, kc in zip(keys, self.classifier.classify_all(keys), strict=True)
+                if kc is not None and remediable(kc)]
         if not mine:
             return
-        pipe = client.pipeline(transaction=False)
-        for k, _ in mine:
-            pipe.pttl(k)
+        # One packed round of PTTL read by hiredis (live.keyscan.inspect): an error reply
+        # (NOPERM on a key) stops the pass instead of being taken for a vanished key.
+        pttls = inspect(client, 0, [k for k, _ in mine], False, False).pttls
         needs: list[tuple[bytes, KeyClass, int]] = []
-        for (k, kc), pttl in zip(mine, pipe.execute(), strict=True):
-            if not isinstance(pttl, int) or pttl == -2:
+        for (k, kc), pttl in zip(mine, pttls, strict=True):
+            if pttl == -2:
                 continue  # gone since SCAN
             assert kc.ttl_max is not None
             self.counts[kc.name].matched += 1
@@ -306,11 +308,14 @@ class Remediation:
                 self._tally(kc, 1 if pttl == -1 else 2)
             return
         if self.conditional:
-            pipe = client.pipeline(transaction=False)
+            parts = []
             for k, kc, _ in needs:
-                pipe.execute_command("EXPIRE", k, kc.ttl_max, "NX")
-                pipe.execute_command("EXPIRE", k, kc.ttl_max, "LT")
-            replies = pipe.execute()
+                ttl = b"%d" % (kc.ttl_max or 0)  # remediable(kc): never 0
+                parts += [command(b"EXPIRE", k, ttl, b"NX"), command(b"EXPIRE", k, ttl, b"LT")]
+            data = b"".join(parts)
+            with Wire(client) as wire:
+                wire.send(data, 2 * len(needs))
+                replies = wire.read(2 * len(needs))
             for i, (_, kc, _) in enumerate(needs):
                 nx, lt = replies[2 * i], replies[2 * i + 1]
                 self._tally(kc, 1 if nx == 1 else 2 if lt == 1 else 0)

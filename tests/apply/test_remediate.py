@@ -225,25 +225,16 @@ def test_race_a_key_changed_after_the_check_is_judged_by_the_server(redis_server
     c.set("ocr:a", "v")  # no TTL at the PTTL check ...
     c.set("ocr:b", "v", ex=86400)  # above max at the PTTL check ...
     stage = _stage(redis_server, classes, True, True)
-    real = stage._batch
+    real_inspect = remediate_mod.inspect
 
-    class Racy:
-        """The stage's connection; between its PTTL round and its EXPIRE round, others change the keys."""
+    def racing(*args, **kwargs):
+        """The stage's PTTL round; right after it, before its EXPIRE round, others change the keys."""
+        batch = real_inspect(*args, **kwargs)
+        c.expire("ocr:a", 5)  # ... then someone sets a TTL within max
+        c.persist("ocr:b")  # ... and someone makes this one persistent
+        return batch
 
-        def __init__(self, inner):
-            self.inner, self.rounds = inner, 0
-
-        def pipeline(self, **kw):
-            self.rounds += 1
-            if self.rounds == 2:
-                c.expire("ocr:a", 5)  # ... then someone sets a TTL within max
-                c.persist("ocr:b")  # ... and someone makes this one persistent
-            return self.inner.pipeline(**kw)
-
-    def racing(client, script, keys):
-        real(Racy(client), script, keys)
-
-    monkeypatch.setattr(stage, "_batch", racing)
+    monkeypatch.setattr(remediate_mod, "inspect", racing)
     result = stage.run()
     assert 0 < c.pttl("ocr:a") <= 5000  # not raised to 1 h
     assert 0 < c.pttl("ocr:b") <= 3_600_000  # persistent now: NX gave it the max
@@ -358,3 +349,18 @@ def test_text_output_on_execute(redis_server, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert "✓ Remediated 1 key: 1 got a TTL, 0 had it lowered to max" in out
+
+
+def test_a_refused_key_read_stops_the_pass_and_changes_nothing_unseen(redis_server, tmp_path, capsys):
+    """An ACL user limited to ocr:* cannot read tmp:* keys: the pass stops with the server's
+    NOPERM (it used to take such keys for vanished ones and report the pass complete)."""
+    d = _write(tmp_path)
+    admin = redis_server.client()
+    admin.set("tmp:1", "v")
+    admin.execute_command("ACL", "SETUSER", "narrow", "on", ">pw", "~ocr:*", "~redispolicy:*", "+@all")
+    url = f"redis://narrow:pw@127.0.0.1:{redis_server.port}/0"
+    code = run(["remediate", "--policy-dir", str(d), "-e", "test", "--url", url, "--execute", "--max-rate", "0"])
+    out = capsys.readouterr()
+    assert code == 1
+    assert "NOPERM" in out.out + out.err and "pw@" not in out.out + out.err
+    assert admin.ttl("tmp:1") == -1
