@@ -8,14 +8,18 @@ bound, never "none", for a class whose sample showed no violation.
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from keys_dataset import BIG, CLASSES, KINDS, POLICY, RARE, Truth, seed
 
 from redispolicy.main import run
 from redispolicy.plan.stats import wilson, zero_upper_bound
+
+SCHEMA = json.loads(resources.files("redispolicy.render").joinpath("schemas/report-v1.json").read_text())
 
 
 def _seeded(server: Any) -> Truth:
@@ -27,7 +31,9 @@ def _keys(tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str], sampling
     code = run(["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url", url, "-o", "json", "--max-rate", "0"])
     out = capsys.readouterr().out
     assert code == 0, out
-    keys: dict[str, Any] = json.loads(out)["targets"][0]["keys"]
+    doc = json.loads(out)
+    jsonschema.Draft202012Validator(SCHEMA).validate(doc)  # the shipped contract describes `keys` too
+    keys: dict[str, Any] = doc["targets"][0]["keys"]
     return keys
 
 

@@ -9,9 +9,11 @@ capacity workloads must come back with the policy's own arithmetic
 from __future__ import annotations
 
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import redis
 
@@ -88,7 +90,10 @@ def _audit(tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str], *extra:
 
 
 def _keys(out: str) -> dict[str, Any]:
-    keys: dict[str, Any] = json.loads(out)["targets"][0]["keys"]
+    doc = json.loads(out)
+    schema = json.loads(resources.files("redispolicy.render").joinpath("schemas/report-v1.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(doc)  # memory and capacity are part of the contract
+    keys: dict[str, Any] = doc["targets"][0]["keys"]
     return keys
 
 
