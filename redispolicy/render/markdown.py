@@ -37,16 +37,73 @@ def render_plan(plan: object, style: Style) -> str:
     lines = [f"### redispolicy plan: {plan.environment or '(no environment)'}", "",
              f"{ident.product} {ident.version} at `{ident.address}` ({ident.role})", ""]
     if not plan.config_available:
-        return "\n".join([*lines, f"⚠️ {plan.config_reason}", ""]) + "\n"
-    if not plan.pending:
-        return "\n".join([*lines, "No changes. The server matches the policy.", ""]) + "\n"
-    lines += ["| action | parameter | before | after | source |", "|---|---|---|---|---|"]
-    for c in plan.pending:
-        before = "(absent)" if c.before is None else c.before
-        lines.append(f"| {c.action} | `{c.parameter}` | `{_cell(before)}` | `{_cell(c.after)}` | "
-                     f"`{c.source.short}` |")
-    lines.append("")
+        lines += [f"⚠️ {plan.config_reason}", ""]
+    elif not plan.pending:
+        lines += ["No config changes. The server's configuration matches the policy.", ""]
+    else:
+        lines += ["| action | parameter | before | after | source |", "|---|---|---|---|---|"]
+        for c in plan.pending:
+            before = "(absent)" if c.before is None else c.before
+            lines.append(f"| {c.action} | `{c.parameter}` | `{_cell(before)}` | `{_cell(c.after)}` | "
+                         f"`{c.source.short}` |")
+        lines.append("")
+    if plan.keys is not None:
+        lines += keys_table(plan.keys)
     return "\n".join(lines) + "\n"
+
+
+def _code(s: str) -> str:
+    """Inline code that survives any key name: backticks cannot be escaped inside code spans."""
+    return f"`{_cell(s)}`" if "`" not in s else _cell(s)
+
+
+def keys_table(findings: object) -> list[str]:
+    """The key audit as a table: per class its size, what is wrong, TTLs, memory and examples,
+    then unclassified keys with suggested patterns, the remediation estimate and capacity."""
+    from redispolicy.catalog.units import approx_duration as d
+    from redispolicy.plan.keys import KeyFindings
+    from redispolicy.render.text import (
+        _bytes_estimate,
+        _class_counts,
+        _suggested_count,
+        capacity_lines,
+        remediation_lines,
+    )
+
+    assert isinstance(findings, KeyFindings)
+    if findings.mode == "sample":
+        head = (f"sample: {findings.sample_size} random draws of {findings.dbsize} keys, 95 % intervals; "
+                "classes too rare to sample counted exactly by SCAN MATCH")
+    else:
+        head = f"exact: {findings.scanned} of {findings.dbsize} keys inspected"
+    bad = sum(1 for c in findings.classes if c.violating)
+    icon = "❌" if bad else "✅"
+    lines = [f"#### Keys — {icon} {bad} of {len(findings.classes)} class(es) with violations ({head})", "",
+             "| | class | pattern | keys | violations | TTL p50 / p90 / max | memory | examples |",
+             "|---|---|---|---|---|---|---|---|"]
+    for c in findings.classes:
+        size, wrong = _class_counts(c)
+        ttl = f"{d(c.ttl_p50)} / {d(c.ttl_p90 or 0)} / {d(c.ttl_max or 0)}" if c.ttl_p50 is not None else "no TTLs"
+        memory = "" if c.memory_estimate is None else _bytes_estimate(c.memory_estimate, c.exact)
+        examples = ", ".join(_code(e) for e in c.examples[:3])
+        lines.append(f"| {'❌' if c.violating else '✅'} | {_cell(c.name)} | {_code(c.pattern)} | "
+                     f"{_cell(size.strip())} | {_cell(wrong)} | {ttl} | {_cell(memory)} | {examples} |")
+    if findings.unclassified:
+        u = findings.unclassified_estimate()
+        size = (f"≈ {u.value:.0f} keys (95 % CI {u.low:.0f}–{u.high:.0f})" if findings.mode == "sample"
+                else f"{findings.unclassified} keys")
+        examples = ", ".join(_code(e) for e in findings.unclassified_examples[:3])
+        lines.append(f"| ❔ | unclassified | | {size} | no class matches | | | {examples} |")
+    lines.append("")
+    if findings.suggestions:
+        lines += ["Suggested classes for the unclassified keys (paste into `keys:`): " + ", ".join(
+            f"{_code(p)} ({_suggested_count(findings, n)})" for p, n in findings.suggestions), ""]
+    plain = Style(color=False)
+    extra = [line.strip() for line in remediation_lines(findings, plain) + capacity_lines(findings, plain)]
+    lines += [f"- {_cell(line.lstrip('~ '))}" for line in extra if line]
+    if extra:
+        lines.append("")
+    return lines
 
 
 _DRIFT_ICON = {"warning": "⚠️", "critical": "❌"}
@@ -116,4 +173,7 @@ def render_drift(report: object, style: Style) -> str:
                 lines.append(f"| {h.check} | {value} | {_HEALTH_ICON.get(h.status, h.status)} | {limit} | "
                              f"{_cell(h.detail)} |")
             lines.append("")
+        if t.keys is not None:  # the whole audit behind the ttl_policy findings, folded
+            table = keys_table(t.keys)
+            lines += ["<details><summary>Key audit</summary>", "", *table[2:], "</details>", ""]
     return "\n".join(lines) + "\n"

@@ -152,6 +152,10 @@ def test_markdown_tables_collapsed_ignored_and_in_sync_line() -> None:
     assert "<details><summary>1 ignored finding(s)</summary>" in out
     details = out[out.index("<details>"):out.index("</details>")]
     assert "client-output-buffer-limit" in details and "managed by the platform team" in details
+    audit = out[out.index("<details><summary>Key audit</summary>"):]
+    audit = audit[:audit.index("</details>")]
+    assert "| ❌ | cache | `cache:*` | 9 keys | 3 no_ttl, 2 ttl_over_max | 30m / 1h / 2h |  | `cache:1` |" in audit
+    assert "| ❔ | unclassified | | 2 keys | no class matches |" in audit
     assert "| health check | value | status | threshold | detail |" in out
     assert "#### `cache-b (10.0.0.6:6379)`" in out and "could not check" in out
     one = render("markdown", clean())

@@ -76,3 +76,33 @@ def test_sample_json_and_text():
     assert "2 keys (exact, SCAN MATCH)  1 no_ttl" in lines["rare"]
     assert "≈ 1000 keys (95 % CI " in lines["unclassified"]
     assert "suggested classes: misc:queue:* (≈ 1000 keys, 10 sampled)" in text
+
+
+def test_markdown_table_for_pull_request_comments():
+    from redispolicy.render.markdown import keys_table
+
+    exact = "\n".join(keys_table(_findings("exact")))
+    assert "#### Keys — ❌ 1 of 3 class(es) with violations (exact: 1000 of 1000 keys inspected)" in exact
+    rows = {line.split(" | ")[1]: line for line in exact.splitlines() if line.startswith("| ")}
+    assert rows["cache"].startswith("| ❌ | cache | `c:*` | 600 keys | 20 no_ttl |") and "`c:0`" in rows["cache"]
+    assert rows["state"].startswith("| ✅ | state | `s:*` | 390 keys | ok |")
+    assert rows["unclassified"].startswith("| ❔ | unclassified | | 10 keys |")
+    assert "Suggested classes for the unclassified keys (paste into `keys:`): `misc:queue:*` (10 keys)" in exact
+    sample = "\n".join(keys_table(_findings("sample")))
+    assert "(sample: 1000 random draws of 100000 keys, 95 % intervals;" in sample
+    rows = {line.split(" | ")[1]: line for line in sample.splitlines() if line.startswith("| ")}
+    assert "| ≈ 60000 keys (95 % CI " in rows["cache"] and "no_ttl ≈ 2000 (" in rows["cache"]
+    assert "0 sampled violations: < " in rows["state"]  # an upper bound, never "none"
+    assert "2 keys (exact, SCAN MATCH)" in rows["rare"]
+
+
+def test_markdown_plan_shows_the_key_audit_even_without_config_changes():
+    from redispolicy.live.snapshot import Identity
+    from redispolicy.plan.model import Plan
+    from redispolicy.render import renderer
+
+    plan = Plan("test", Identity("redis", "7.0.15", "r", "master", "standalone", "127.0.0.1:6379"),
+                (), True, "", keys=_findings("exact"))
+    out = renderer("markdown", "plan")(plan, Style(color=False))
+    assert "No config changes." in out and "#### Keys — ❌ 1 of 3 class(es)" in out
+    assert "| ❌ | cache | `c:*` | 600 keys | 20 no_ttl |" in out
