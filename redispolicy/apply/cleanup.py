@@ -38,6 +38,7 @@ import redis
 from redispolicy.apply.classify import Classifier, show
 from redispolicy.errors import RedispolicyError
 from redispolicy.live.keyscan import DEFAULT_RATE, MAX_COUNT, RateLimiter, no_touch
+from redispolicy.live.wire import Wire, pack
 from redispolicy.policy.glob import covers
 from redispolicy.policy.model import KeyClass
 
@@ -163,17 +164,10 @@ def find_eligible(client_for_db: Callable[[int], redis.Redis], classes: tuple[Ke
                 if hash(k) not in seen:
                     seen.add(hash(k))
                     fresh.append(k)
-            mine = [(k, kc) for k in fresh if (kc := classifier.classify(k)) is not None and has_cleanup(kc)]
+            mine = [(k, kc) for k, kc in zip(fresh, classifier.classify_all(fresh), strict=True)
+                    if kc is not None and has_cleanup(kc)]
             if mine:
-                pipe = client.pipeline(transaction=False)
-                for k, kc in mine:
-                    if kc.cleanup_always:
-                        pipe.exists(k)
-                    else:
-                        pipe.object("idletime", k)
-                for (k, kc), reply in zip(mine, pipe.execute(raise_on_error=False), strict=True):
-                    if isinstance(reply, redis.ResponseError):
-                        raise _idle_error(reply)
+                for (k, kc), reply in zip(mine, _probe(client, mine), strict=True):
                     if reply is None or (kc.cleanup_always and reply == 0):
                         continue  # gone since SCAN
                     acc = accs[kc.name]
@@ -192,6 +186,24 @@ def find_eligible(client_for_db: Callable[[int], redis.Redis], classes: tuple[Ke
             if int(cursor) == 0:
                 break
     return Found(tuple(a.frozen() for a in accs.values()), scanned, held, time.monotonic() - start)
+
+
+def _probe(client: redis.Redis, mine: list[tuple[bytes, KeyClass]]) -> list[Any]:
+    """EXISTS (``always``) or OBJECT IDLETIME (``idle_over``) per key, in the order given: one
+    packed round read by hiredis, as the key audit does (live/wire.py)."""
+    always = [i for i, (_, kc) in enumerate(mine) if kc.cleanup_always]
+    idle = [i for i, (_, kc) in enumerate(mine) if not kc.cleanup_always]
+    data = pack((b"EXISTS",), [mine[i][0] for i in always]) + pack((b"OBJECT", b"IDLETIME"), [mine[i][0] for i in idle])
+    try:
+        with Wire(client) as wire:
+            wire.send(data, len(mine))
+            replies = wire.read(len(mine))
+    except redis.ResponseError as exc:  # e.g. OBJECT IDLETIME under an LFU maxmemory-policy
+        raise _idle_error(exc) from None
+    out: list[Any] = [None] * len(mine)
+    for i, reply in zip(always + idle, replies, strict=True):
+        out[i] = reply
+    return out
 
 
 @dataclass
