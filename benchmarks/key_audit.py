@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -31,6 +29,9 @@ import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from throwaway import throwaway_server  # noqa: E402
 
 from redispolicy.diagnostics import Location  # noqa: E402
 from redispolicy.live.connect import ConnectOptions, connect  # noqa: E402
@@ -42,12 +43,6 @@ from redispolicy.secret import Secret  # noqa: E402
 # namespace, share of keys, TTL rule (seconds) -- the DESIGN §1 pipeline
 MIX = [("ocr", 0.30, 3 * 86400), ("entities", 0.20, 12 * 3600), ("chunks", 0.40, 86400),
        ("lock", 0.05, 600), ("misc", 0.05, None)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def seed(client: redis.Redis, total: int) -> None:
@@ -106,52 +101,37 @@ def main() -> int:
     args = ap.parse_args()
     cli = shutil.which("redis-cli")
     bench = shutil.which("redis-benchmark")
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.Popen([args.server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no", "--dir", tmp, "--enable-debug-command", "yes"],
-                                stdout=subprocess.DEVNULL)
-        try:
-            client = redis.Redis(port=port)
-            for _ in range(50):
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    time.sleep(0.1)
-            version = client.info("server")["redis_version"]
-            seed(client, args.keys)
-            n = client.dbsize()
-            url = f"redis://127.0.0.1:{port}/0"
-            print(f"server: {args.server} {version}, {n} keys, loopback, {shutil.which('nproc') and ''}"
-                  f"{subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores")
-            print(f"{'measurement':58} {'seconds':>8} {'keys/s':>10}")
-            scanned, secs = audit(url, memory=False, rate=0)
-            print(f"{'redispolicy exact audit, PTTL (unthrottled)':58} {secs:8.2f} {scanned / secs:10,.0f}")
-            scanned, secs = audit(url, memory=True, rate=0)
-            print(f"{'redispolicy exact audit, PTTL + MEMORY USAGE (unthrottled)':58} {secs:8.2f} "
-                  f"{scanned / secs:10,.0f}")
-            if cli:
-                for flag in ("--memkeys", "--bigkeys"):
-                    secs = timed([cli, "-p", str(port), flag])
-                    print(f"{'redis-cli ' + flag:58} {secs:8.2f} {n / secs:10,.0f}")
-            if bench:
-                out = subprocess.run([bench, "-p", str(port), "-n", str(n), "-P", "64", "-q", "PTTL", "ocr:1"],
-                                     capture_output=True, text=True, check=True).stdout
-                rps = float(re.findall(r"([0-9][0-9.,]*) requests per second", out)[-1].replace(",", ""))
-                print(f"{'redis-benchmark -P 64 PTTL (server ceiling, 1 key)':58} {n / rps:8.2f} {rps:10,.0f}")
-            idle, n_idle = ping_p99(port, 10.0)
-            result: list[tuple[int, float]] = []
-            t = threading.Thread(target=lambda: result.append(audit(url, memory=False, rate=DEFAULT_RATE)))
-            t.start()
-            busy, n_busy = ping_p99(port, 10.0)  # the first 10 s of a ~50 s default-rate audit
-            t.join()
-            print(f"PING p99 from another process: idle {idle:.3f} ms ({n_idle} pings); during a default-rate "
-                  f"audit ({DEFAULT_RATE} keys/s) {busy:.3f} ms ({n_busy} pings): +{busy - idle:.3f} ms")
-            print(f"default-rate audit: {result[0][0]} keys in {result[0][1]:.1f} s")
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with throwaway_server(args.server) as (port, client):
+        version = client.info("server")["redis_version"]
+        seed(client, args.keys)
+        n = client.dbsize()
+        url = f"redis://127.0.0.1:{port}/0"
+        print(f"server: {args.server} {version}, {n} keys, loopback, {shutil.which('nproc') and ''}"
+              f"{subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores")
+        print(f"{'measurement':58} {'seconds':>8} {'keys/s':>10}")
+        scanned, secs = audit(url, memory=False, rate=0)
+        print(f"{'redispolicy exact audit, PTTL (unthrottled)':58} {secs:8.2f} {scanned / secs:10,.0f}")
+        scanned, secs = audit(url, memory=True, rate=0)
+        print(f"{'redispolicy exact audit, PTTL + MEMORY USAGE (unthrottled)':58} {secs:8.2f} "
+              f"{scanned / secs:10,.0f}")
+        if cli:
+            for flag in ("--memkeys", "--bigkeys"):
+                secs = timed([cli, "-p", str(port), flag])
+                print(f"{'redis-cli ' + flag:58} {secs:8.2f} {n / secs:10,.0f}")
+        if bench:
+            out = subprocess.run([bench, "-p", str(port), "-n", str(n), "-P", "64", "-q", "PTTL", "ocr:1"],
+                                 capture_output=True, text=True, check=True).stdout
+            rps = float(re.findall(r"([0-9][0-9.,]*) requests per second", out)[-1].replace(",", ""))
+            print(f"{'redis-benchmark -P 64 PTTL (server ceiling, 1 key)':58} {n / rps:8.2f} {rps:10,.0f}")
+        idle, n_idle = ping_p99(port, 10.0)
+        result: list[tuple[int, float]] = []
+        t = threading.Thread(target=lambda: result.append(audit(url, memory=False, rate=DEFAULT_RATE)))
+        t.start()
+        busy, n_busy = ping_p99(port, 10.0)  # the first 10 s of a ~50 s default-rate audit
+        t.join()
+        print(f"PING p99 from another process: idle {idle:.3f} ms ({n_idle} pings); during a default-rate "
+              f"audit ({DEFAULT_RATE} keys/s) {busy:.3f} ms ({n_busy} pings): +{busy - idle:.3f} ms")
+        print(f"default-rate audit: {result[0][0]} keys in {result[0][1]:.1f} s")
     return 0
 
 

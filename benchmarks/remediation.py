@@ -20,7 +20,6 @@ import argparse
 import re
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,7 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from key_audit import MIX, free_port, seed  # noqa: E402
+from key_audit import MIX, seed  # noqa: E402
+from throwaway import throwaway_server  # noqa: E402
 
 from redispolicy.apply.remediate import Remediation  # noqa: E402
 from redispolicy.diagnostics import Location  # noqa: E402
@@ -66,38 +66,23 @@ def main() -> int:
     ap.add_argument("--keys", type=int, default=1_000_000)
     ap.add_argument("--server", default="redis-server")
     args = ap.parse_args()
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.Popen([args.server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no", "--dir", tmp, "--enable-debug-command", "yes"],
-                                stdout=subprocess.DEVNULL)
-        try:
-            client = redis.Redis(port=port)
-            for _ in range(50):
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    time.sleep(0.1)
-            version = client.info("server")["redis_version"]
-            seed(client, args.keys)
-            n = int(client.dbsize())
-            print(f"server: {args.server} {version}, {n} keys, loopback")
-            print(f"{'measurement':62} {'seconds':>8} {'keys/s':>10}  changed")
-            scanned, would, secs = remediate(port, execute=False)
-            print(f"{'redispolicy remediate (dry run: exact counts)':62} {secs:8.2f} {scanned / secs:10,.0f}  "
-                  f"{would} would")
-            secs, sent = peer(port)
-            print(f"{'redis-cli --scan | awk | redis-cli --pipe (EXPIRE NX only)':62} {secs:8.2f} {n / secs:10,.0f}  "
-                  f"not reported ({sent} EXPIREs sent)")
-            client.flushall()
-            seed(client, args.keys)
-            scanned, changed, secs = remediate(port, execute=True)
-            print(f"{'redispolicy remediate --execute (EXPIRE NX + LT)':62} {secs:8.2f} {scanned / secs:10,.0f}  "
-                  f"{changed} changed{'' if changed == would else ' (dry run said ' + str(would) + ')'}")
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    with throwaway_server(args.server) as (port, client):
+        version = client.info("server")["redis_version"]
+        seed(client, args.keys)
+        n = int(client.dbsize())
+        print(f"server: {args.server} {version}, {n} keys, loopback")
+        print(f"{'measurement':62} {'seconds':>8} {'keys/s':>10}  changed")
+        scanned, would, secs = remediate(port, execute=False)
+        print(f"{'redispolicy remediate (dry run: exact counts)':62} {secs:8.2f} {scanned / secs:10,.0f}  "
+              f"{would} would")
+        secs, sent = peer(port)
+        print(f"{'redis-cli --scan | awk | redis-cli --pipe (EXPIRE NX only)':62} {secs:8.2f} {n / secs:10,.0f}  "
+              f"not reported ({sent} EXPIREs sent)")
+        client.flushall()
+        seed(client, args.keys)
+        scanned, changed, secs = remediate(port, execute=True)
+        print(f"{'redispolicy remediate --execute (EXPIRE NX + LT)':62} {secs:8.2f} {scanned / secs:10,.0f}  "
+              f"{changed} changed{'' if changed == would else ' (dry run said ' + str(would) + ')'}")
     return 0
 
 

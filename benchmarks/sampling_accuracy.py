@@ -25,10 +25,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -36,6 +33,9 @@ import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from throwaway import throwaway_server  # noqa: E402
 
 from redispolicy.diagnostics import Location  # noqa: E402
 from redispolicy.live.connect import ConnectOptions, connect  # noqa: E402
@@ -53,12 +53,6 @@ MIX = [("ocr", 0.40, 3 * 86400, 2, 3), ("chunks", 0.30, 86400, 5, 1),
 KINDS = ("no_ttl", "ttl_over_max")
 NAIVE_TOLERANCE = 0.20  # the peer's point estimate "close enough": within ±20 % of the true count
 TARGET = 36  # of 40: the issue's bar for 95 % intervals
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 SET_TTLS = """
@@ -141,71 +135,56 @@ def main() -> int:
                     help="further runs that measure each row's coverage precisely (0 = skip)")
     ap.add_argument("--server", default="redis-server")
     args = ap.parse_args()
-    port = free_port()
     started = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.Popen([args.server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no", "--dir", tmp, "--enable-debug-command", "yes"],
-                                stdout=subprocess.DEVNULL)
-        try:
-            client = redis.Redis(host="127.0.0.1", port=port)
-            for _ in range(50):
-                try:
-                    client.ping()
-                    break
-                except redis.ConnectionError:
-                    time.sleep(0.1)
-            version = client.info("server")["redis_version"]
-            truth = seed(client, args.keys)
-            dbsize = int(client.dbsize())
-            conn = ConnectOptions(Secret(f"redis://127.0.0.1:{port}/0"), decode_responses=False)
-            raw = connect(conn)
+    with throwaway_server(args.server) as (port, client):
+        version = client.info("server")["redis_version"]
+        truth = seed(client, args.keys)
+        dbsize = int(client.dbsize())
+        conn = ConnectOptions(Secret(f"redis://127.0.0.1:{port}/0"), decode_responses=False)
+        raw = connect(conn)
 
-            # The truth, checked once by the exact audit (every key, SCAN + PTTL).
-            judge = KeyJudge(classes())
-            scan_exact(lambda db: raw, [0], judge.add, rate=0)
-            exact = {c.name: c for c in judge.finish("exact", dbsize, dbsize).classes}
-            for name, t in truth.items():
-                got = {"keys": exact[name].matched, **{k: exact[name].violations[k] for k in KINDS}}
-                assert got == t, (name, got, t)
+        # The truth, checked once by the exact audit (every key, SCAN + PTTL).
+        judge = KeyJudge(classes())
+        scan_exact(lambda db: raw, [0], judge.add, rate=0)
+        exact = {c.name: c for c in judge.finish("exact", dbsize, dbsize).classes}
+        for name, t in truth.items():
+            got = {"keys": exact[name].matched, **{k: exact[name].violations[k] for k in KINDS}}
+            assert got == t, (name, got, t)
 
-            rows = [(name, kind) for name, *_ in MIX for kind in ("keys", *KINDS) if truth[name][kind]]
-            covered, naive_close, naive_zero, widths, draws_total, sample_secs = repeat(
-                raw, dbsize, truth, rows, args.runs, args.draws)
-            long_covered = repeat(raw, dbsize, truth, rows, args.long_runs, args.draws)[0] if args.long_runs else {}
-            raw.close()
+        rows = [(name, kind) for name, *_ in MIX for kind in ("keys", *KINDS) if truth[name][kind]]
+        covered, naive_close, naive_zero, widths, draws_total, sample_secs = repeat(
+            raw, dbsize, truth, rows, args.runs, args.draws)
+        long_covered = repeat(raw, dbsize, truth, rows, args.long_runs, args.draws)[0] if args.long_runs else {}
+        raw.close()
 
-            print(f"server: {args.server} {version} on 127.0.0.1, {dbsize} keys (truth checked by an exact audit)")
-            print(f"sample mode: {args.runs} runs x {args.draws} RANDOMKEY draws "
-                  f"({draws_total / args.runs:.0f} judged per run, {sample_secs / args.runs * 1000:.0f} ms per run); "
-                  "continuity-corrected Wilson 95 % intervals on counts")
-            print(f"{'class':9} {'estimate':13} {'true count':>10} {'rate':>6} {'mean CI width':>13} "
-                  f"{'CI covers truth':>15} {'>= ' + str(TARGET * args.runs // 40) + '?':>6} "
-                  f"{'naive ±20 %':>11} {'naive says 0':>12}"
-                  + (f" {'coverage over ' + str(args.long_runs) + ' runs (95 % CI)':>34}" if long_covered else ""))
-            for name, kind in rows:
-                true = truth[name][kind]
-                ok = covered[(name, kind)] * 40 >= TARGET * args.runs
-                print(f"{name:9} {kind:13} {true:10} {true / dbsize:6.1%} {widths[(name, kind)]:13.0f} "
-                      f"{covered[(name, kind)]:>9}/{args.runs:<5} {'yes' if ok else 'NO':>6} "
-                      f"{naive_close[(name, kind)]:>5}/{args.runs:<5} {naive_zero[(name, kind)]:>6}/{args.runs:<5}"
-                      + (f" {_coverage(long_covered[(name, kind)], args.long_runs):>34}" if long_covered else ""))
-            total_cov = sum(covered.values())
-            print(f"overall: {total_cov}/{len(rows) * args.runs} intervals covered the truth "
-                  f"({total_cov / (len(rows) * args.runs):.1%}); every row >= {TARGET}/40: "
-                  f"{'yes' if all(v * 40 >= TARGET * args.runs for v in covered.values()) else 'NO'}")
-            below = _prob_below(TARGET * args.runs // 40, args.runs, 0.95)
-            print(f"for scale: a row whose intervals cover exactly 95 % scores < {TARGET * args.runs // 40}/{args.runs} "
-                  f"with probability {below:.0%}; at least one of {len(rows)} such rows does with probability "
-                  f"{1 - (1 - below) ** len(rows):.0%}")
-            if long_covered:
-                lc = sum(long_covered.values())
-                print(f"over {args.long_runs} further runs: {lc}/{len(rows) * args.long_runs} covered "
-                      f"({lc / (len(rows) * args.long_runs):.1%})")
-            print(f"wall time {time.monotonic() - started:.1f} s")
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+        print(f"server: {args.server} {version} on 127.0.0.1, {dbsize} keys (truth checked by an exact audit)")
+        print(f"sample mode: {args.runs} runs x {args.draws} RANDOMKEY draws "
+              f"({draws_total / args.runs:.0f} judged per run, {sample_secs / args.runs * 1000:.0f} ms per run); "
+              "continuity-corrected Wilson 95 % intervals on counts")
+        print(f"{'class':9} {'estimate':13} {'true count':>10} {'rate':>6} {'mean CI width':>13} "
+              f"{'CI covers truth':>15} {'>= ' + str(TARGET * args.runs // 40) + '?':>6} "
+              f"{'naive ±20 %':>11} {'naive says 0':>12}"
+              + (f" {'coverage over ' + str(args.long_runs) + ' runs (95 % CI)':>34}" if long_covered else ""))
+        for name, kind in rows:
+            true = truth[name][kind]
+            ok = covered[(name, kind)] * 40 >= TARGET * args.runs
+            print(f"{name:9} {kind:13} {true:10} {true / dbsize:6.1%} {widths[(name, kind)]:13.0f} "
+                  f"{covered[(name, kind)]:>9}/{args.runs:<5} {'yes' if ok else 'NO':>6} "
+                  f"{naive_close[(name, kind)]:>5}/{args.runs:<5} {naive_zero[(name, kind)]:>6}/{args.runs:<5}"
+                  + (f" {_coverage(long_covered[(name, kind)], args.long_runs):>34}" if long_covered else ""))
+        total_cov = sum(covered.values())
+        print(f"overall: {total_cov}/{len(rows) * args.runs} intervals covered the truth "
+              f"({total_cov / (len(rows) * args.runs):.1%}); every row >= {TARGET}/40: "
+              f"{'yes' if all(v * 40 >= TARGET * args.runs for v in covered.values()) else 'NO'}")
+        below = _prob_below(TARGET * args.runs // 40, args.runs, 0.95)
+        print(f"for scale: a row whose intervals cover exactly 95 % scores < {TARGET * args.runs // 40}/{args.runs} "
+              f"with probability {below:.0%}; at least one of {len(rows)} such rows does with probability "
+              f"{1 - (1 - below) ** len(rows):.0%}")
+        if long_covered:
+            lc = sum(long_covered.values())
+            print(f"over {args.long_runs} further runs: {lc}/{len(rows) * args.long_runs} covered "
+                  f"({lc / (len(rows) * args.long_runs):.1%})")
+        print(f"wall time {time.monotonic() - started:.1f} s")
     return 0
 
 

@@ -46,11 +46,16 @@ class Estimate(NamedTuple):
         return Estimate(self.value * factor, self.low * factor, self.high * factor)
 
 
-def wilson(k: int, n: int, z: float = Z95) -> Estimate:
-    """Wilson score interval for k successes in n trials; (0, 0, 1) when n == 0 (nothing known)."""
+def _nothing_known(k: int, n: int) -> bool:
+    """Checks 0 <= k <= n; True when n == 0, where every interval is (0, 0, 1)."""
     if n < 0 or k < 0 or k > n:
         raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
-    if n == 0:
+    return n == 0
+
+
+def wilson(k: int, n: int, z: float = Z95) -> Estimate:
+    """Wilson score interval for k successes in n trials; (0, 0, 1) when n == 0 (nothing known)."""
+    if _nothing_known(k, n):
         return Estimate(0.0, 0.0, 1.0)
     p = k / n
     z2 = z * z
@@ -65,9 +70,7 @@ def wilson(k: int, n: int, z: float = Z95) -> Estimate:
 
 def wilson_cc(k: int, n: int, z: float = Z95) -> Estimate:
     """Wilson score interval with continuity correction for k successes in n trials."""
-    if n < 0 or k < 0 or k > n:
-        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
-    if n == 0:
+    if _nothing_known(k, n):
         return Estimate(0.0, 0.0, 1.0)
     p = k / n
     z2 = z * z
