@@ -150,3 +150,24 @@ def test_a_throttled_audit_uses_small_batches(redis_server):
     assert stats.scanned == 4000
     assert max(sizes) <= 300  # COUNT 200 (16000 / 80); SCAN returns about COUNT (whole buckets)
     assert stats.seconds >= 4000 / 16_000 * 0.9  # and the rate holds
+
+
+def test_odd_key_names_are_classified_like_redis_does(matrix_server, tmp_path, capsys):
+    """Names with newlines (the batch classifier's separator), non-UTF-8 bytes, the empty name
+    and glob metacharacters, in one batch with ordinary names: counted as SCAN MATCH counts them."""
+    c = matrix_server.client(decode_responses=False)
+    odd = [b"a:line\nbreak", b"a:\xff\xfe", b"a:", b"", b"a:*", b"a:\r\n", b"b:\n", b"\n", b"a:\xc3\xa9"]
+    c.mset({f"a:{i}".encode(): b"v" for i in range(300)})
+    c.mset({k: b"v" for k in odd})
+    c.expire(b"a:line\nbreak", 60)
+    expected = {k for k in c.scan_iter(match=b"a:*", count=1000)}
+    assert len(expected) == 300 + 6
+    (tmp_path / "test.yaml").write_text(POLICY)
+    code = run(["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url", matrix_server.url, "-o", "json",
+                "--max-rate", "0"])
+    assert code in (0, 2)
+    keys = json.loads(capsys.readouterr().out)["targets"][0]["keys"]
+    (cache,) = keys["classes"]
+    assert cache["matched"] == len(expected)
+    assert cache["violations"]["no_ttl"] == len(expected) - 1  # only a:line\nbreak has a TTL
+    assert keys["unclassified"]["matched"] == 3  # "", "b:\n", "\n"
