@@ -21,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -131,6 +132,24 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+CLUSTER_BUS_OFFSET = 10_000  # a cluster node also listens on port + 10000 (Redis 6.0 has no cluster-port)
+
+
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free as well, and below 65536."""
+    for _ in range(200):
+        port = free_port()
+        if port + CLUSTER_BUS_OFFSET > 65535:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((HOST, port + CLUSTER_BUS_OFFSET))
+            except OSError:
+                continue
+        return port
+    raise ServerStartError("no free port pair (port, port + 10000) for a cluster node")
+
+
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     """Linux: have the kernel SIGTERM the server if the test process dies without cleanup."""
     try:
@@ -158,12 +177,14 @@ class RedisServer:
         config_file: bool = True,
         extra_args: tuple[str, ...] | list[str] = (),
         start_timeout: float = 15.0,
+        port_picker: Callable[[], int] | None = None,  # default: free_port (looked up when starting)
     ) -> None:
         self.spec = spec
         self.dir = Path(directory)
         self.config_path: Path | None = self.dir / "redis.conf" if config_file else None
         self.extra_args = tuple(extra_args)
         self.start_timeout = start_timeout
+        self.port_picker = port_picker
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -188,7 +209,7 @@ class RedisServer:
             )
         last_error = ""
         for _attempt in range(5):  # another process may grab the free port before we bind it
-            self.port = free_port()
+            self.port = self.port_picker() if self.port_picker is not None else free_port()
             self._spawn(binary)
             try:
                 self._wait_ready()
@@ -351,6 +372,157 @@ class RedisServer:
         return f"<RedisServer {self.spec.name} {state}>"
 
 
+SLOTS = 16384
+
+
+def slot_ranges(masters: int) -> list[tuple[int, int]]:
+    """The slots split as evenly as redis-cli --cluster create splits them: 0-5460, 5461-10922, ..."""
+    bounds = [round(i * SLOTS / masters) for i in range(masters + 1)]
+    return [(bounds[i], bounds[i + 1] - 1) for i in range(masters)]
+
+
+def _cluster_info(client: redis.Redis) -> dict[str, str]:
+    text = client.execute_command("CLUSTER", "INFO")
+    return dict(line.split(":", 1) for line in str(text).splitlines() if ":" in line)
+
+
+class RedisCluster:
+    """A Redis Cluster of ``masters`` masters with ``replicas`` replicas each, all on 127.0.0.1.
+
+    Every node is a ``RedisServer`` (own port, bus port = port + 10000, own temp dir with its
+    nodes.conf). The cluster is formed from Python, as ``redis-cli --cluster create`` does:
+    CLUSTER ADDSLOTS on each master (even ranges), CLUSTER MEET, then CLUSTER REPLICATE
+    master i on replica i (the first ``masters`` nodes are the masters, in order); ``start``
+    returns once every node reports cluster_state:ok and sees the whole topology.
+    """
+
+    def __init__(self, spec: ServerSpec, directory: Path, *, masters: int = 3, replicas: int = 1,
+                 form_timeout: float = 30.0) -> None:
+        self.spec = spec
+        self.dir = Path(directory)
+        self.n_masters = masters
+        self.n_replicas = replicas
+        self.form_timeout = form_timeout
+        self.nodes: list[RedisServer] = []
+        self.ids: list[str] = []  # node ids, in the order of ``nodes``
+        self._clients: list[Any] = []
+
+    def start(self) -> RedisCluster:
+        try:
+            for i in range(self.n_masters * (1 + self.n_replicas)):
+                node = RedisServer(self.spec, self.dir / f"node-{i}", port_picker=free_cluster_port, extra_args=(
+                    "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                    # pings every node_timeout / 2 at least: gossip settles in well under a second;
+                    # no automatic failover, so a stalled test machine cannot reshuffle the masters
+                    "--cluster-node-timeout", "2000", "--cluster-replica-no-failover", "yes",
+                    "--repl-diskless-sync-delay", "0"))
+                self.nodes.append(node)
+                node.start()
+            self._form()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _form(self) -> None:
+        m = self.n_masters
+        clients = [redis.Redis(host=HOST, port=n.port, decode_responses=True, socket_timeout=10) for n in self.nodes]
+        try:
+            for c, (lo, hi) in zip(clients[:m], slot_ranges(m), strict=True):
+                c.execute_command("CLUSTER", "ADDSLOTS", *range(lo, hi + 1))
+            self.ids = [str(c.execute_command("CLUSTER", "MYID")) for c in clients]
+            for i, c in enumerate(clients):  # a full mesh of MEETs: no waiting for gossip to spread
+                for node in self.nodes[i + 1:]:
+                    c.execute_command("CLUSTER", "MEET", HOST, node.port)
+            self._wait("every node to know every other", clients, self._knows_all)
+            for i, c in enumerate(clients[m:]):
+                c.execute_command("CLUSTER", "REPLICATE", self.ids[i % m])
+            self._wait("cluster_state:ok and the masters known on every node", clients, self._formed)
+        finally:
+            for c in clients:
+                c.close()
+
+    def _knows_all(self, client: redis.Redis) -> bool:
+        lines = str(client.execute_command("CLUSTER", "NODES")).splitlines()
+        known = {line.split()[0] for line in lines if "handshake" not in line.split()[2]}
+        return known == set(self.ids)
+
+    def _formed(self, client: redis.Redis) -> bool:
+        """cluster_state:ok, the masters and their slots known; a replica knows it is one."""
+        if _cluster_info(client).get("cluster_state") != "ok":
+            return False
+        lines = [line.split() for line in str(client.execute_command("CLUSTER", "NODES")).splitlines()]
+        masters = {f[0] for f in lines if "master" in f[2].split(",") and len(f) > 8}
+        myself = next(f for f in lines if "myself" in f[2].split(","))
+        if myself[0] in self.ids[self.n_masters:] and "slave" not in myself[2].split(","):
+            return False
+        return masters == set(self.ids[:self.n_masters])
+
+    def _wait(self, what: str, clients: list[redis.Redis], done: Callable[[redis.Redis], bool]) -> None:
+        deadline = time.monotonic() + self.form_timeout
+        while not all(done(c) for c in clients):
+            if time.monotonic() > deadline:
+                logs = "\n".join(f"-- {n.address}\n{n.log_tail(5)}" for n in self.nodes)
+                raise ServerStartError(f"{self.spec.name} cluster: waited {self.form_timeout:.0f}s for {what}\n{logs}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop every node this cluster started (and only those). Idempotent."""
+        for client in self._clients:
+            with contextlib.suppress(Exception):
+                client.close()
+        self._clients.clear()
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> RedisCluster:
+        return self.start() if not self.nodes else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- access ------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def masters(self) -> list[RedisServer]:
+        return self.nodes[: self.n_masters]
+
+    @property
+    def replicas(self) -> list[RedisServer]:
+        return self.nodes[self.n_masters:]
+
+    @property
+    def running(self) -> bool:
+        return bool(self.nodes) and all(n.running for n in self.nodes)
+
+    def client(self, **kwargs: Any) -> Any:
+        """A cluster-aware redis-py client (``redis.cluster.RedisCluster``); closed by stop()."""
+        from redis.cluster import RedisCluster as ClusterClient
+
+        kwargs.setdefault("decode_responses", True)
+        c = ClusterClient(host=HOST, port=self.masters[0].port, **kwargs)
+        self._clients.append(c)
+        return c
+
+    def flushall(self) -> None:
+        """Empty every master (the replicas follow) and wait until each replica is empty too."""
+        for node in self.masters:
+            with redis.Redis(host=HOST, port=node.port) as c:
+                c.flushall()
+        deadline = time.monotonic() + self.form_timeout
+        for node in self.replicas:
+            with redis.Redis(host=HOST, port=node.port) as c:
+                while c.dbsize() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+
+    def __repr__(self) -> str:
+        ports = ",".join(str(n.port) for n in self.nodes)
+        return f"<RedisCluster {self.spec.name} {'running' if self.running else 'stopped'} ports={ports}>"
+
+
 class RedisServerFactory:
     """Starts servers in fresh temp dirs and remembers them so none outlives the session."""
 
@@ -358,6 +530,7 @@ class RedisServerFactory:
         self._tmp = tmp_path_factory
         self.default = default
         self._started: list[RedisServer] = []
+        self._clusters: list[RedisCluster] = []
 
     def start(self, spec: ServerSpec | None = None, **options: Any) -> RedisServer:
         """Start a server (default: the system server). Missing binary -> skip, or fail in CI."""
@@ -373,6 +546,22 @@ class RedisServerFactory:
         self._started.append(server)
         return server
 
+    def start_cluster(self, spec: ServerSpec | None = None, **options: Any) -> RedisCluster:
+        """Start a cluster (default: 3 masters + 3 replicas of the system server); skips like ``start``."""
+        spec = spec or self.default
+        directory = self._tmp.mktemp(f"cluster-{spec.name.replace('/', '_')}", numbered=True)
+        cluster = RedisCluster(spec, directory, **options)
+        try:
+            cluster.start()
+        except ServerUnavailable as exc:
+            if require_servers():
+                pytest.fail(f"{exc} ({ENV_REQUIRE}=1, so a missing server is an error)", pytrace=False)
+            pytest.skip(str(exc))
+        self._clusters.append(cluster)
+        return cluster
+
     def stop_all(self) -> None:
+        while self._clusters:
+            self._clusters.pop().stop()
         while self._started:
             self._started.pop().stop()

@@ -9,6 +9,10 @@ Modes (policy ``sampling.mode``):
 * ``auto`` (default): exact when the keyspace fits ``sampling.time_budget`` (default 60 s)
   at the rate limit, else sample.
 
+On a Redis Cluster node the audit covers the whole cluster: every master serving slots
+(``CLUSTER NODES``, live/topology.py) is audited where a standalone server's dbs would be,
+and ``KeyFindings.nodes`` names them. Replicas are never read.
+
 ``memory=True`` (``--memory``) adds ``MEMORY USAGE key SAMPLES 5`` for every class (not
 only those with ``max_size``) and sets each ``capacity.workloads`` entry's observed size
 next to the policy's estimate (``KeyFindings.capacity``).
@@ -19,14 +23,17 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 import redis
 
 from redispolicy.commands.progress import progress_bar
 from redispolicy.errors import RedispolicyError
-from redispolicy.live.connect import ConnectOptions, connect
+from redispolicy.live.connect import ConnectOptions, connect, for_node
 from redispolicy.live.keysample import match_pass, sample_keys
-from redispolicy.live.keyscan import DEFAULT_RATE, Batch, RateLimiter, keyspace_info, scan_exact
+from redispolicy.live.keyscan import DEFAULT_RATE, Batch, KeyspaceInfo, RateLimiter, keyspace_info, scan_exact
+from redispolicy.live.snapshot import server_mode
+from redispolicy.live.topology import cluster_masters, node_address
 from redispolicy.plan.keys import MATCH_FLOOR, KeyFindings, KeyJudge, capacity_observations
 from redispolicy.policy.model import Policy
 
@@ -74,37 +81,69 @@ def _run(policy: Policy, conn: ConnectOptions, rate: int | None, mode: str | Non
     sampling = policy.sampling
     rate = rate if rate is not None else int(sampling.get("max_rate", DEFAULT_RATE))
     raw = dataclasses.replace(conn, decode_responses=False)
-    client = connect(raw)
+    clients: dict[int, redis.Redis] = {}  # per partition: a db, or a cluster master (its db 0)
     try:
-        info = keyspace_info(client)
-    finally:
-        client.close()
-    mode = choose_mode(mode or str(sampling.get("mode", "auto")), info.keys, rate,
-                       _seconds(sampling.get("time_budget"), DEFAULT_TIME_BUDGET))
-    judge = KeyJudge(policy.keys, memory=memory)
-    clients: dict[int, redis.Redis] = {}
-
-    def client_for(db: int) -> redis.Redis:
-        if db not in clients:
-            clients[db] = connect(dataclasses.replace(raw, db=db))
-        return clients[db]
-
-    dbs = sorted(info.dbs)
-    try:
+        info, client_for, nodes = _keyspace(raw, clients)
+        mode = choose_mode(mode or str(sampling.get("mode", "auto")), info.keys, rate,
+                           _seconds(sampling.get("time_budget"), DEFAULT_TIME_BUDGET))
+        judge = KeyJudge(policy.keys, memory=memory)
+        dbs = sorted(info.dbs)
         if mode == "sample":
             n = int(sampling.get("keys", DEFAULT_SAMPLE))
-            return _sample(judge, client_for, info.dbs, dbs, n, rate, info.keys, progress)
-        bar = progress_bar(info.keys, "auditing keys") if progress else None
-        try:
-            stats = scan_exact(client_for, dbs, judge.add, judge.needs_type, judge.needs_memory, rate,
-                               progress=bar)
-        finally:
-            if bar is not None:
-                bar(-1)
-        return judge.finish("exact", info.keys, stats.scanned, stats.duplicates)
+            findings = _sample(judge, client_for, info.dbs, dbs, n, rate, info.keys, progress)
+        else:
+            bar = progress_bar(info.keys, "auditing keys") if progress else None
+            try:
+                stats = scan_exact(client_for, dbs, judge.add, judge.needs_type, judge.needs_memory, rate,
+                                   progress=bar)
+            finally:
+                if bar is not None:
+                    bar(-1)
+            findings = judge.finish("exact", info.keys, stats.scanned, stats.duplicates)
+        return dataclasses.replace(findings, nodes=nodes) if nodes else findings
     finally:
         for c in clients.values():
             c.close()
+
+
+def _keyspace(raw: ConnectOptions, clients: dict[int, redis.Redis]
+              ) -> tuple[KeyspaceInfo, Callable[[int], redis.Redis], tuple[str, ...]]:
+    """The pre-flight: the keyspace's partitions, a client per partition, and the cluster masters.
+
+    Standalone, a partition is a db (INFO keyspace). On a cluster node SCAN, RANDOMKEY and
+    INFO keyspace see only that node's slots, so every master serving slots is a partition
+    (its db 0, the only one a cluster has) and the pre-flight sums their INFO keyspace;
+    replicas hold copies and are skipped. ``clients`` collects the connections to close.
+    """
+    client = connect(raw)
+    try:
+        if server_mode(client.info("server")) != "cluster":
+            def client_for(db: int) -> redis.Redis:
+                if db not in clients:
+                    clients[db] = connect(dataclasses.replace(raw, db=db))
+                return clients[db]
+
+            return keyspace_info(client), client_for, ()
+        masters = cluster_masters(client, self_host=urlsplit(raw.url.reveal()).hostname or "")
+    finally:
+        client.close()
+    sizes: dict[int, tuple[int, int]] = {}
+    for i, (host, port) in enumerate(masters):
+        clients[i] = _connect_master(dataclasses.replace(for_node(raw, host, port), db=0), node_address(host, port))
+        size = keyspace_info(clients[i]).dbs.get(0)
+        if size is not None:  # INFO keyspace lists no db0 on an empty master
+            sizes[i] = size
+    return KeyspaceInfo(sizes), clients.__getitem__, tuple(node_address(h, p) for h, p in masters)
+
+
+def _connect_master(opts: ConnectOptions, where: str) -> redis.Redis:
+    try:
+        return connect(opts)
+    except RedispolicyError as exc:
+        raise RedispolicyError(
+            f"key audit: cannot reach cluster master {where} (as CLUSTER NODES announces it): {exc.message}",
+            "every master must be reachable from here with the target's credentials and TLS settings "
+            "(check cluster-announce-ip / cluster-announce-port behind NAT or containers)") from None
 
 
 def _sample(judge: KeyJudge, client_for: Callable[[int], redis.Redis], sizes: dict[int, tuple[int, int]],

@@ -8,7 +8,7 @@ through ``redact_url``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -70,6 +70,22 @@ def _without_db(url: str) -> str:
     if parts.scheme != "unix" and parts.path:
         base = base[: len(base) - len(parts.path)] if base.endswith(parts.path) else base
     return f"{base}?{query}" if query else base
+
+
+def for_node(opts: ConnectOptions, host: str, port: int) -> ConnectOptions:
+    """The same connection to another node (a cluster master): only the host and port change.
+
+    Scheme, user and password (in the URL, or beside it as Secrets), database, query options,
+    TLS files and verification and the timeouts are kept; the new URL stays inside a Secret.
+    A unix:// target's cluster peers are TCP nodes: they get redis://.
+    """
+    parts = urlsplit(opts.url.reveal())
+    scheme = "redis" if parts.scheme == "unix" else parts.scheme
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    path = "" if parts.scheme == "unix" else parts.path
+    url = urlunsplit((scheme, f"{userinfo}{at}{where}", path, parts.query, ""))
+    return replace(opts, url=Secret(url))
 
 
 def connect(opts: ConnectOptions) -> redis.Redis:

@@ -41,7 +41,12 @@ def identify(client: redis.Redis, address: str) -> Identity:
     else:
         product, version = "redis", str(info.get("redis_version"))
     return Identity(product, version, str(info.get("run_id", "")), str(repl.get("role", "master")),
-                    str(info.get("redis_mode", "standalone")), address)
+                    server_mode(info), address)
+
+
+def server_mode(info: dict[str, Any]) -> str:
+    """standalone | cluster | sentinel from INFO server: ``redis_mode``, or ``server_mode`` on Valkey >= 8.0."""
+    return str(info.get("redis_mode") or info.get("server_mode") or "standalone")
 
 
 def config_snapshot(client: redis.Redis, config_command: str = "CONFIG") -> ConfigSnapshot:

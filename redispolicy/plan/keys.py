@@ -107,6 +107,7 @@ class KeyFindings:
     estimated_unclassified: Estimate | None = None
     suggestions: tuple[tuple[str, int], ...] = ()  # (glob, keys or draws) for the unclassified keys
     capacity: tuple[CapacityObservation, ...] = ()  # capacity.workloads against the observed sizes (--memory)
+    nodes: tuple[str, ...] = ()  # cluster: the masters audited (host:port), whose keys add up to dbsize
 
     @property
     def violations(self) -> int:

@@ -164,6 +164,8 @@ def keys_dict(findings: object) -> dict[str, Any]:
     if not exact and findings.sample_size:  # counts are draws: add what they stand for
         for entry in doc["unclassified"]["suggested_patterns"]:
             entry["estimated_keys"] = round(entry["count"] * findings.dbsize / findings.sample_size, 1)
+    if findings.nodes:  # a cluster: the masters audited, together the whole keyspace
+        doc["nodes"] = list(findings.nodes)
     if findings.capacity:
         doc["capacity"] = [_capacity(o) for o in findings.capacity]
     if not exact:

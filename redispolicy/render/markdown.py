@@ -67,15 +67,16 @@ def keys_table(findings: object) -> list[str]:
         _class_counts,
         _suggested_count,
         capacity_lines,
+        on_nodes,
         remediation_lines,
     )
 
     assert isinstance(findings, KeyFindings)
     if findings.mode == "sample":
-        head = (f"sample: {findings.sample_size} random draws of {findings.dbsize} keys, 95 % intervals; "
-                "classes too rare to sample counted exactly by SCAN MATCH")
+        head = (f"sample: {findings.sample_size} random draws of {findings.dbsize} keys{on_nodes(findings)}, "
+                "95 % intervals; classes too rare to sample counted exactly by SCAN MATCH")
     else:
-        head = f"exact: {findings.scanned} of {findings.dbsize} keys inspected"
+        head = f"exact: {findings.scanned} of {findings.dbsize} keys inspected{on_nodes(findings)}"
     bad = sum(1 for c in findings.classes if c.violating)
     icon = "❌" if bad else "✅"
     lines = [f"#### Keys — {icon} {bad} of {len(findings.classes)} class(es) with violations ({head})", "",

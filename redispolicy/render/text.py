@@ -243,18 +243,27 @@ def _suggested_count(findings: KeyFindings, n: int) -> str:
     return f"{n} key" + ("" if n == 1 else "s")
 
 
+def on_nodes(findings: KeyFindings) -> str:
+    """' on 3 cluster masters' when the audit covered a cluster's masters, else ''."""
+    n = len(findings.nodes)
+    return f" on {n} cluster master{'' if n == 1 else 's'}" if n else ""
+
+
 def keys_lines(findings: object, style: Style) -> list[str]:
     from redispolicy.catalog.units import approx_duration as d
     from redispolicy.plan.keys import KeyFindings
 
     assert isinstance(findings, KeyFindings)
+    where = on_nodes(findings)
     if findings.mode == "sample":
         matched = sum(1 for c in findings.classes if c.via == "match")
-        head = (f"Keys (sample: {findings.sample_size} random draws of {findings.dbsize} keys, 95 % intervals"
+        head = (f"Keys (sample: {findings.sample_size} random draws of {findings.dbsize} keys{where}, 95 % intervals"
                 + (f"; {matched} rare class(es) counted exactly by SCAN MATCH" if matched else "") + ")")
     else:
-        head = f"Keys ({findings.mode}: {findings.scanned} of {findings.dbsize} keys inspected)"
+        head = f"Keys ({findings.mode}: {findings.scanned} of {findings.dbsize} keys inspected{where})"
     lines = ["", style.paint(head, "bold")]
+    if findings.nodes and style.verbose:
+        lines.append(style.paint("  cluster masters: " + ", ".join(findings.nodes), "dim"))
     width = max([len(c.name) for c in findings.classes] + [len("unclassified")])
     for c in findings.classes:
         size, bad = _class_counts(c)

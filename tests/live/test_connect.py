@@ -115,3 +115,25 @@ def test_invalid_policy_is_refused_before_connecting(tmp_path, capsys):
     assert code == 1
     assert "config-type" in captured.out and "test.yaml:5" in captured.out
     assert "internal error" not in captured.err and "cannot connect" not in captured.err
+
+
+# -- another node of the same cluster (no server) ----------------------------------------------
+
+def test_for_node_changes_only_the_host_and_port():
+    from redispolicy.live.connect import ConnectOptions, for_node
+    from redispolicy.secret import Secret
+
+    opts = ConnectOptions(Secret("rediss://audit:s3cret@cache.example:6380/0?ssl_check_hostname=false"),
+                          username="audit", password=Secret("s3cret"), connect_timeout=2.5, read_timeout=7.0,
+                          tls_ca_file="/ca.crt", tls_cert_file="/c.crt", tls_key_file="/c.key", tls_verify=False,
+                          decode_responses=False, db=0)
+    other = for_node(opts, "10.0.0.7", 7001)
+    assert other.url.reveal() == "rediss://audit:s3cret@10.0.0.7:7001/0?ssl_check_hostname=false"
+    assert other == ConnectOptions(other.url, "audit", Secret("s3cret"), 2.5, 7.0, "/ca.crt", "/c.crt", "/c.key",
+                                   False, False, 0)
+    assert "s3cret" not in repr(other) and "s3cret" not in str(other.url)
+    assert for_node(ConnectOptions(Secret("redis://h:1")), "::1", 7000).url.reveal() == "redis://[::1]:7000"
+    assert for_node(ConnectOptions(Secret("redis://:pw@h")), "h2", 7000).url.reveal() == "redis://:pw@h2:7000"
+    # a unix socket's cluster peers are TCP nodes
+    unix = for_node(ConnectOptions(Secret("unix://u:pw@/run/redis.sock?db=0")), "10.0.0.1", 6379)
+    assert unix.url.reveal() == "redis://u:pw@10.0.0.1:6379?db=0"

@@ -1,0 +1,175 @@
+"""Cluster topology: which nodes hold the keyspace.
+
+On a Redis Cluster node, SCAN, RANDOMKEY and INFO keyspace see only the slots that node
+serves, so an audit of one node sees a fraction of the keys. ``cluster_masters`` lists
+every master that serves slots, from ``CLUSTER NODES`` (one text format from Redis 6.0 to
+8.x and Valkey), and refuses a cluster where some slots have no reachable master: an
+audit that silently missed their keys would report a wrong "N of N".
+
+CLUSTER NODES lines (https://redis.io/docs/latest/commands/cluster-nodes/)::
+
+    <id> <ip:port@cport[,hostname][,aux=value...]> <flags> <master-id|-> <ping-sent> <pong-recv>
+    <config-epoch> <link-state> [<slot> | <from>-<to> | [<slot>->-<id>] | [<slot>-<-<id>] ...]
+
+Replicas hold copies of their master's keys; they are never audited.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import redis
+
+from redispolicy.errors import RedispolicyError
+
+SLOTS = 16384
+UNREACHABLE = frozenset({"fail", "handshake", "noaddr"})  # flags of nodes no client can use
+
+
+@dataclass(frozen=True)
+class ClusterNode:
+    id: str
+    host: str  # the announced IP ("" while a node does not know its own address yet)
+    port: int
+    hostname: str  # cluster-announce-hostname (Redis >= 7.0, Valkey); "" when unset
+    flags: frozenset[str]
+    master_id: str  # "-" for a master
+    link_state: str  # connected | disconnected
+    slots: tuple[tuple[int, int], ...]  # served slot ranges, inclusive; migration markers left out
+
+    @property
+    def is_master(self) -> bool:
+        return "master" in self.flags
+
+    @property
+    def endpoint(self) -> str:
+        """Where a client connects: the IP, or the hostname when the IP is unknown."""
+        return self.host or self.hostname
+
+    @property
+    def reachable(self) -> bool:
+        return not (self.flags & UNREACHABLE) and bool(self.endpoint) and self.port > 0
+
+
+def parse_cluster_nodes(text: str) -> tuple[ClusterNode, ...]:
+    """Every node of a ``CLUSTER NODES`` reply, in reply order. Pure: no I/O."""
+    nodes = []
+    for number, line in enumerate(text.splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            nodes.append(_node(fields))
+        except (ValueError, IndexError):
+            raise RedispolicyError(
+                f"unexpected CLUSTER NODES reply, line {number}: {line.strip()[:200]!r}",
+                "report this with the server's product and version; the key audit needs the cluster's "
+                "masters") from None
+    return tuple(nodes)
+
+
+def _node(fields: list[str]) -> ClusterNode:
+    if len(fields) < 8:
+        raise ValueError("too few fields")
+    address, *extras = fields[1].split(",")
+    hostname = next((e for e in extras[:1] if "=" not in e), "")  # the first extra, unless an aux key=value
+    hostport = address.split("@", 1)[0]  # Redis < 4.0 had no @cport
+    host, sep, port = hostport.rpartition(":")
+    if not sep:
+        raise ValueError("no port")
+    host = host.removeprefix("[").removesuffix("]")  # IPv6 is printed bare, but accept [::1] too
+    slots = []
+    for token in fields[8:]:
+        if token.startswith("["):  # [slot->-id] migrating / [slot-<-id] importing: still served as listed
+            continue
+        lo, _, hi = token.partition("-")
+        first, last = int(lo), int(hi or lo)
+        if not 0 <= first <= last < SLOTS:
+            raise ValueError(f"slot range {token}")
+        slots.append((first, last))
+    return ClusterNode(fields[0], "" if host == "?" else host, int(port), hostname,
+                       frozenset(fields[2].split(",")), fields[3], fields[7], tuple(slots))
+
+
+def serving_masters(nodes: tuple[ClusterNode, ...]) -> list[ClusterNode]:
+    """The reachable masters that serve slots, sorted by (endpoint, port).
+
+    Every slot must be served by one of them; otherwise a RedispolicyError names the
+    unserved slot ranges (and the unreachable masters that claim some of them).
+    """
+    masters = sorted((n for n in nodes if n.is_master and n.slots and n.reachable),
+                     key=lambda n: (n.endpoint, n.port))
+    served = bytearray(SLOTS)
+    for node in masters:
+        for first, last in node.slots:
+            served[first:last + 1] = b"\x01" * (last - first + 1)
+    unserved = _ranges([slot for slot in range(SLOTS) if not served[slot]])
+    if unserved:
+        lost = sorted(f"{node_address(n.endpoint or '?', n.port)} ({_why(n)})"
+                      for n in nodes if n.is_master and n.slots and not n.reachable)
+        shown = ", ".join(_show(r) for r in unserved[:10]) + (", ..." if len(unserved) > 10 else "")
+        count = sum(last - first + 1 for first, last in unserved)
+        raise RedispolicyError(
+            f"cluster slots {shown} ({count} of {SLOTS}) have no reachable master"
+            + (f"; masters claiming slots but unreachable: {', '.join(lost)}" if lost else "")
+            + "; a key audit would miss their keys, so none was made",
+            "fix the cluster (every slot assigned to a master that is up: CLUSTER INFO says cluster_state:ok), "
+            "then rerun; or skip the key audit with --no-keys")
+    return masters
+
+
+def _why(node: ClusterNode) -> str:
+    return ",".join(sorted(node.flags & UNREACHABLE)) or "no address"
+
+
+def _ranges(slots: list[int]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for slot in slots:
+        if out and out[-1][1] == slot - 1:
+            out[-1] = (out[-1][0], slot)
+        else:
+            out.append((slot, slot))
+    return out
+
+
+def _show(r: tuple[int, int]) -> str:
+    return str(r[0]) if r[0] == r[1] else f"{r[0]}-{r[1]}"
+
+
+def node_address(host: str, port: int) -> str:
+    """host:port for reports; an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def cluster_masters(client: redis.Redis, self_host: str = "") -> list[tuple[str, int]]:
+    """(host, port) of every master serving slots, sorted; asks the node ``client`` is connected to.
+
+    ``self_host`` stands in for the node's own address while it does not know it (a node
+    that never met another prints ``:port@cport`` for itself).
+    """
+    try:
+        reply = client.execute_command("CLUSTER", "NODES")
+    except redis.exceptions.NoPermissionError as exc:
+        raise _refused(exc) from None
+    except redis.ResponseError as exc:
+        if str(exc).startswith("NOPERM"):
+            raise _refused(exc) from None
+        first = str(exc).splitlines()[0]
+        raise RedispolicyError(
+            f"the server runs in cluster mode but refused CLUSTER NODES ({first}); the key audit needs the "
+            "cluster's masters to read every slot", "allow CLUSTER NODES for the audit user (it may be renamed "
+            "or blocked on a managed service), or skip the key audit with --no-keys") from None
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    nodes = parse_cluster_nodes(text)
+    if self_host:
+        nodes = tuple(replace(n, host=self_host) if "myself" in n.flags and not n.endpoint else n for n in nodes)
+    return [(n.endpoint, n.port) for n in serving_masters(nodes)]
+
+
+def _refused(exc: Exception) -> RedispolicyError:
+    first = str(exc).splitlines()[0]
+    return RedispolicyError(
+        f"the server runs in cluster mode and the ACL user may not run CLUSTER NODES ({first}); the key audit "
+        "needs it to find every master",
+        "grant +cluster|nodes to the audit user on every node (e.g. ACL SETUSER <user> +cluster|nodes), "
+        "or skip the key audit with --no-keys")
