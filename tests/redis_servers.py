@@ -322,6 +322,16 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://{HOST}:{self.port}/0"
 
+    def clients_by_db(self) -> Callable[[int], redis.Redis]:
+        """db -> a bytes client on that db (made once, closed by stop()): what the key scanners take."""
+        cache: dict[int, redis.Redis] = {}
+
+        def client_for(db: int) -> redis.Redis:
+            if db not in cache:
+                cache[db] = self.client(db=db, decode_responses=False)
+            return cache[db]
+        return client_for
+
     @property
     def log_path(self) -> Path:
         return self.dir / "server.log"

@@ -22,24 +22,21 @@ from redispolicy.commands import apply as apply_cmd
 from redispolicy.commands.remediate import default_checkpoint
 from redispolicy.main import run
 from redispolicy.render.style import Style
-from tests.apply.test_remediate import BASE, POLICY, SLACK_MS, _check_changes, _pttls, _seed, _truth
+from tests.apply.test_remediate import (  # the same seed, checks and isolation (autouse) as remediate's
+    BASE,
+    POLICY,
+    SLACK_MS,
+    _check_changes,
+    _isolated,  # noqa: F401  # an autouse fixture: imported, it applies here too
+    _pttls,
+    _seed,
+    _truth,
+    _write,
+)
 
 LOCK = "redispolicy:apply-lock"
 CONFIG = "config:\n  maxmemory: 1gb\n"
 GIB = "1073741824"
-
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("REDISPOLICY_FINGERPRINT_KEY", "test-key")
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-
-
-def _write(tmp_path: Path, body: str = POLICY) -> Path:
-    d = tmp_path / "policies"
-    d.mkdir(exist_ok=True)
-    (d / "test.yaml").write_text(BASE + body)
-    return d
 
 
 def _apply_env(d: Path, url: str, capsys, *extra: str) -> tuple[int, str, str]:

@@ -34,15 +34,6 @@ def test_connect_db_override_beats_the_url_path(redis_server):
     assert _without_db("unix:///tmp/r.sock?db=2") == "unix:///tmp/r.sock"
 
 
-def _clients(server):
-    cache = {}
-
-    def client_for(db: int):
-        if db not in cache:
-            cache[db] = server.client(db=db, decode_responses=False)
-        return cache[db]
-    return client_for
-
 
 def test_random_keys_draws_with_replacement_and_stops_on_an_empty_db(matrix_server):
     c = matrix_server.client(decode_responses=False)
@@ -60,7 +51,7 @@ def test_sample_keys_feeds_every_draw_in_proportion_to_each_db(matrix_server):
     b.mset({f"b:{i}": "v" for i in range(1000)})
     a.expire("a:0", 3600)
     seen: list[Observation] = []
-    stats = sample_keys(_clients(matrix_server), {0: 3000, 2: 1000}, 800, lambda b: seen.extend(b.rows()), want_type=True)
+    stats = sample_keys(matrix_server.clients_by_db(), {0: 3000, 2: 1000}, 800, lambda b: seen.extend(b.rows()), want_type=True)
     assert stats.drawn == len(seen) == 800
     assert stats.per_db == {0: 600, 2: 200}
     assert sum(1 for o in seen if o.db == 2 and o.key.startswith(b"b:")) == 200
@@ -88,7 +79,7 @@ def test_match_pass_is_exact_filters_first_match_and_charges_visits(matrix_serve
     c1.mset({f"other:{i}": "o" for i in range(3000)})
     seen: list[Observation] = []
     log = ChargeLog()
-    stats = match_pass(_clients(matrix_server), [0, 1], "doc:*", lambda b: seen.extend(b.rows()),
+    stats = match_pass(matrix_server.clients_by_db(), [0, 1], "doc:*", lambda b: seen.extend(b.rows()),
                        keep=lambda key: not key.endswith(b":state"), limiter=log)
     assert sorted(o.key for o in seen) == sorted(f"doc:{i}:meta".encode() for i in range(50))
     assert {o.db for o in seen if o.key == b"doc:40:meta"} == {1}
@@ -103,7 +94,7 @@ def test_the_rate_limit_paces_sampling(redis_server):
     c.mset({f"k:{i}": "v" for i in range(500)})
     slept: list[float] = []
     limiter = RateLimiter(1000, sleep=slept.append)
-    sample_keys(_clients(redis_server), {0: 500}, 600, lambda batch: None, limiter=limiter, batch=200)
+    sample_keys(redis_server.clients_by_db(), {0: 500}, 600, lambda batch: None, limiter=limiter, batch=200)
     assert limiter.done == 600 and slept and max(slept) > 0.1  # 600 draws at 1000/s: ~0.6 s owed
 
 
@@ -111,5 +102,5 @@ def test_the_rate_limit_paces_sampling(redis_server):
 def test_tiny_samples(redis_server, n):
     redis_server.client().set("only", "1")
     seen: list[Observation] = []
-    stats = sample_keys(_clients(redis_server), {0: 1}, n, lambda b: seen.extend(b.rows()))
+    stats = sample_keys(redis_server.clients_by_db(), {0: 1}, n, lambda b: seen.extend(b.rows()))
     assert [o.key for o in seen] == [b"only"] * n and stats.distinct == 1 and stats.duplicates == n - 1

@@ -14,16 +14,6 @@ from redispolicy.live.keyscan import Batch, _Dedupe, inspect, scan_exact
 from redispolicy.main import run
 
 
-def _clients(server):
-    cache = {}
-
-    def client_for(db: int):
-        if db not in cache:
-            cache[db] = server.client(db=db, decode_responses=False)
-        return cache[db]
-    return client_for
-
-
 def test_dedupe_passes_each_key_once():
     d = _Dedupe()
     assert d.fresh([b"a", b"b"]) == [b"a", b"b"]
@@ -39,7 +29,7 @@ def test_every_key_of_every_db_once_with_its_ttl(matrix_server):
     for i in range(0, 5000, 7):
         c0.pexpire(f"a:{i}", 100_000 + i)
     batches: list[Batch] = []
-    stats = scan_exact(_clients(matrix_server), [0, 3], batches.append, want_type=True, rate=0, count=300)
+    stats = scan_exact(matrix_server.clients_by_db(), [0, 3], batches.append, want_type=True, rate=0, count=300)
     rows = [r for b in batches for r in b.rows()]
     assert stats.scanned == len(rows) == 6200
     assert len({(r.db, r.key) for r in rows}) == 6200  # no key twice
@@ -72,7 +62,7 @@ def test_keys_present_throughout_are_seen_once_while_the_table_grows(redis_serve
                 pipe.set(f"new:{i}", "v")
             pipe.execute()
 
-    stats = scan_exact(_clients(redis_server), [0], on_batch, rate=0, count=100)
+    stats = scan_exact(redis_server.clients_by_db(), [0], on_batch, rate=0, count=100)
     assert len(seen) == len(set(seen)) == stats.scanned
     assert {f"old:{i}".encode() for i in range(3000)} <= set(seen)
 
@@ -146,7 +136,7 @@ def test_a_throttled_audit_uses_small_batches(redis_server):
     shrink to rate / 80 keys (never below 100), so each SCAN + PTTL round stays short."""
     redis_server.client().mset({f"a:{i}": "v" for i in range(4000)})
     sizes: list[int] = []
-    stats = scan_exact(_clients(redis_server), [0], lambda b: sizes.append(len(b.keys)), rate=16_000)
+    stats = scan_exact(redis_server.clients_by_db(), [0], lambda b: sizes.append(len(b.keys)), rate=16_000)
     assert stats.scanned == 4000
     assert max(sizes) <= 300  # COUNT 200 (16000 / 80); SCAN returns about COUNT (whole buckets)
     assert stats.seconds >= 4000 / 16_000 * 0.9  # and the rate holds
