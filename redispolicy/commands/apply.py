@@ -201,6 +201,12 @@ def _execute(opts: Options, saved: SavedPlan, policy: Policy, conn: ConnectOptio
         if lock is not None:
             with _before_any_change(identity.address, "+set and +eval on the lock key, or pass --no-lock"):
                 lock.acquire(lock_timeout)
+    except RedispolicyError as exc:
+        # Refused before any change (lock held, NOPERM, a cluster or replica with --remediate-keys):
+        # the trail still says who tried to apply which plan where, and why it stopped.
+        client.close()
+        _audit_refusal(opts, saved, policy, audit_log, address(conn.url.reveal()), plan_fp, exc.message)
+        raise
     except BaseException:
         client.close()
         raise
@@ -237,6 +243,18 @@ def _execute(opts: Options, saved: SavedPlan, policy: Policy, conn: ConnectOptio
             lock.release()
         client.close()
     return _render(opts, report)
+
+
+def _audit_refusal(opts: Options, saved: SavedPlan, policy: Policy, audit_log: Path | None, target: str,
+                   plan_fp: str, why: str) -> None:
+    """The audit record of an apply that stopped before changing anything (file only: the
+    server may be the reason). A log that cannot be written does not hide the refusal itself."""
+    entry = audit.record(
+        time=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        environment=saved.environment, target=target, plan_fingerprint=plan_fp, changes=[],
+        result="refused", detail=why)
+    with contextlib.suppress(RedispolicyError):
+        audit.append_file(audit_log or _policy_audit_path(policy) or default_audit_log(opts.environ), entry)
 
 
 def _remediate_keys(opts: Options, policy: Policy, keyspace: Session | None, config: ApplyReport,

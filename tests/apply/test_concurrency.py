@@ -166,6 +166,12 @@ def test_held_lock_refuses_naming_the_holder_then_applies_after_release(matrix_s
     assert code == 0, captured.out + captured.err
     assert _state(client) == PLANNED
     assert client.exists(LOCK_KEY) == 0
+    # the audit trail has both attempts: the refusal (nothing changed, why) and the apply
+    trail = [json.loads(line) for line in (work / "state" / "redispolicy" / "audit.log").read_text().splitlines()]
+    assert [e["result"] for e in trail] == ["refused", "applied"]
+    assert trail[0]["changes"] == [] and trail[0]["detail"].startswith("another apply holds the lock")
+    assert trail[0]["target"] == trail[1]["target"] == matrix_server.address
+    assert trail[0]["plan_fingerprint"] == trail[1]["plan_fingerprint"]
 
 
 def test_apply_waits_for_the_holder_within_lock_timeout(matrix_server, work, capsys):
