@@ -58,7 +58,12 @@ class Wire:
         except BaseException:
             self.pool.release(self.conn)
             raise
-        self.sock = getattr(self.conn, "_sock", None)  # the connected (TLS-wrapped, authenticated) socket
+        # The connected (TLS-wrapped, authenticated) socket: a private attribute of redis-py's
+        # Connection, stable from 5.x to 8.x (pyproject pins redis < 9 for this reason).
+        if not hasattr(self.conn, "_sock"):
+            self.pool.release(self.conn)
+            raise RuntimeError("this redis-py has no Connection._sock: redispolicy supports redis-py 5 to 8")
+        self.sock = self.conn._sock
         if self.sock is None:
             self.pool.release(self.conn)
             raise redis.ConnectionError("the connection closed before the first command")
