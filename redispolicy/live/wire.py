@@ -59,7 +59,7 @@ class Wire:
             self.pool.release(self.conn)
             raise
         # The connected (TLS-wrapped, authenticated) socket: a private attribute of redis-py's
-        # Connection, stable from 5.x to 8.x (pyproject pins redis < 9 for this reason).
+        # Connection, there in 5.x to 8.x (pyproject pins redis < 9 for this reason).
         if not hasattr(self.conn, "_sock"):
             self.pool.release(self.conn)
             raise RuntimeError("this redis-py has no Connection._sock: redispolicy supports redis-py 5 to 8")
