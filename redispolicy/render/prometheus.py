@@ -10,6 +10,7 @@ import time
 
 from redispolicy import __version__
 from redispolicy.plan.drift import KINDS, DriftReport
+from redispolicy.plan.keys import KeyFindings
 from redispolicy.render.style import Style
 
 _LEVEL = {"ok": 0, "warning": 1, "critical": 2, "unknown": -1}
@@ -17,6 +18,29 @@ _LEVEL = {"ok": 0, "warning": 1, "critical": 2, "unknown": -1}
 
 def _label(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _num(x: float) -> str:
+    """Counts as integers when they are (exact mode), estimates to 0.1."""
+    return str(int(x)) if float(x).is_integer() else f"{x:.1f}"
+
+
+def _keys(metrics: dict[str, tuple[str, list[str]]], base: str, findings: KeyFindings) -> None:
+    """The key audit as numbers a dashboard can trend: class sizes, violations per rule, memory.
+    Counts only (class names come from the policy); never a key name."""
+    metrics["redispolicy_keys_audit_exact"][1].append(
+        f"redispolicy_keys_audit_exact{{{base}}} {0 if findings.mode == 'sample' else 1}")
+    for c in findings.classes:
+        cls = f'{base},class="{_label(c.name)}"'
+        metrics["redispolicy_keys"][1].append(f"redispolicy_keys{{{cls}}} {_num(c.matched_estimate().value)}")
+        for rule, e in c.violation_estimates().items():
+            metrics["redispolicy_keys_violating"][1].append(
+                f'redispolicy_keys_violating{{{cls},rule="{rule}"}} {_num(e.value)}')
+        if c.memory_estimate is not None:
+            metrics["redispolicy_keys_memory_bytes"][1].append(
+                f"redispolicy_keys_memory_bytes{{{cls}}} {_num(c.memory_estimate.value)}")
+    metrics["redispolicy_keys"][1].append(
+        f'redispolicy_keys{{{base},class=""}} {_num(findings.unclassified_estimate().value)}')
 
 
 def render_drift(report: DriftReport, style: Style) -> str:
@@ -27,6 +51,12 @@ def render_drift(report: DriftReport, style: Style) -> str:
         "redispolicy_health_status": ("Health check status: 0 ok, 1 warning, 2 critical.", []),
         "redispolicy_drift_check_success": ("1 if the last drift check could read the server, else 0.", []),
         "redispolicy_drift_last_success_timestamp_seconds": ("Unix time of the last successful drift check.", []),
+        "redispolicy_keys": ("Keys per key class (exact, or estimated in sample mode); an empty class is unclassified.",
+                             []),
+        "redispolicy_keys_violating": ("Keys of a class breaking a rule (exact, or estimated in sample mode).", []),
+        "redispolicy_keys_memory_bytes": ("MEMORY USAGE of a key class (--memory or max_size; sampled: estimate).",
+                                          []),
+        "redispolicy_keys_audit_exact": ("1 if the key audit read every key, 0 if it sampled.", []),
         "redispolicy_build_info": ("redispolicy version.", [f'redispolicy_build_info{{version="{__version__}"}} 1']),
     }
     now = time.time()
@@ -48,6 +78,8 @@ def render_drift(report: DriftReport, style: Style) -> str:
         for h in t.health:
             metrics["redispolicy_health_status"][1].append(
                 f'redispolicy_health_status{{{base},check="{_label(h.check)}"}} {_LEVEL.get(h.status, -1)}')
+        if t.keys is not None:
+            _keys(metrics, base, t.keys)
     out = []
     for name, (help_text, samples) in metrics.items():
         if not samples:

@@ -271,6 +271,13 @@ def test_prometheus_parses_and_counts_by_kind() -> None:
     assert last == [a]
     for value in ("noeviction", "allkeys-lru", "1073741824", "cache:1", "stray:1"):
         assert value not in text
+    # the key audit, as numbers a dashboard can trend (never a key name: see the loop above)
+    keys = {s.labels["class"]: s.value for s in fams["redispolicy_keys"].samples}
+    assert keys == {"cache": 9, "blob": 100, "": 2}
+    violating = {(s.labels["class"], s.labels["rule"]): s.value for s in fams["redispolicy_keys_violating"].samples}
+    assert violating[("cache", "no_ttl")] == 3 and violating[("cache", "ttl_over_max")] == 2
+    assert violating[("blob", "no_ttl")] == 0
+    assert [s.value for s in fams["redispolicy_keys_audit_exact"].samples] == [1]
 
 
 def test_json_findings_and_summary() -> None:
