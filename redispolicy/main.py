@@ -275,17 +275,22 @@ def cleanup(env: str, url: str | None, execute: bool, max_rate: int | None, lock
               help="A saved plan: report a server restart since it was made.")
 @click.option("--textfile-dir", type=click.Path(path_type=Path, file_okay=False),
               help="Also write redispolicy_<env>.prom for node_exporter's textfile collector.")
+@click.option("--discover/--no-discover", default=True, show_default=True,
+              help="Check every node of the target: a primary's replicas, a replica's primary, every cluster "
+                   "node (--no-discover, or target.topology: standalone, checks the node the URL names).")
 @common
 def drift(env: str, url: str | None, keys: bool, window: float, max_rate: int | None, fail_on: str,
-          since_plan: Path | None, textfile_dir: Path | None, memory: bool, **kw: Any) -> int:
+          since_plan: Path | None, textfile_dir: Path | None, memory: bool, discover: bool, **kw: Any) -> int:
     """Report config drift, key findings and health against the policy, for every target.
 
-    Exit 0 in sync, 2 drift or failing health, 1 error.
+    Every node of a replicated or clustered target is a target of its own (config and
+    health per node; the key audit once). Exit 0 in sync, 2 drift or failing health, 1 error.
     """
     from redispolicy.commands import drift as cmd
 
     opts = _options(**kw)
-    return _emit(cmd.run(opts, env, url, keys, window, max_rate, fail_on, since_plan, textfile_dir, memory), opts)
+    return _emit(cmd.run(opts, env, url, keys, window, max_rate, fail_on, since_plan, textfile_dir, memory,
+                         discover), opts)
 
 
 @cli.command()

@@ -1,5 +1,10 @@
 """redispolicy drift -e ENV: config, keys and health against the policy, for every target.
 
+A single target (or --url) is every node of its deployment: a primary and its replicas,
+or every cluster node, each checked for config and health (CONFIG SET reaches no other
+node); the key audit runs once. ``target.topology: standalone`` or --no-discover checks
+the node the URL names alone. A ``targets:`` fleet is checked entry by entry.
+
 Exit 0 in sync, 2 drift or failing health (critical; --fail-on warning includes
 warnings), 1 error (a target could not be checked).
 """
@@ -19,9 +24,10 @@ from redispolicy.commands import Options, Result
 from redispolicy.commands import plan as plan_cmd
 from redispolicy.commands.keyaudit import audit_keys
 from redispolicy.errors import RedispolicyError
-from redispolicy.live.connect import address, connect
+from redispolicy.live.connect import address, connect, for_node
 from redispolicy.live.health import read_health
 from redispolicy.live.snapshot import Identity, config_snapshot, identify, with_exact
+from redispolicy.live.topology import Member, discover
 from redispolicy.plan.compare import compare, hidden_names
 from redispolicy.plan.drift import DriftReport, TargetDrift, apply_ignores, findings_for
 from redispolicy.plan.health import evaluate
@@ -36,10 +42,17 @@ FORMATS = ("text", "json", "markdown", "github", "sarif", "junit", "prometheus")
 
 def _check(policy: Policy, target: Target | None, url: str | None, keys: bool, window: float,
            max_rate: int | None, since: tuple[str, str] | None, today: datetime.date,
-           memory: bool = False) -> TargetDrift:
+           memory: bool = False, node: Member | None = None) -> TargetDrift:
+    """One node: config, health and (when ``keys``) the key audit. ``node`` is a discovered node
+    of the target's deployment: its own connection (same credentials and TLS) and its role."""
     name = target.name if target is not None and not url else ""
+    role = "unknown"
     try:
         conn = plan_cmd.connect_options(policy, url, target)
+        if node is not None:
+            role = node.role
+            if not node.given:
+                conn = for_node(conn, node.host, node.port)
         where = address(conn.url.reveal())
     except RedispolicyError as exc:
         ident = Identity("unknown", "", "", "unknown", "unknown", name or "(no address)")
@@ -58,11 +71,11 @@ def _check(policy: Policy, target: Target | None, url: str | None, keys: bool, w
         plan = compare(managed, identity, snapshot)
         findings_keys = audit_keys(policy, conn, max_rate, memory=memory) if keys else None
     except RedispolicyError as exc:
-        return _failed(policy, where, name, exc.message)
+        return _failed(policy, where, name, exc.message, role)
     except Exception as exc:  # e.g. the connection dropped mid-check: this target fails, the others go on
         if os.environ.get("REDISPOLICY_DEBUG"):
             raise
-        return _failed(policy, where, name, f"the check of {where} failed: {type(exc).__name__}")
+        return _failed(policy, where, name, f"the check of {where} failed: {type(exc).__name__}", role)
     # --since-plan: the plan's server (in a fleet, the target at the plan's address) has a new run_id
     restarted = None
     if since is not None and (target is None or not policy.targets or since[0] == where):
@@ -72,13 +85,14 @@ def _check(policy: Policy, target: Target | None, url: str | None, keys: bool, w
     return TargetDrift(identity, plan, findings_keys, health, tuple(found), name=name)
 
 
-def _failed(policy: Policy, where: str, name: str, message: str) -> TargetDrift:
-    ident = Identity("unknown", "", "", "unknown", "unknown", where)
+def _failed(policy: Policy, where: str, name: str, message: str, role: str = "unknown") -> TargetDrift:
+    ident = Identity("unknown", "", "", role, "unknown", where)
     return TargetDrift(ident, Plan(policy.environment, ident, ()), None, (), (), error=message, name=name)
 
 
 def run(opts: Options, env: str, url: str | None, keys: bool, window: float, max_rate: int | None,
-        fail_on: str, since_plan: Path | None, textfile_dir: Path | None, memory: bool = False) -> Result:
+        fail_on: str, since_plan: Path | None, textfile_dir: Path | None, memory: bool = False,
+        discover_nodes: bool = True) -> Result:
     policy, failed = plan_cmd.load_policy(opts, env, url is not None)
     if failed is not None:
         return failed
@@ -91,10 +105,14 @@ def run(opts: Options, env: str, url: str | None, keys: bool, window: float, max
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise RedispolicyError(f"cannot read the run_id from {since_plan}: {exc}",
                                    "pass a plan file made by `redispolicy plan --out`") from None
-    targets: list[Target | None] = [None] if url or not policy.targets else list(policy.targets)
     today = datetime.date.today()
-    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(targets))) as pool:
-        results = list(pool.map(lambda t: _check(policy, t, url, keys, window, max_rate, since, today, memory), targets))
+    if url or not policy.targets:
+        results = _check_deployment(policy, url, keys, window, max_rate, since, today, memory, discover_nodes)
+    else:
+        targets = list(policy.targets)
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(targets))) as pool:
+            results = list(pool.map(lambda t: _check(policy, t, url, keys, window, max_rate, since, today, memory),
+                                    targets))
     report = DriftReport(policy.environment, tuple(results), policy.file, fail_on)
     fmt = opts.output if opts.output in FORMATS else "text"
     stdout = renderer(fmt, "drift")(report, opts.style)
@@ -108,6 +126,70 @@ def run(opts: Options, env: str, url: str | None, keys: bool, window: float, max
     else:
         code = 2 if report.failing() else 0
     return Result(stdout, code, files, summary)
+
+
+def _check_deployment(policy: Policy, url: str | None, keys: bool, window: float, max_rate: int | None,
+                      since: tuple[str, str] | None, today: datetime.date, memory: bool,
+                      discover_nodes: bool) -> list[TargetDrift]:
+    """The single target (or --url): every node of its deployment, unless ``topology: standalone``
+    (or ``sentinel``: left as one node for now) or --no-discover.
+
+    A primary's replicas, a replica's primary and its replicas, and every node of a cluster
+    are each a target: config and health are per node (CONFIG SET reaches no other node).
+    The key audit runs once, on the primary (on a cluster, from the node given: it covers
+    every master), so key findings are not repeated per node. --since-plan compares the
+    node the plan was made of (the node given, or the one at the plan's address).
+    """
+    def single() -> list[TargetDrift]:
+        return [_check(policy, None, url, keys, window, max_rate, since, today, memory)]
+
+    topology = policy.target.topology if policy.target is not None else None
+    if not discover_nodes or topology in ("standalone", "sentinel"):
+        return single()
+    try:
+        conn = plan_cmd.connect_options(policy, url, None)
+        client = connect(conn)
+    except RedispolicyError:
+        return single()  # the check reports why, exactly as for one node
+    try:
+        deployment = discover(client, conn)
+    except RedispolicyError as exc:  # e.g. CLUSTER NODES refused: the way out (--no-discover) is part of it
+        return [_failed(policy, address(conn.url.reveal()), "", f"{exc.message}; {exc.hint}" if exc.hint
+                        else exc.message)]
+    except Exception as exc:  # the connection dropped while asking
+        if os.environ.get("REDISPOLICY_DEBUG"):
+            raise
+        return [_failed(policy, address(conn.url.reveal()), "",
+                        f"discovering the nodes of {address(conn.url.reveal())} failed: {type(exc).__name__}")]
+    finally:
+        client.close()
+    if len(deployment.members) == 1:
+        return single()
+
+    def one(i: int) -> TargetDrift:
+        member = deployment.members[i]
+        mine = since if since is not None and (member.given or member.address == since[0]) else None
+        return _check(policy, None, url, keys and i == deployment.audited, window, max_rate, mine, today, memory,
+                      member)
+
+    with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(deployment.members))) as pool:
+        results = list(pool.map(one, range(len(deployment.members))))
+    return _once_per_server(results, deployment.members)
+
+
+def _once_per_server(results: list[TargetDrift], members: tuple[Member, ...]) -> list[TargetDrift]:
+    """A server reached under two addresses (the URL's hostname, the IP its primary lists) is reported once:
+    as the node given, else at its first address."""
+    keep: dict[str, int] = {}
+    for i, (t, m) in enumerate(zip(results, members, strict=True)):
+        run_id = t.identity.run_id
+        if not run_id or t.error:
+            continue
+        if run_id not in keep or (m.given and results[keep[run_id]].keys is None):
+            keep[run_id] = i
+    drop = {i for i, t in enumerate(results) if t.identity.run_id and not t.error
+            and keep.get(t.identity.run_id) != i}
+    return [t for i, t in enumerate(results) if i not in drop]
 
 
 def write_textfile(directory: Path, env: str, content: str) -> Path:
