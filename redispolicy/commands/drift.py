@@ -71,11 +71,12 @@ def _check(policy: Policy, target: Target | None, url: str | None, keys: bool, w
         plan = compare(managed, identity, snapshot)
         findings_keys = audit_keys(policy, conn, max_rate, memory=memory) if keys else None
     except RedispolicyError as exc:
-        return _failed(policy, where, name, exc.message, role)
+        return _failed(policy, where, name, exc.message + _found_by_discovery(node), role)
     except Exception as exc:  # e.g. the connection dropped mid-check: this target fails, the others go on
         if os.environ.get("REDISPOLICY_DEBUG"):
             raise
-        return _failed(policy, where, name, f"the check of {where} failed: {type(exc).__name__}", role)
+        return _failed(policy, where, name, f"the check of {where} failed: {type(exc).__name__}"
+                       + _found_by_discovery(node), role)
     # --since-plan: the plan's server (in a fleet, the target at the plan's address) has a new run_id
     restarted = None
     if since is not None and (target is None or not policy.targets or since[0] == where):
@@ -83,6 +84,14 @@ def _check(policy: Policy, target: Target | None, url: str | None, keys: bool, w
     found = findings_for(plan, findings_keys, health, restarted, policy)
     found = apply_ignores(found, policy.ignore, today)
     return TargetDrift(identity, plan, findings_keys, health, tuple(found), name=name)
+
+
+def _found_by_discovery(node: Member | None) -> str:
+    """For a node the URL did not name: where it came from, and how to check the URL's node alone."""
+    if node is None or node.given:
+        return ""
+    return (f" ({node.role} found by discovery; if it is not reachable from here by design, "
+            "`topology: standalone` or --no-discover checks only the URL's node)")
 
 
 def _failed(policy: Policy, where: str, name: str, message: str, role: str = "unknown") -> TargetDrift:

@@ -186,6 +186,7 @@ def test_an_unreachable_primary_is_a_failed_target_beside_its_replica(
         primary, replica = doc["targets"]
         assert (primary["address"], primary["role"]) == (f"{HOST}:1", "master")
         assert primary["error"].startswith(f"cannot connect to redis://{HOST}:1")
+        assert "found by discovery" in primary["error"] and "--no-discover" in primary["error"]  # the way out
         assert (replica["address"], replica["role"]) == (orphan.address, "slave") and "error" not in replica
         link = next(h for h in replica["health"] if h["check"] == "replication_link")
         assert link["status"] == "critical"
