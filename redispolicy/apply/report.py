@@ -55,6 +55,7 @@ class ApplyReport:
     mismatches: tuple[str, ...] = ()
     now_live: dict[str, str] = field(default_factory=dict)
     keys: KeysOutcome | None = None  # None: --remediate-keys was not given
+    scope_note: str = ""  # the nodes this apply did not reach (replicas, other cluster nodes), when any
 
     @property
     def exit_code(self) -> int:

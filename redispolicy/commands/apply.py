@@ -59,7 +59,7 @@ from redispolicy.policy.model import Policy
 from redispolicy.policy.resolve import display_path
 from redispolicy.render import renderer
 from redispolicy.render.style import Style
-from redispolicy.render.text import remediate_keys_notice
+from redispolicy.render.text import remediate_keys_notice, this_node_only
 from redispolicy.secret import Secret
 
 Confirm = Callable[[str], bool]
@@ -223,6 +223,8 @@ def _execute(opts: Options, saved: SavedPlan, policy: Policy, conn: ConnectOptio
                                identity.address, plan_cmd.fingerprint_key(opts.environ))
         if step is not None:  # still under the same lock
             report = dataclasses.replace(report, keys=_remediate_keys(opts, policy, keyspace, report, step))
+        if report.applied:
+            report = dataclasses.replace(report, scope_note=this_node_only(identity).replace("this plan", "this apply"))
         audit_path = audit_log or _policy_audit_path(policy) or default_audit_log(opts.environ)
         entry = audit.record(
             time=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

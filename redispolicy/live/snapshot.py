@@ -24,6 +24,7 @@ class Identity:
     role: str  # master | slave (as INFO says)
     mode: str  # standalone | cluster | sentinel
     address: str
+    replicas: int = 0  # connected_slaves: nodes this one feeds, which a CONFIG SET here does not reach
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def identify(client: redis.Redis, address: str) -> Identity:
     else:
         product, version = "redis", str(info.get("redis_version"))
     return Identity(product, version, str(info.get("run_id", "")), str(repl.get("role", "master")),
-                    server_mode(info), address)
+                    server_mode(info), address, int(repl.get("connected_slaves", 0) or 0))
 
 
 def server_mode(info: dict[str, Any]) -> str:

@@ -73,6 +73,8 @@ def plan_dict(plan: object, show_unchanged: bool = False) -> dict[str, Any]:
     target: dict[str, Any] = {"address": ident.address, "role": ident.role,
                               "server": {"product": ident.product, "version": ident.version},
                               "config": config}
+    if ident.replicas:
+        target["connected_replicas"] = ident.replicas  # not covered by this plan: CONFIG SET is per node
     if not plan.config_available:
         target["config_unavailable"] = plan.config_reason
     key_violations = 0
@@ -194,6 +196,8 @@ def render_apply(report: object, style: Style) -> str:
         "moved": list(report.moved), "mismatches": list(report.mismatches), "now_live": report.now_live,
         "exit_code": report.exit_code,
     }
+    if report.scope_note:
+        doc["scope_note"] = report.scope_note
     if report.keys is not None:  # apply --remediate-keys
         keys: dict[str, Any] = {"result": report.keys.status, "detail": report.keys.detail}
         if report.keys.result is not None:

@@ -36,6 +36,11 @@ def render_plan(plan: object, style: Style) -> str:
     ident = plan.identity
     lines = [f"### redispolicy plan: {plan.environment or '(no environment)'}", "",
              f"{ident.product} {ident.version} at `{ident.address}` ({ident.role})", ""]
+    from redispolicy.render.text import this_node_only
+
+    note = this_node_only(ident)
+    if note:
+        lines += [f"ℹ️ {_cell(note)}", ""]
     if not plan.config_available:
         lines += [f"⚠️ {plan.config_reason}", ""]
     elif not plan.pending:

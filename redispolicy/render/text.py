@@ -111,6 +111,9 @@ def render_plan(plan: object, style: Style) -> str:
         return "\n".join(lines) + "\n"
     shown = [c for c in plan.changes if c.changed or style.verbose]
     keys = keys_lines(plan.keys, style) if plan.keys is not None else []
+    note = this_node_only(ident)
+    if note:
+        lines += [style.paint("note: " + note, "yellow"), ""]
     if not plan.pending:
         lines.append(style.paint("No changes. The server matches the policy.", "green"))
         return "\n".join(lines + keys) + "\n"
@@ -129,6 +132,20 @@ def render_plan(plan: object, style: Style) -> str:
              "unsupported": "unsupported"}
     lines.append(style.paint("Plan: ", "bold") + ", ".join(f"{n} {words[k]}" for k, n in counts.items()) + ".")
     return "\n".join(lines + keys) + "\n"
+
+
+def this_node_only(ident: object) -> str:
+    """Plan and apply work on one node; CONFIG SET is not replicated. Say so where it matters."""
+    from redispolicy.live.snapshot import Identity
+
+    assert isinstance(ident, Identity)
+    if ident.mode == "cluster":
+        return ("a cluster node: this plan covers this node only (CONFIG SET reaches no other node); "
+                "`redispolicy drift` checks every node")
+    if ident.replicas:
+        return (f"this primary has {ident.replicas} replica(s), which a CONFIG SET here does not reach: "
+                "this plan covers this node only; `redispolicy drift` checks every node")
+    return ""
 
 
 _APPLY_HEAD = {
@@ -159,6 +176,8 @@ def render_apply(report: object, style: Style) -> str:
     lines.append(style.paint(title, color, "bold"))
     if report.detail:
         lines.append(f"  {report.detail}")
+    if report.scope_note:
+        lines.append(style.paint(f"  note: {report.scope_note}", "yellow"))
     for m in report.moved:
         lines.append(f"  - {m}")
     for m in report.mismatches:

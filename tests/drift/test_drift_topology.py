@@ -261,3 +261,28 @@ def test_a_server_reached_under_two_addresses_is_reported_once() -> None:
                target("b", "cache-r.example:6379", "slave"), target("", "10.0.0.3:6379", "unknown", "down")]
     kept = _once_per_server(results, members)
     assert [t.identity.address for t in kept] == ["10.0.0.1:6379", "cache-r.example:6379", "10.0.0.3:6379"]
+
+
+def test_plan_and_apply_say_they_cover_the_primary_only(synced: Pair, capsys: pytest.CaptureFixture[str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """plan and apply change one node; with replicas they say so (CONFIG SET is not replicated)."""
+    monkeypatch.setenv("REDISPOLICY_FINGERPRINT_KEY", "test-key")
+    monkeypatch.setenv("XDG_STATE_HOME", str(Path.cwd() / "state"))
+    primary, replica = synced.primary, synced.replica
+    primary.client().config_set("maxmemory-policy", "noeviction")
+    code = run(["plan", "--policy-dir", "policies", "-e", "test", "--color", "never"])
+    out = capsys.readouterr().out
+    assert code in (0, 2)
+    assert "note: this primary has 1 replica(s), which a CONFIG SET here does not reach" in out
+    code = run(["plan", "--policy-dir", "policies", "-e", "test", "-o", "json"])
+    (target,) = json.loads(capsys.readouterr().out)["targets"]
+    assert target["connected_replicas"] == 1
+    code = run(["apply", "--policy-dir", "policies", "-e", "test", "--auto-approve", "--color", "never"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "note: this primary has 1 replica(s)" in out and "this apply covers this node only" in out
+    assert replica.client().config_get("maxmemory-policy")["maxmemory-policy"] == "allkeys-lru"  # untouched
+    # on the replica itself: no replicas of its own, no note
+    monkeypatch.setenv("URL", replica.url)
+    run(["plan", "--policy-dir", "policies", "-e", "test", "--color", "never"])
+    assert "note:" not in capsys.readouterr().out

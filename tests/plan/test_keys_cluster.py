@@ -185,3 +185,9 @@ def test_a_cluster_with_unserved_slots_is_not_audited(redis_server_factory, tmp_
         assert code == 0, out + err
     finally:
         node.stop()
+
+
+def test_plan_on_a_cluster_node_says_it_covers_that_node_only(redis_cluster, tmp_path, capsys):
+    code, out, _ = _plan(tmp_path, redis_cluster.masters[0].url, capsys, "", "--color", "never")
+    assert code in (0, 2)
+    assert "note: a cluster node: this plan covers this node only (CONFIG SET reaches no other node)" in out
