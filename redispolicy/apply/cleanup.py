@@ -37,7 +37,7 @@ import redis
 
 from redispolicy.apply.classify import Classifier, show
 from redispolicy.errors import RedispolicyError
-from redispolicy.live.keyscan import DEFAULT_RATE, MAX_COUNT, RateLimiter, no_touch
+from redispolicy.live.keyscan import DEFAULT_RATE, MAX_COUNT, Dedupe, RateLimiter, no_touch
 from redispolicy.live.wire import Wire, pack
 from redispolicy.policy.glob import covers
 from redispolicy.policy.model import KeyClass
@@ -154,16 +154,11 @@ def find_eligible(client_for_db: Callable[[int], redis.Redis], classes: tuple[Ke
     for db in dbs:
         client = client_for_db(db)
         no_touch(client)
-        seen: set[int] = set()
+        dedupe = Dedupe()  # SCAN may return a key twice
         cursor = 0
         while True:
             cursor, keys = client.scan(cursor=cursor, count=count)
-            fresh = []
-            for k in keys:
-                k = k if isinstance(k, bytes) else str(k).encode()
-                if hash(k) not in seen:
-                    seen.add(hash(k))
-                    fresh.append(k)
+            fresh = dedupe.fresh(keys)
             mine = [(k, kc) for k, kc in zip(fresh, classifier.classify_all(fresh), strict=True)
                     if kc is not None and has_cleanup(kc)]
             if mine:

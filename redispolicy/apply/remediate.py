@@ -52,7 +52,7 @@ import redis
 
 from redispolicy.apply.classify import Classifier
 from redispolicy.errors import RedispolicyError
-from redispolicy.live.keyscan import DEFAULT_RATE, MAX_COUNT, RateLimiter, inspect, no_touch
+from redispolicy.live.keyscan import DEFAULT_RATE, MAX_COUNT, Dedupe, RateLimiter, inspect, no_touch
 from redispolicy.live.wire import Wire, command
 from redispolicy.policy.model import KeyClass
 
@@ -253,16 +253,10 @@ class Remediation:
             no_touch(client)
             if self.execute and not self.conditional:
                 script = client.register_script(LUA_REMEDIATE)
-            seen: set[int] = set()  # SCAN may return a key twice
+            dedupe = Dedupe()  # SCAN may return a key twice
             while True:
                 cursor, keys = client.scan(cursor=state.cursor, count=self.count)
-                fresh = []
-                for k in keys:
-                    k = k if isinstance(k, bytes) else str(k).encode()
-                    h = hash(k)
-                    if h not in seen:
-                        seen.add(h)
-                        fresh.append(k)
+                fresh = dedupe.fresh(keys)
                 if fresh:
                     self._batch(client, script, fresh)
                     self.scanned += len(fresh)

@@ -224,7 +224,7 @@ def _execute(opts: Options, saved: SavedPlan, policy: Policy, conn: ConnectOptio
         if step is not None:  # still under the same lock
             report = dataclasses.replace(report, keys=_remediate_keys(opts, policy, keyspace, report, step))
         if report.applied:
-            report = dataclasses.replace(report, scope_note=this_node_only(identity).replace("this plan", "this apply"))
+            report = dataclasses.replace(report, scope_note=this_node_only(identity, "apply"))
         audit_path = audit_log or _policy_audit_path(policy) or default_audit_log(opts.environ)
         entry = audit.record(
             time=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

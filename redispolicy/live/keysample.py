@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import redis
 
-from redispolicy.live.keyscan import MAX_COUNT, Batch, RateLimiter, inspect, no_touch
+from redispolicy.live.keyscan import MAX_COUNT, Batch, Dedupe, RateLimiter, inspect, no_touch
 
 BATCH = 500  # RANDOMKEY calls per pipeline: ~1.5 ms of server time, one round trip
 VISIT_DIVISOR = 4  # a key SCAN MATCH visits but we do not inspect costs 1/4 of an inspected key
@@ -135,25 +135,17 @@ def match_pass(client_for_db: Callable[[int], redis.Redis], dbs: list[int], patt
     for db in dbs:
         client = client_for_db(db)
         no_touch(client)
-        seen: set[int] = set()  # 64-bit hashes, as in the exact scan: SCAN may return a key twice
+        dedupe = Dedupe()  # as in the exact scan: SCAN may return a key twice
         cursor = 0
         while True:
             cursor, keys = client.scan(cursor=cursor, match=pattern, count=count)
             calls += 1
-            fresh = []
-            for raw in keys:
-                key = raw if isinstance(raw, bytes) else str(raw).encode()
-                h = hash(key)
-                if h in seen:
-                    duplicates += 1
-                    continue
-                seen.add(h)
-                if keep is None or keep(key):
-                    fresh.append(key)
+            fresh = [k for k in dedupe.fresh(keys) if keep is None or keep(k)]
             if fresh:
                 on_batch(inspect(client, db, fresh, want_type, want_memory))
                 inspected += len(fresh)
             limiter.take(len(fresh) + max(0, count - len(fresh)) // VISIT_DIVISOR)  # ~count keys visited
             if int(cursor) == 0:
                 break
+        duplicates += dedupe.duplicates
     return MatchStats(inspected, duplicates, calls, time.monotonic() - start)

@@ -13,9 +13,9 @@ import contextlib
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import redis
 
@@ -166,7 +166,7 @@ def inspect(client: redis.Redis, db: int, keys: list[bytes], want_type: bool, wa
         return _batch(db, keys, wire.read(len(keys) * per), want_type, want_memory)
 
 
-class _Dedupe:
+class Dedupe:
     """Keys SCAN returns twice (it may, while the table is resized) are inspected once.
 
     64-bit hashes, not the keys: a million names would hold ~100 MB; a false "seen" needs two
@@ -177,7 +177,11 @@ class _Dedupe:
         self.seen: set[int] = set()
         self.duplicates = 0
 
-    def fresh(self, keys: list[bytes]) -> list[bytes]:
+    def fresh(self, reply: Sequence[bytes | str]) -> list[bytes]:
+        """The keys of a SCAN reply not seen before, in order (a client decoding replies gives str)."""
+        # One reply is all bytes or all str: the first key tells (no per-key check on the hot path).
+        keys = (cast("list[bytes]", reply) if not reply or isinstance(reply[0], bytes)
+                else [str(k).encode() for k in reply])
         hashes = list(map(hash, keys))
         batch = set(hashes)
         if len(batch) == len(hashes) and self.seen.isdisjoint(batch):
@@ -193,7 +197,7 @@ class _Dedupe:
         return out
 
 
-def _scan_db(wire: Wire, db: int, scan_args: tuple[bytes, ...], dedupe: _Dedupe, want_type: bool,
+def _scan_db(wire: Wire, db: int, scan_args: tuple[bytes, ...], dedupe: Dedupe, want_type: bool,
              want_memory: bool, stop: threading.Event, put: Callable[[Batch], None]) -> None:
     """One db's SCAN with the PTTLs of each batch riding behind the next SCAN call.
 
@@ -260,7 +264,7 @@ def scan_exact(client_for_db: Callable[[int], redis.Redis], dbs: list[int],
             for db in dbs:
                 client = client_for_db(db)
                 no_touch(client)
-                dedupe = _Dedupe()
+                dedupe = Dedupe()
                 with Wire(client) as wire:
                     _scan_db(wire, db, scan_args, dedupe, want_type, want_memory, stop, put)
                 counts["duplicates"] += dedupe.duplicates

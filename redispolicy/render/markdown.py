@@ -68,12 +68,12 @@ def keys_table(findings: object) -> list[str]:
     from redispolicy.catalog.units import approx_duration as d
     from redispolicy.plan.keys import KeyFindings
     from redispolicy.render.text import (
-        _bytes_estimate,
-        _class_counts,
-        _suggested_count,
+        bytes_estimate,
         capacity_lines,
+        class_counts,
         on_nodes,
         remediation_lines,
+        suggested_count,
     )
 
     assert isinstance(findings, KeyFindings)
@@ -88,9 +88,9 @@ def keys_table(findings: object) -> list[str]:
              "| | class | pattern | keys | violations | TTL p50 / p90 / max | memory | examples |",
              "|---|---|---|---|---|---|---|---|"]
     for c in findings.classes:
-        size, wrong = _class_counts(c)
+        size, wrong = class_counts(c)
         ttl = f"{d(c.ttl_p50)} / {d(c.ttl_p90 or 0)} / {d(c.ttl_max or 0)}" if c.ttl_p50 is not None else "no TTLs"
-        memory = "" if c.memory_estimate is None else _bytes_estimate(c.memory_estimate, c.exact)
+        memory = "" if c.memory_estimate is None else bytes_estimate(c.memory_estimate, c.exact)
         examples = ", ".join(_code(e) for e in c.examples[:3])
         lines.append(f"| {'❌' if c.violating else '✅'} | {_cell(c.name)} | {_code(c.pattern)} | "
                      f"{_cell(size.strip())} | {_cell(wrong)} | {ttl} | {_cell(memory)} | {examples} |")
@@ -103,7 +103,7 @@ def keys_table(findings: object) -> list[str]:
     lines.append("")
     if findings.suggestions:
         lines += ["Suggested classes for the unclassified keys (paste into `keys:`): " + ", ".join(
-            f"{_code(p)} ({_suggested_count(findings, n)})" for p, n in findings.suggestions), ""]
+            f"{_code(p)} ({suggested_count(findings, n)})" for p, n in findings.suggestions), ""]
     plain = Style(color=False)
     extra = [line.strip() for line in remediation_lines(findings, plain) + capacity_lines(findings, plain)]
     lines += [f"- {_cell(line.lstrip('~ '))}" for line in extra if line]

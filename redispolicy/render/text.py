@@ -134,17 +134,17 @@ def render_plan(plan: object, style: Style) -> str:
     return "\n".join(lines + keys) + "\n"
 
 
-def this_node_only(ident: object) -> str:
+def this_node_only(ident: object, verb: str = "plan") -> str:
     """Plan and apply work on one node; CONFIG SET is not replicated. Say so where it matters."""
     from redispolicy.live.snapshot import Identity
 
     assert isinstance(ident, Identity)
     if ident.mode == "cluster":
-        return ("a cluster node: this plan covers this node only (CONFIG SET reaches no other node); "
+        return (f"a cluster node: this {verb} covers this node only (CONFIG SET reaches no other node); "
                 "`redispolicy drift` checks every node")
     if ident.replicas:
         return (f"this primary has {ident.replicas} replica(s), which a CONFIG SET here does not reach: "
-                "this plan covers this node only; `redispolicy drift` checks every node")
+                f"this {verb} covers this node only; `redispolicy drift` checks every node")
     return ""
 
 
@@ -241,7 +241,7 @@ def _percent(rate: float) -> str:
     return f"{pct:.2g} %" if pct < 10 else f"{pct:.0f} %"
 
 
-def _class_counts(c: ClassFindings) -> tuple[str, str]:
+def class_counts(c: ClassFindings) -> tuple[str, str]:
     """(how many keys, what is wrong) for one class, in the wording its mode allows."""
     if c.exact:
         size = f"{c.matched:>7} keys" + (" (exact, SCAN MATCH)" if c.via == "match" else "")
@@ -256,7 +256,7 @@ def _class_counts(c: ClassFindings) -> tuple[str, str]:
     return size, bad
 
 
-def _suggested_count(findings: KeyFindings, n: int) -> str:
+def suggested_count(findings: KeyFindings, n: int) -> str:
     if findings.mode == "sample" and findings.sample_size:
         return f"≈ {_approx(n * findings.dbsize / findings.sample_size)} keys, {n} sampled"
     return f"{n} key" + ("" if n == 1 else "s")
@@ -285,13 +285,13 @@ def keys_lines(findings: object, style: Style) -> list[str]:
         lines.append(style.paint("  cluster masters: " + ", ".join(findings.nodes), "dim"))
     width = max([len(c.name) for c in findings.classes] + [len("unclassified")])
     for c in findings.classes:
-        size, bad = _class_counts(c)
+        size, bad = class_counts(c)
         mark = style.paint("✗", "red", "bold") if c.violating else style.paint("✓", "green")
         ttl = (f"TTL p50 {d(c.ttl_p50)} p90 {d(c.ttl_p90 or 0)} max {d(c.ttl_max or 0)}"
                if c.ttl_p50 is not None else "no TTLs")
         line = f"  {mark} {c.name:<{width}}  {size}  {bad}  ({ttl})"
         if c.memory_estimate is not None:
-            line += f"  memory {_bytes_estimate(c.memory_estimate, c.exact)}"
+            line += f"  memory {bytes_estimate(c.memory_estimate, c.exact)}"
         if c.examples:
             line += style.paint("  e.g. " + ", ".join(c.examples[:3]), "dim")
         lines.append(line)
@@ -307,13 +307,13 @@ def keys_lines(findings: object, style: Style) -> list[str]:
         lines.append(line)
         if findings.suggestions:
             lines.append("    suggested classes: " + ", ".join(
-                f"{p} ({_suggested_count(findings, n)})" for p, n in findings.suggestions))
+                f"{p} ({suggested_count(findings, n)})" for p, n in findings.suggestions))
     lines += remediation_lines(findings, style)
     lines += capacity_lines(findings, style)
     return lines
 
 
-def _bytes_estimate(e: Estimate, exact: bool) -> str:
+def bytes_estimate(e: Estimate, exact: bool) -> str:
     from redispolicy.catalog.units import human_bytes as b
 
     if exact:
@@ -334,7 +334,7 @@ def capacity_lines(findings: object, style: Style) -> list[str]:
         k = o.observed_keys
         keys = f"{round(k.value)} keys" if o.exact else f"≈ {_approx(k.value)} keys"
         observed = ("not measured (MEMORY USAGE unavailable)" if o.observed_bytes is None
-                    else _bytes_estimate(o.observed_bytes, o.exact))
+                    else bytes_estimate(o.observed_bytes, o.exact))
         if not o.exact and o.observed_bytes is not None:
             observed = observed[:-1] + f"; {keys})"
         else:

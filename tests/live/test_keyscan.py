@@ -10,16 +10,17 @@ import pytest
 import redis
 from proxy import Cut, FaultProxy
 
-from redispolicy.live.keyscan import Batch, _Dedupe, inspect, scan_exact
+from redispolicy.live.keyscan import Batch, Dedupe, inspect, scan_exact
 from redispolicy.main import run
 
 
 def test_dedupe_passes_each_key_once():
-    d = _Dedupe()
+    d = Dedupe()
     assert d.fresh([b"a", b"b"]) == [b"a", b"b"]
     assert d.fresh([b"c", b"a", b"c", b"d"]) == [b"c", b"d"]  # one seen before, one twice in the batch
     assert d.duplicates == 2
     assert d.fresh([]) == [] and d.fresh([b"e"]) == [b"e"]
+    assert d.fresh(["e", "f"]) == [b"f"] and d.duplicates == 3  # a decoding client's str keys, the same keys
 
 
 def test_every_key_of_every_db_once_with_its_ttl(matrix_server):
