@@ -29,3 +29,12 @@ class UsageError(RedispolicyError):
 
 class PolicyError(RedispolicyError):
     """The policy could not be turned into an effective policy (e.g. unknown environment)."""
+
+
+class InsecureConnectionWarning(UserWarning):
+    """A connection the policy allows to go unverified (``target.tls.verify: false``).
+
+    Raised with ``warnings.warn`` where the connection is made (stages never print);
+    ``main.run`` shows each such warning once per run on stderr, before the result, so a
+    run that connects without verification always says so.
+    """

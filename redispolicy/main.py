@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,7 @@ import click
 
 from redispolicy import __version__
 from redispolicy.commands import Options, Result
-from redispolicy.errors import RedispolicyError
+from redispolicy.errors import InsecureConnectionWarning, RedispolicyError
 from redispolicy.render import FORMATS
 from redispolicy.render.style import Style, use_color
 
@@ -133,14 +135,21 @@ def explain(env: str, param: str | None, **kw: Any) -> int:
 @click.option("--memory", is_flag=True,
               help="Measure MEMORY USAGE (SAMPLES 5) of every key class, and compare each capacity workload "
                    "with its observed size.")
+@click.option("--examples", is_flag=True,
+              help="Include key names (examples, suggested patterns) in every format; without it only text on "
+                   "stdout shows them (they may hold tokens or personal data).")
 @common
 def plan(env: str, url: str | None, detailed_exitcode: bool, show_unchanged: bool, out: Path | None, keys: bool,
-         max_rate: int | None, memory: bool, **kw: Any) -> int:
-    """Compare the live server with the policy and show what apply would change."""
+         max_rate: int | None, memory: bool, examples: bool, **kw: Any) -> int:
+    """Compare the live server with the policy and show what apply would change.
+
+    Exit 1 also when CONFIG could not be read (unless the target says `config: unavailable`).
+    """
     from redispolicy.commands import plan as cmd
 
     opts = _options(**kw)
-    return _emit(cmd.run(opts, env, url, detailed_exitcode, show_unchanged, out, keys, max_rate, memory), opts)
+    return _emit(cmd.run(opts, env, url, detailed_exitcode, show_unchanged, out, keys, max_rate, memory,
+                         examples), opts)
 
 
 @cli.command()
@@ -278,25 +287,30 @@ def cleanup(env: str, url: str | None, execute: bool, max_rate: int | None, lock
 @click.option("--discover/--no-discover", default=True, show_default=True,
               help="Check every node of the target: a primary's replicas, a replica's primary, every cluster "
                    "node (--no-discover, or target.topology: standalone, checks the node the URL names).")
+@click.option("--examples", is_flag=True,
+              help="Include key names (examples, suggested patterns) in every format; without it only text on "
+                   "stdout shows them (they may hold tokens or personal data).")
 @common
 def drift(env: str, url: str | None, keys: bool, window: float, max_rate: int | None, fail_on: str,
-          since_plan: Path | None, textfile_dir: Path | None, memory: bool, discover: bool, **kw: Any) -> int:
+          since_plan: Path | None, textfile_dir: Path | None, memory: bool, discover: bool, examples: bool,
+          **kw: Any) -> int:
     """Report config drift, key findings and health against the policy, for every target.
 
     Every node of a replicated or clustered target is a target of its own (config and
-    health per node; the key audit once). Exit 0 in sync, 2 drift or failing health, 1 error.
+    health per node; the key audit once). Exit 0 in sync, 2 drift or failing health, 1 error
+    or a check that could not run (e.g. CONFIG refused, unless the target says `config: unavailable`).
     """
     from redispolicy.commands import drift as cmd
 
     opts = _options(**kw)
     return _emit(cmd.run(opts, env, url, keys, window, max_rate, fail_on, since_plan, textfile_dir, memory,
-                         discover), opts)
+                         discover, examples), opts)
 
 
 @cli.command()
-@click.argument("which", type=click.Choice(["policy", "report"]), default="policy")
+@click.argument("which", type=click.Choice(["policy", "report", "plan"]), default="policy")
 def schema(which: str) -> int:
-    """Print a JSON Schema (2020-12): the policy format (default), or the -o json report of plan/drift."""
+    """Print a JSON Schema (2020-12): the policy format (default), the -o json report of plan/drift, or the plan file."""
     from redispolicy.commands import schema as cmd
 
     opts = Options.default()
@@ -304,7 +318,39 @@ def schema(which: str) -> int:
 
 
 def run(argv: list[str] | None = None) -> int:
-    """Entry point: the one place exceptions become messages and exit codes."""
+    """Entry point: the one place exceptions become messages and exit codes (and warnings, lines on stderr)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", InsecureConnectionWarning)
+        warnings.showwarning = _warn_once()
+        return _run(argv)
+
+
+def _warn_once() -> Callable[..., None]:
+    """A ``warnings.showwarning`` for one run: each InsecureConnectionWarning shown once, when raised.
+
+    Stages raise it where they connect (drift connects to every node, from several threads);
+    it is shown at once, so it comes before an `apply -e` confirmation prompt, not after.
+    Other warnings go to Python's usual display.
+    """
+    shown: set[str] = set()
+    lock = threading.Lock()
+    usual = warnings.showwarning
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        if not issubclass(category, InsecureConnectionWarning):
+            usual(message, category, filename, lineno, file, line)
+            return
+        with lock:
+            if str(message) in shown:
+                return
+            shown.add(str(message))
+        click.echo(f"redispolicy: warning: {message}", err=True)
+
+    return show
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         code = cli.main(args=argv, prog_name="redispolicy", standalone_mode=False)
         return code if isinstance(code, int) else 0

@@ -61,6 +61,13 @@ _RULES = [
     Rule("capacity-unknown-class", "A capacity workload names a key class that does not exist"),
     Rule("capacity-no-limit", "Capacity cannot be checked: no maxmemory limit is set"),
     Rule("capacity-no-ttl", "A workload sized by arrivals_per_day needs a class with ttl.max"),
+    Rule("config-dangerous", "A parameter that points the server at files or opens code loading, without an allow_dangerous opt-in"),
+    Rule("allow-dangerous-unknown", "allow_dangerous names an unknown parameter"),
+    Rule("allow-dangerous-unused", "allow_dangerous names a parameter that needs no opt-in or is not managed"),
+    # Key classes that would make cleanup / remediate a flush (issue 10)
+    Rule("keys-catch-all", "A class with cleanup: or remediate: true whose pattern matches every key"),
+    Rule("keys-ttl-zero", "ttl.max is zero: Redis deletes a key whose TTL is 0 at once"),
+    Rule("keys-idle-zero", "cleanup.idle_over is zero: every key qualifies (write always: true if meant)"),
 ]
 
 RULES: dict[str, Rule] = {r.id: r for r in _RULES}

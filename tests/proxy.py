@@ -20,6 +20,11 @@ count start only once a command matching that prefix has passed (e.g. the first
 fire one after the other (the second counts from the moment the first fired).
 ``refuse_for`` makes the proxy accept and immediately close new connections for that many
 seconds after a cut, so a client that tries to reconnect cannot reach the server.
+
+``when="hold"`` is a stall, not a cut: the matching command and every later command on
+every connection, open or new (a lock's keep-alive too), wait until ``release()``, as
+behind a network that stopped moving; ``held`` is set once it fired. Replies already on
+their way still arrive. Another client that must get through goes to the server directly.
 """
 
 from __future__ import annotations
@@ -38,12 +43,12 @@ HOST = "127.0.0.1"
 class Cut:
     match: tuple[str, ...]  # command prefix, case-insensitive: ("CONFIG", "SET")
     nth: int = 1  # the nth matching command (1 = the first)
-    when: str = "before"  # "before" | "after_send"
+    when: str = "before"  # "before" | "after_send" | "hold"
     after: tuple[str, ...] | None = None  # start counting once a command with this prefix passed
 
     def __post_init__(self) -> None:
-        if self.when not in ("before", "after_send"):
-            raise ValueError(f"when must be 'before' or 'after_send', not {self.when!r}")
+        if self.when not in ("before", "after_send", "hold"):
+            raise ValueError(f"when must be 'before', 'after_send' or 'hold', not {self.when!r}")
         if self.nth < 1:
             raise ValueError("nth counts from 1")
 
@@ -112,6 +117,9 @@ class FaultProxy:
         self.fired_count = 0  # cuts that fired since arm
         self.commands: list[list[bytes]] = []  # every command forwarded or cut, in order
         self.refused = 0  # connections turned away while refusing
+        self.held = threading.Event()  # a "hold" cut fired: commands wait for release()
+        self._flowing = threading.Event()
+        self._flowing.set()
         self._accepter = threading.Thread(target=self._accept_loop, name="fault-proxy-accept", daemon=True)
         self._accepter.start()
 
@@ -130,6 +138,10 @@ class FaultProxy:
         with self._lock:
             self._cuts = []
 
+    def release(self) -> None:
+        """Let the commands held by a "hold" cut (and all after it) go on to the server."""
+        self._flowing.set()
+
     def names(self) -> list[str]:
         """The commands seen, as 'CONFIG SET maxmemory ...' strings (for assertion messages)."""
         with self._lock:
@@ -137,6 +149,7 @@ class FaultProxy:
 
     def stop(self) -> None:
         self._stop.set()
+        self._flowing.set()
         self._accepter.join(timeout=5)
         with self._lock:
             socks = list(self._sockets)
@@ -199,7 +212,17 @@ class FaultProxy:
             self._counting = not self._cuts or self._cuts[0].after is None
             self.fired_count += 1
             self._refuse_until = time.monotonic() + self._refuse_for
+            if cut.when == "hold":
+                self._flowing.clear()
+                self.held.set()
             return cut.when
+
+    def _wait_flowing(self) -> bool:
+        """Wait while a hold is on; False when the proxy stops meanwhile."""
+        while not self._flowing.wait(0.05):
+            if self._stop.is_set():
+                return False
+        return not self._stop.is_set()
 
     def _pump(self, client: socket.socket, upstream: socket.socket) -> None:
         sel = selectors.DefaultSelector()
@@ -226,6 +249,8 @@ class FaultProxy:
                         raw, buf = buf[:used], buf[used:]
                         decision = self._decide(command)
                         if decision == "before":
+                            return
+                        if not self._wait_flowing():
                             return
                         upstream.sendall(raw)
                         if decision == "after_send":

@@ -46,5 +46,15 @@ def append_file(path: Path, entry: dict[str, Any]) -> None:
                                "pass --audit-log PATH to a writable file") from None
 
 
+def check_writable(path: Path) -> None:
+    """Refuse to start an apply whose trail cannot be written (opens for append, writes nothing)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+    except OSError as exc:
+        raise RedispolicyError(f"cannot write the audit log {path}: {exc.strerror}; nothing was changed",
+                               "pass --audit-log PATH to a writable file") from None
+
+
 def append_stream(client: redis.Redis, key: str, maxlen: int, entry: dict[str, Any]) -> None:
     client.xadd(key, {"entry": json.dumps(entry, sort_keys=True)}, maxlen=maxlen, approximate=True)

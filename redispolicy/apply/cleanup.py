@@ -21,9 +21,10 @@ Two steps:
    alone, so nothing can touch a key between its check and its deletion: a key read
    since step 1 (idle time reset) or gone is skipped, and counted as skipped.
 
-A class whose pattern matches every key (``*``, ``**``, ``?*``, ``*?``) is refused
-outright (``refused``): deleting by such a class is a flush by another name. No
-FLUSHDB or FLUSHALL is ever sent.
+A class whose pattern matches every key is refused outright (``refused``): deleting by
+such a class is a flush by another name. That is decided from the glob's meaning
+(``policy.glob.constrains_only_length``: ``*``, ``?*``, ``[^]*``, ``????`` ...), not
+from a list of spellings. No FLUSHDB or FLUSHALL is ever sent.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from redispolicy.apply.classify import Classifier, show
 from redispolicy.errors import RedispolicyError
 from redispolicy.live.keyscan import DEFAULT_RATE, MAX_COUNT, Dedupe, RateLimiter, no_touch
 from redispolicy.live.wire import Wire, pack
-from redispolicy.policy.glob import covers
+from redispolicy.policy.glob import constrains_only_length
 from redispolicy.policy.model import KeyClass
 
 DELETE_CHUNK = 500  # keys per UNLINK
@@ -78,13 +79,24 @@ def has_cleanup(kc: KeyClass) -> bool:
 
 
 def matches_every_key(pattern: str) -> bool:
-    """Would the pattern match (practically) every key? ``*`` and anything covering it, ``?*``, ``*?``."""
-    return any(covers(pattern, every) for every in ("*", "?*", "*?"))
+    """Would the pattern match every key (of some length on)? See ``constrains_only_length``."""
+    return constrains_only_length(pattern)
 
 
 def refused(classes: tuple[KeyClass, ...]) -> tuple[KeyClass, ...]:
     """Cleanup classes whose pattern matches every key: cleanup refuses to run with any of them."""
     return tuple(kc for kc in classes if has_cleanup(kc) and matches_every_key(kc.pattern))
+
+
+def refuse_catch_all(classes: tuple[KeyClass, ...]) -> None:
+    """The stage's own guard, whatever the caller checked (a policy built in code, a future bug)."""
+    bad = refused(classes)
+    if bad:
+        names = ", ".join(f"'{kc.name}' ({kc.pattern!r})" for kc in bad)
+        raise RedispolicyError(f"cleanup refused: the pattern of class {names} matches every key, so deleting by "
+                               "it would be a flush; nothing was deleted",
+                               "narrow the pattern to the keys the class is for (e.g. 'tmp:*'), or remove cleanup: "
+                               "from the class")
 
 
 def threshold(kc: KeyClass) -> int:
@@ -144,6 +156,7 @@ def find_eligible(client_for_db: Callable[[int], redis.Redis], classes: tuple[Ke
                   rate: int = DEFAULT_RATE, progress: Callable[[int], None] | None = None, keep: bool = False,
                   count: int = MAX_COUNT, reserved: frozenset[bytes] | None = None) -> Found:
     """Step 1: list the eligible keys of every db (deletes nothing)."""
+    refuse_catch_all(classes)
     start = time.monotonic()
     classifier = Classifier(classes) if reserved is None else Classifier(classes, reserved)
     accs = {kc.name: _Acc(kc) for kc in classes if has_cleanup(kc)}
@@ -222,6 +235,7 @@ class Deleter:
         self.chunk = max(1, min(self.chunk, DELETE_CHUNK))
 
     def run(self) -> tuple[ClassCleanup, ...]:
+        refuse_catch_all(self.classes)
         limiter = RateLimiter(self.rate)
         for db, listed in sorted(self.found.keys.items()):
             client = self.client_for_db(db)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from redispolicy.apply.lock import Fence, FenceError
 from redispolicy.catalog.normalize import normalize
 from redispolicy.catalog.params import Param
 from redispolicy.errors import RedispolicyError
@@ -91,58 +92,100 @@ def _shown(items: list[Item], raw: dict[str, str]) -> dict[str, str]:
     return {it.name: "(sensitive)" if it.param.sensitive else _norm(it, raw[it.name]) for it in items}
 
 
+ReadBackAgain = Callable[[], "tuple[redis.Redis, dict[str, str]] | None"]
+
+
 def apply_items(client_factory: Callable[[], redis.Redis], items: list[Item], multi: bool,
-                reconnect_tries: int = 5, reconnect_delay: float = 0.3) -> EngineResult:
+                reconnect_tries: int = 5, reconnect_delay: float = 0.3, fence: Fence | None = None) -> EngineResult:
+    """Set ``items``; with a ``fence`` every change (the rollback too) takes effect only while
+    this apply still holds the lock, else it is refused (or, for a rollback, left alone)."""
     if not items:
         return EngineResult("applied")
 
     def again() -> tuple[redis.Redis, dict[str, str]] | None:
+        # Reads only: a reconnection changes nothing, so it needs no fence.
         return _read_back_again(client_factory, items, reconnect_tries, reconnect_delay)
 
     client = client_factory()
-    done_seq: list[Item] = []
+    sent: list[Item] = []  # the unfenced 6.x path: the CONFIG SETs acknowledged so far
     try:
-        if multi:
-            args: list[str] = []
-            for it in items:
-                args += [it.name, _text(it.send)]
-            client.execute_command("CONFIG", "SET", *args)
-        else:
-            for it in items:
-                client.execute_command("CONFIG", "SET", it.name, _text(it.send))
-                done_seq.append(it)
-    except redis.ResponseError as exc:
-        reason = _redact(str(exc), items)
-        if isinstance(exc, redis.exceptions.NoPermissionError):
-            reason = f"NOPERM {reason} (grant the user +config|set)"
-        if multi:
-            return EngineResult("refused", f"the server refused the change, nothing was set: {reason}")
-        return _rollback(client, items, done_seq, f"the server refused {items[len(done_seq)].name}: {reason}",
-                         again)
+        done, refused = _send(client, items, multi, fence, sent)
+    except FenceError as exc:
+        return EngineResult("refused", exc.message)
     except _CONN_ERRORS as exc:
-        found = again()
-        if found is None:
-            sent = items if multi else items[:len(done_seq) + 1]
-            maybe = ("either all or none of these are now live" if multi else "these may now be live")
-            return EngineResult("unknown", f"the connection was lost while applying ({type(exc).__name__}) "
-                                           "and the server could not be reached again to read it back; "
-                                           f"{maybe}: {', '.join(it.name for it in sent)}")
-        client, raw = found
-        done, untouched, _ = _state(items, raw)
-        if len(untouched) == len(items):
-            return EngineResult("refused", "the connection was lost before the change reached the server; "
-                                           "read back: nothing changed", _shown(items, raw))
-        if len(done) != len(items):
-            return _rollback(client, items, [it for it in items if it not in untouched],
-                             "the connection was lost in the middle of applying", again)
-        # Fully applied before the connection dropped: verify below like any success.
-    return verify(client, items, again)
+        return _connection_lost(items, multi, fence, sent, exc, again)
+    if refused is not None:
+        item, error = refused
+        reason = _redact(str(error), items)
+        if isinstance(error, redis.exceptions.NoPermissionError):
+            reason = f"NOPERM {reason} (grant the user +config|set)"
+        if multi or item is None:
+            return EngineResult("refused", f"the server refused the change, nothing was set: {reason}")
+        return _rollback(client, items, done, f"the server refused {item.name}: {reason}", again, fence)
+    return verify(client, items, again, fence)
 
 
-ReadBackAgain = Callable[[], "tuple[redis.Redis, dict[str, str]] | None"]
+Refusal = tuple["Item | None", redis.ResponseError]
 
 
-def verify(client: redis.Redis, items: list[Item], again: ReadBackAgain | None = None) -> EngineResult:
+def _send(client: redis.Redis, items: list[Item], multi: bool, fence: Fence | None,
+          sent: list[Item]) -> tuple[list[Item], Refusal | None]:
+    """Send the change: (the items now set, the refusal if any).
+
+    Redis >= 7 and Valkey: one multi-parameter CONFIG SET, all or nothing. Redis 6.x: one
+    CONFIG SET per item; unfenced they go one by one and stop at the first refusal; fenced
+    they go in one MULTI, where each runs on its own, so every refused one is skipped.
+    """
+    if multi:
+        command = ["CONFIG", "SET"]
+        for it in items:
+            command += [it.name, _text(it.send)]
+        try:
+            reply = fence.execute(client, [command])[0] if fence is not None else client.execute_command(*command)
+        except redis.ResponseError as exc:  # refused when queued: nothing ran
+            return [], (None, exc)
+        return ([], (None, reply)) if isinstance(reply, redis.ResponseError) else (list(items), None)
+    if fence is None:
+        for it in items:
+            try:
+                client.execute_command("CONFIG", "SET", it.name, _text(it.send))
+            except redis.ResponseError as exc:
+                return sent, (it, exc)
+            sent.append(it)
+        return sent, None
+    try:
+        replies = fence.execute(client, [("CONFIG", "SET", it.name, _text(it.send)) for it in items])
+    except redis.ResponseError as exc:  # refused when queued (NOPERM): nothing ran
+        return [], (None, exc)
+    done = [it for it, r in zip(items, replies, strict=True) if not isinstance(r, redis.ResponseError)]
+    refused = [(it, r) for it, r in zip(items, replies, strict=True) if isinstance(r, redis.ResponseError)]
+    return done, refused[0] if refused else None
+
+
+def _connection_lost(items: list[Item], multi: bool, fence: Fence | None, sent: list[Item], exc: BaseException,
+                     again: ReadBackAgain) -> EngineResult:
+    """The connection dropped while sending: read the server back on a new one and decide."""
+    found = again()
+    if found is None:
+        maybe_sent = items if multi or fence is not None else items[:len(sent) + 1]
+        maybe = ("either all or none of these are now live" if multi else "these may now be live")
+        return EngineResult("unknown", f"the connection was lost while applying ({type(exc).__name__}) "
+                                       "and the server could not be reached again to read it back; "
+                                       f"{maybe}: {', '.join(it.name for it in maybe_sent)}")
+    client, raw = found
+    done, untouched, _ = _state(items, raw)
+    if len(untouched) == len(items):
+        return EngineResult("refused", "the connection was lost before the change reached the server; "
+                                       "read back: nothing changed", _shown(items, raw))
+    if len(done) != len(items):
+        return _rollback(client, items, [it for it in items if it not in untouched],
+                         "the connection was lost in the middle of applying", again, fence)
+    # Fully applied before the connection dropped: verify like any success.
+    return verify(client, items, again, fence)
+
+
+def verify(client: redis.Redis, items: list[Item], again: ReadBackAgain | None = None,
+           fence: Fence | None = None) -> EngineResult:
     try:
         raw = read_back(client, items)
     except _CONN_ERRORS as exc:
@@ -159,23 +202,45 @@ def verify(client: redis.Redis, items: list[Item], again: ReadBackAgain | None =
     mismatches = tuple(
         f"{it.name}: sent {'(sensitive)' if it.param.sensitive else _text(it.send)!s}, "
         f"the server reports {'(sensitive)' if it.param.sensitive else raw[it.name]}" for it in bad)
-    result = _rollback(client, items, items, "the server did not keep the values sent", again)
+    result = _rollback(client, items, items, "the server did not keep the values sent", again, fence)
     return EngineResult(result.status, result.detail, result.now_live, mismatches)
 
 
+def _put_back(client: redis.Redis, done: list[Item], fence: Fence | None) -> None:
+    """CONFIG SET the old values, last set first; raise the first refusal."""
+    commands = [("CONFIG", "SET", it.name, _text(it.before)) for it in reversed(done)]
+    if fence is None:
+        for command in commands:
+            client.execute_command(*command)
+        return
+    if commands:  # in one MULTI each runs on its own: every value that can be put back is
+        refused = [r for r in fence.execute(client, commands) if isinstance(r, redis.ResponseError)]
+        if refused:
+            raise refused[0]
+
+
 def _rollback(client: redis.Redis, items: list[Item], done: list[Item], why: str,
-              again: ReadBackAgain | None = None) -> EngineResult:
+              again: ReadBackAgain | None = None, fence: Fence | None = None) -> EngineResult:
     """Put back the values read before applying, and prove it by reading them back.
 
     If the connection drops while rolling back, reconnect once, read the server back and
-    put back whatever is not at its old value.
+    put back whatever is not at its old value. With a fence, a rollback is sent only while
+    the lock is ours: once another apply holds it, the values are its business, not ours.
     """
     for attempt in (1, 2):
         try:
-            for it in reversed(done):
-                client.execute_command("CONFIG", "SET", it.name, _text(it.before))
+            _put_back(client, done, fence)
             raw = read_back(client, items)
             break
+        except FenceError as exc:
+            detail = (f"{why}; not rolled back: "
+                      + ("the apply lock was lost before the rollback was sent (another apply may hold it now)"
+                         if exc.lost else exc.message)
+                      + f"; these may still be at the planned value: {', '.join(it.name for it in done)}")
+            try:
+                return EngineResult("partial", detail, _shown(items, read_back(client, items)))
+            except (redis.RedisError, *_CONN_ERRORS):
+                return EngineResult("unknown", f"{detail}, and the server could not be read back")
         except redis.ResponseError as exc:
             detail = f"{why}; rolling back failed too ({_redact(str(exc).splitlines()[0], items)})"
             try:

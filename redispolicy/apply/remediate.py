@@ -27,6 +27,12 @@ How, per SCAN batch (COUNT <= 1000), on every db that INFO keyspace lists:
 
 A dry run stops after step 1: its counts are what step 2 would change at that moment.
 
+Refused before the first SCAN, dry run included (``unsafe``): a class whose pattern
+matches every key (``policy.glob.constrains_only_length``: giving every key a TTL
+empties the keyspace on a delay) and a ttl.max <= 0 (``EXPIRE key 0`` deletes the key
+at once). Validation refuses both too; this holds for a policy built in code as well,
+and the EXPIRE arguments are checked again where they are built (``expire_seconds``).
+
 The pass is rate-limited (scanned keys per second), reports progress per batch and is
 resumable: after every SCAN call the cursor of each db and the counts so far go to a
 JSON checkpoint (written to a temporary file and renamed, so it is never half-written);
@@ -54,6 +60,7 @@ from redispolicy.apply.classify import Classifier
 from redispolicy.errors import RedispolicyError
 from redispolicy.live.keyscan import DEFAULT_RATE, MAX_COUNT, Dedupe, RateLimiter, inspect, no_touch
 from redispolicy.live.wire import Wire, command
+from redispolicy.policy.glob import constrains_only_length
 from redispolicy.policy.model import KeyClass
 
 CHECKPOINT_KIND = "redispolicy-remediation-checkpoint"
@@ -61,7 +68,14 @@ CHECKPOINT_VERSION = 1
 
 # KEYS: keys that looked like they need a TTL; ARGV[i]: the max TTL (seconds) of KEYS[i]'s class.
 # Returns per key 0 (left alone: within max, or gone), 1 (had no TTL, got max), 2 (lowered to max).
+# A max that is not a positive number fails the whole call before any EXPIRE: EXPIRE key 0 deletes.
 LUA_REMEDIATE = """
+for i = 1, #KEYS do
+  local max = tonumber(ARGV[i])
+  if max == nil or max <= 0 then
+    return redis.error_reply('redispolicy: refusing a TTL <= 0 (it would delete the key)')
+  end
+end
 local out = {}
 for i, key in ipairs(KEYS) do
   local max = tonumber(ARGV[i])
@@ -83,6 +97,41 @@ return out
 def remediable(kc: KeyClass) -> bool:
     """remediate: true with ttl: {max: D}; a persistent class never is."""
     return kc.remediate and kc.ttl_max is not None and not kc.persistent
+
+
+def unsafe(classes: tuple[KeyClass, ...]) -> RedispolicyError | None:
+    """Why a pass over these classes must not start, or None.
+
+    A remediate class matching every key would give the whole keyspace a TTL (a flush on
+    a delay), and a ttl.max <= 0 would make EXPIRE delete keys at once: either refuses
+    the whole pass, before anything is read or changed.
+    """
+    for kc in classes:
+        if not remediable(kc):
+            continue
+        if kc.ttl_max is not None and kc.ttl_max <= 0:
+            return _non_positive(kc, kc.ttl_max)
+        if constrains_only_length(kc.pattern):
+            return RedispolicyError(
+                f"key class '{kc.name}' has remediate: true and its pattern {kc.pattern!r} matches every key: "
+                "remediating it would give every key a TTL and empty the keyspace; nothing was changed",
+                "narrow the pattern to the keys that should expire (e.g. 'tmp:*'), or remove remediate: true")
+    return None
+
+
+def _non_positive(kc: KeyClass, seconds: int) -> RedispolicyError:
+    return RedispolicyError(
+        f"key class '{kc.name}' has ttl.max {seconds} s: EXPIRE with a TTL <= 0 deletes the key; nothing was changed",
+        "give the class a positive ttl.max (e.g. ttl: {max: 1h}), then run again")
+
+
+def expire_seconds(kc: KeyClass) -> int:
+    """The TTL an EXPIRE for a key of ``kc`` carries: checked right where the command is built,
+    so no path (a policy built in code, a future bug) can send EXPIRE key 0."""
+    seconds = kc.ttl_max if kc.ttl_max is not None else 0
+    if seconds <= 0:
+        raise _non_positive(kc, seconds)
+    return seconds
 
 
 def conditional_expire(product: str, version: str) -> bool:
@@ -239,6 +288,9 @@ class Remediation:
 
     # -- the pass -----------------------------------------------------------------------
     def run(self) -> RemediationResult:
+        refusal = unsafe(self.classes)
+        if refusal is not None:
+            raise refusal
         if self.execute and self.resume and self.checkpoint is not None:
             self._load()
         if not self.targets:
@@ -304,7 +356,7 @@ class Remediation:
         if self.conditional:
             parts = []
             for k, kc, _ in needs:
-                ttl = b"%d" % (kc.ttl_max or 0)  # remediable(kc): never 0
+                ttl = b"%d" % expire_seconds(kc)
                 parts += [command(b"EXPIRE", k, ttl, b"NX"), command(b"EXPIRE", k, ttl, b"LT")]
             data = b"".join(parts)
             with Wire(client) as wire:
@@ -314,7 +366,8 @@ class Remediation:
                 nx, lt = replies[2 * i], replies[2 * i + 1]
                 self._tally(kc, 1 if nx == 1 else 2 if lt == 1 else 0)
         else:
-            outcome = script(keys=[k for k, _, _ in needs], args=[kc.ttl_max for _, kc, _ in needs], client=client)
+            outcome = script(keys=[k for k, _, _ in needs], args=[expire_seconds(kc) for _, kc, _ in needs],
+                             client=client)
             for (_, kc, _), what in zip(needs, outcome, strict=True):
                 self._tally(kc, int(what))
 

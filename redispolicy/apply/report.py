@@ -9,6 +9,8 @@ from redispolicy.apply.remediate import RemediationResult
 EXIT = {"applied": 0, "nothing": 0, "stale": 1, "refused": 1, "rolled_back": 1, "declined": 1,
         "partial": 3, "unknown": 3, "not_persisted": 3}
 
+CHANGED = ("applied", "partial", "unknown", "not_persisted")  # the server may now differ from before
+
 NEXT_STEP = {
     "restart": "set it in the server's config file and restart the server",
     "protected": "allow it with enable-protected-configs (startup-only) or set it in the config file",
@@ -56,9 +58,17 @@ class ApplyReport:
     now_live: dict[str, str] = field(default_factory=dict)
     keys: KeysOutcome | None = None  # None: --remediate-keys was not given
     scope_note: str = ""  # the nodes this apply did not reach (replicas, other cluster nodes), when any
+    audit_error: str = ""  # the change happened but its audit record could not be written
+
+    @property
+    def changed_something(self) -> bool:
+        return self.status in CHANGED
 
     @property
     def exit_code(self) -> int:
         if self.keys is not None and self.keys.status in KEYS_CUT_OFF:
             return max(EXIT[self.status], 3)  # config as planned, keys partly remediated: partially applied
+        keys_changed = self.keys is not None and self.keys.result is not None and self.keys.result.changed > 0
+        if self.audit_error and (self.changed_something or keys_changed):
+            return max(EXIT[self.status], 3)  # changed, but the trail does not say so: never "nothing changed"
         return EXIT[self.status]

@@ -27,10 +27,10 @@ import redis
 from redispolicy import __version__
 from redispolicy.apply import audit
 from redispolicy.apply.engine import EngineResult, Item, apply_items
-from redispolicy.apply.lock import ApplyLock
-from redispolicy.apply.remediate import remediable
+from redispolicy.apply.lock import ApplyLock, Fence
+from redispolicy.apply.remediate import remediable, unsafe
 from redispolicy.apply.report import AppliedChange, ApplyReport, KeysOutcome
-from redispolicy.catalog.normalize import normalize
+from redispolicy.catalog.features import supports_multi_config_set
 from redispolicy.catalog.params import catalog
 from redispolicy.commands import Options, Result
 from redispolicy.commands import plan as plan_cmd
@@ -44,19 +44,25 @@ from redispolicy.commands.keyops import (
 from redispolicy.commands.remediate import audit_changes, default_checkpoint, run_pass
 from redispolicy.errors import RedispolicyError
 from redispolicy.live.connect import ConnectOptions, address, connect
-from redispolicy.live.snapshot import identify
+from redispolicy.live.snapshot import Identity, config_snapshot, identify, with_exact
 from redispolicy.plan.compare import compare as compare_plan
+from redispolicy.plan.compare import hidden_names
 from redispolicy.plan.planfile import (
+    MAX_PLAN_BYTES,
     PlanFileError,
     Provenance,
     SavedPlan,
     file_digest,
-    from_document,
     moved,
+    parse_document,
+    parse_plan,
+    read_bounded,
+    rederive,
     to_document,
 )
 from redispolicy.policy.model import Policy
 from redispolicy.policy.resolve import display_path
+from redispolicy.policy.yamlload import MAX_FILE_BYTES
 from redispolicy.render import renderer
 from redispolicy.render.style import Style
 from redispolicy.render.text import remediate_keys_notice, this_node_only
@@ -88,27 +94,63 @@ class KeyStep:
 
 def run_file(opts: Options, plan_path: Path, url: str | None, lock_timeout: float, no_lock: bool,
              audit_log: Path | None, remediate_keys: bool = False, max_rate: int | None = None) -> Result:
+    key = plan_cmd.fingerprint_key(opts.environ)
     try:
-        saved = from_document(json.loads(plan_path.read_text(encoding="utf-8")))
+        data = read_bounded(plan_path, MAX_PLAN_BYTES, "a plan file")
+        plan_fp = _fingerprint(data)
+        saved = parse_plan(data, key)
     except OSError as exc:
         raise RedispolicyError(f"cannot read the plan {plan_path}: {exc.strerror}", "check the path") from None
-    except (ValueError, PlanFileError) as exc:
-        raise RedispolicyError(f"{plan_path}: {exc}", "make a new plan with `redispolicy plan --out FILE`") from None
-    changed = [p for p, digest in saved.files if not Path(p).is_file() or file_digest(Path(p).read_bytes()) != digest]
+    except PlanFileError as exc:
+        # A plan file that is not what `plan --out` wrote is a security event: it goes in the trail.
+        _audit(opts, None, audit_log, None, str(plan_path), "(unverified)", "refused", f"plan file refused: {exc}")
+        raise RedispolicyError(f"{plan_path}: refused, nothing was changed: {exc}",
+                               "make a new plan with `redispolicy plan -e ENV --out FILE`, review it and apply "
+                               "that file") from None
+    policy_dir = Path(saved.policy_dir or opts.policy_dir)
+    changed = _changed_files(saved, policy_dir)
     if changed:
         return _stale_policy(opts, saved, changed, remediate_keys)
-    if saved.environment is None:
-        raise RedispolicyError(f"{plan_path} names no environment", "make a new plan with -e ENV")
-    policy_opts = Options(Path(saved.policy_dir or opts.policy_dir), opts.environ, opts.output, opts.reports,
-                          opts.style)
+    policy_opts = Options(policy_dir, opts.environ, opts.output, opts.reports, opts.style)
     policy, failed = plan_cmd.load_policy(policy_opts, saved.environment, url is not None)
     if failed is not None:
         return failed
     assert policy is not None
+    planned = {Path(p).resolve() for p, _ in saved.files}
+    loaded = {Path(p).resolve() for p in policy.files}
+    if planned != loaded:
+        why = (f"the plan names the policy files {', '.join(sorted(p for p, _ in saved.files))}, but environment "
+               f"'{saved.environment}' is made of {', '.join(policy.files)}")
+        _audit(opts, policy, audit_log, saved.environment, saved.target["address"], plan_fp, "refused", why)
+        raise RedispolicyError(f"{plan_path}: refused, nothing was changed: {why}",
+                               "make a new plan with `redispolicy plan -e ENV --out FILE`")
     conn = plan_cmd.connect_options(policy, url)
     step = KeyStep.make(saved.environment, max_rate, policy_opts.policy_dir, url) if remediate_keys else None
-    return _execute(opts, saved, policy, conn, lock_timeout, no_lock, audit_log, _fingerprint(plan_path.read_bytes()),
-                    step)
+    return _execute(opts, saved, policy, conn, lock_timeout, no_lock, audit_log, plan_fp, step)
+
+
+def _changed_files(saved: SavedPlan, policy_dir: Path) -> list[str]:
+    """The plan's policy files that changed since the plan (or are gone). Refuses a file outside the
+    policy directory, and reads each with the policy size bound: the plan file chose these paths."""
+    root = policy_dir.resolve()
+    changed = []
+    for p, digest in saved.files:
+        path = Path(p)
+        if not path.resolve().is_relative_to(root):
+            raise RedispolicyError(f"the plan names {p}, which is outside the policy directory {policy_dir}; "
+                                   "nothing was changed", "make a new plan with `redispolicy plan -e ENV --out FILE`")
+        try:
+            data = read_bounded(path, MAX_FILE_BYTES, "a policy file")
+        except FileNotFoundError:
+            changed.append(p)
+            continue
+        except (OSError, PlanFileError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise RedispolicyError(f"cannot read the policy file {p} the plan names: {why}; nothing was changed",
+                                   "check the file, or make a new plan") from None
+        if file_digest(data) != digest:
+            changed.append(p)
+    return changed
 
 
 def run_env(opts: Options, env: str, url: str | None, auto_approve: bool, interactive: bool, confirm: Confirm,
@@ -121,6 +163,11 @@ def run_env(opts: Options, env: str, url: str | None, auto_approve: bool, intera
     conn = plan_cmd.connect_options(policy, url)
     identity, snapshot = plan_cmd.observe(policy, conn)
     plan = compare_plan(policy, identity, snapshot)
+    if not plan.config_available and not _config_unavailable_expected(policy):
+        why = f"config could not be checked on {identity.address}, so nothing was changed: {plan.config_reason}"
+        _audit(opts, policy, audit_log, env, identity.address, "(no plan)", "refused", why)
+        raise RedispolicyError(why, "grant the apply user +config|get and +config|set; for a managed service whose "
+                                    "config is changed elsewhere, declare `target: {config: unavailable}`")
     shown = renderer("text", "plan")(plan, opts.style)
     step = KeyStep.make(env, max_rate, opts.policy_dir, url) if remediate_keys else None
     classes = [kc for kc in policy.keys if remediable(kc)] if step is not None else []
@@ -150,7 +197,7 @@ def run_env(opts: Options, env: str, url: str | None, auto_approve: bool, intera
                       policy_dir=display_path(opts.policy_dir))
     key = plan_cmd.fingerprint_key(opts.environ)
     doc = to_document(plan, prov, snapshot.values, key)
-    saved = from_document(doc)
+    saved = parse_document(doc, key)
     result = _execute(opts, saved, policy, conn, lock_timeout, no_lock, audit_log,
                       _fingerprint(json.dumps(doc, sort_keys=True).encode()), step)
     prefix = shown + "\n" if auto_approve and opts.output == "text" else ""
@@ -190,22 +237,35 @@ def _secret_for(policy: Policy, parameter: str, identity_product: str, identity_
 def _execute(opts: Options, saved: SavedPlan, policy: Policy, conn: ConnectOptions, lock_timeout: float,
              no_lock: bool, audit_log: Path | None, plan_fp: str, step: KeyStep | None = None) -> Result:
     remediating = step is not None and any(remediable(kc) for kc in policy.keys)
-    client = connect(conn)
+    addr = address(conn.url.reveal())
+    # CONFIG is server-wide and so is the lock: both on db 0, whatever database the URL names.
+    client = connect(dataclasses.replace(conn, db=0))
     try:
-        with _before_any_change(address(conn.url.reveal()), "+info"):
-            identity = identify(client, address(conn.url.reveal()))
+        with _before_any_change(addr, "+info"):
+            identity = identify(client, addr)
+        _require_planned_target(saved, identity)
+        if identity.role not in ("master", "primary"):
+            raise RedispolicyError(
+                f"{identity.address} is a replica ({identity.role}): apply changes the node the plan was made "
+                "for, and a replica's lock and audit stream cannot be written; nothing was changed",
+                "make the plan and apply it against the primary (plan and apply do not cover replicas yet)")
         if remediating:  # refused before anything changes, config included
             require_standalone(identity, "apply --remediate-keys")
             require_primary(identity, "apply --remediate-keys")
+            refusal = unsafe(policy.keys)
+            if refusal is not None:
+                raise refusal
+        audit_path = audit_log or _policy_audit_path(policy) or default_audit_log(opts.environ)
+        audit.check_writable(audit_path)  # an apply that cannot leave a trail does not start
         lock = None if no_lock else ApplyLock(client)
         if lock is not None:
-            with _before_any_change(identity.address, "+set and +eval on the lock key, or pass --no-lock"):
+            with _before_any_change(identity.address, "+set +get +eval +type +pttl on the lock key, or pass --no-lock"):
                 lock.acquire(lock_timeout)
     except RedispolicyError as exc:
-        # Refused before any change (lock held, NOPERM, a cluster or replica with --remediate-keys):
-        # the trail still says who tried to apply which plan where, and why it stopped.
+        # Refused before any change (lock held, NOPERM, a replica, another server, a cluster with
+        # --remediate-keys): the trail still says who tried to apply which plan where, and why it stopped.
         client.close()
-        _audit_refusal(opts, saved, policy, audit_log, address(conn.url.reveal()), plan_fp, exc.message)
+        _audit(opts, policy, audit_log, saved.environment, addr, plan_fp, "refused", exc.message)
         raise
     except BaseException:
         client.close()
@@ -219,21 +279,22 @@ def _execute(opts: Options, saved: SavedPlan, policy: Policy, conn: ConnectOptio
                 keyspace = attach(conn, client, identity)
                 for db in keyspace.dbs:
                     keyspace.client_for(db)
-        report = _apply_locked(saved, policy, conn, client, identity.run_id, identity.product, identity.version,
-                               identity.address, plan_cmd.fingerprint_key(opts.environ))
+        report = _apply_locked(saved, policy, conn, client, identity, plan_cmd.fingerprint_key(opts.environ),
+                               fence=None if lock is None else lock.fence)
         if step is not None:  # still under the same lock
             report = dataclasses.replace(report, keys=_remediate_keys(opts, policy, keyspace, report, step))
         if report.applied:
             report = dataclasses.replace(report, scope_note=this_node_only(identity, "apply"))
-        audit_path = audit_log or _policy_audit_path(policy) or default_audit_log(opts.environ)
         entry = audit.record(
-            time=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            environment=saved.environment, target=identity.address, plan_fingerprint=plan_fp,
+            time=_now(), environment=saved.environment, target=identity.address, plan_fingerprint=plan_fp,
             changes=[{"parameter": c.parameter, "before": c.before, "after": c.after, "sensitive": c.sensitive}
                      for c in report.applied],
             result=report.status, detail=report.detail,
             keys=None if report.keys is None else _audit_keys(report.keys))
-        audit.append_file(audit_path, entry)
+        try:
+            audit.append_file(audit_path, entry)
+        except RedispolicyError as exc:  # checked writable above; a full disk can still say no
+            report = dataclasses.replace(report, audit_error=exc.message)
         stream = _policy_audit_stream(policy)
         if stream is not None:
             with contextlib.suppress(redis.RedisError):  # the file entry stands; the stream is a copy
@@ -247,16 +308,37 @@ def _execute(opts: Options, saved: SavedPlan, policy: Policy, conn: ConnectOptio
     return _render(opts, report)
 
 
-def _audit_refusal(opts: Options, saved: SavedPlan, policy: Policy, audit_log: Path | None, target: str,
-                   plan_fp: str, why: str) -> None:
+def _require_planned_target(saved: SavedPlan, identity: Identity) -> None:
+    """A plan is bound to the server it was made for: its address here, and (checked with the values)
+    its run_id. A plan for another server is refused before the lock, not reported as stale."""
+    if saved.target["address"] != identity.address:
+        raise RedispolicyError(f"the plan was made for {saved.target['address']}, but this run reaches "
+                               f"{identity.address}; nothing was changed",
+                               "apply it with the URL it was planned with, or make a new plan for this server")
+    if (saved.target["product"], saved.target["version"]) != (identity.product, identity.version):
+        raise RedispolicyError(f"the plan was made for {saved.target['product']} {saved.target['version']} at "
+                               f"{identity.address}, which now runs {identity.product} {identity.version}; "
+                               "nothing was changed", "make a new plan")
+
+
+def _config_unavailable_expected(policy: Policy) -> bool:
+    """`target: {config: unavailable}`: a managed service whose CONFIG is blocked by design."""
+    return policy.target is not None and policy.target.config == "unavailable"
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _audit(opts: Options, policy: Policy | None, audit_log: Path | None, environment: str | None, target: str,
+           plan_fp: str, result: str, why: str) -> None:
     """The audit record of an apply that stopped before changing anything (file only: the
     server may be the reason). A log that cannot be written does not hide the refusal itself."""
-    entry = audit.record(
-        time=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        environment=saved.environment, target=target, plan_fingerprint=plan_fp, changes=[],
-        result="refused", detail=why)
+    entry = audit.record(time=_now(), environment=environment, target=target, plan_fingerprint=plan_fp,
+                         changes=[], result=result, detail=why)
+    path = audit_log or (_policy_audit_path(policy) if policy is not None else None) or default_audit_log(opts.environ)
     with contextlib.suppress(RedispolicyError):
-        audit.append_file(audit_log or _policy_audit_path(policy) or default_audit_log(opts.environ), entry)
+        audit.append_file(path, entry)
 
 
 def _remediate_keys(opts: Options, policy: Policy, keyspace: Session | None, config: ApplyReport,
@@ -316,56 +398,69 @@ def _policy_audit_stream(policy: Policy) -> tuple[str, int] | None:
     return str(stream.get("key", "redispolicy:audit")), int(stream.get("maxlen", 1000))
 
 
-def _apply_locked(saved: SavedPlan, policy: Policy, conn: ConnectOptions, client: redis.Redis, run_id: str,
-                  product: str, version: str, addr: str, key: bytes) -> ApplyReport:
-    cat = catalog()
+def _apply_locked(saved: SavedPlan, policy: Policy, conn: ConnectOptions, client: redis.Redis,
+                  identity: Identity, key: bytes, fence: Fence | None = None) -> ApplyReport:
+    """Under the lock: read the server, check the plan still describes it and is the policy's, apply.
+
+    What is sent comes from the policy compared with the server now (``fresh``), never from
+    the file: the file only selects which of the policy's changes were reviewed.
+    """
+    env, addr = saved.environment, identity.address
     not_applied = tuple((c.parameter, c.action) for c in saved.changes if c.action != "set")
-    touched = [c.parameter for c in saved.changes]
+    with _before_any_change(addr, "+config|get and +config|set"):
+        snapshot = with_exact(client, config_snapshot(client), hidden_names(policy, identity))
+    if not snapshot.available:
+        if _config_unavailable_expected(policy) and not saved.changes:
+            return ApplyReport(env, addr, "nothing", "config not checked here (expected: target.config: "
+                                                     "unavailable)")
+        return ApplyReport(env, addr, "refused", f"config could not be checked, so nothing was changed: "
+                                                 f"{snapshot.reason}", not_applied=not_applied)
+    fresh = compare_plan(policy, identity, snapshot)
     raw_now: dict[str, str | Secret] = {}
     normalized_now: dict[str, str | None] = {}
-    for name in touched:
-        with _before_any_change(addr, "+config|get and +config|set"):
-            reply = client.config_get(name)
-        value = reply.get(name, next(iter(reply.values()), None)) if reply else None
-        look = cat.lookup(name)
+    by_name = {c.parameter: c for c in fresh.changes}
+    for c in saved.changes:
+        value = snapshot.values.get(c.parameter)
         if value is None:
-            normalized_now[name] = None
+            normalized_now[c.parameter] = None
             continue
-        if look and look.param.sensitive:
-            raw_now[name] = Secret(str(value))
-            continue
-        raw_now[name] = str(value)
-        try:
-            normalized_now[name] = normalize(look.param, str(value)) if look else str(value)
-        except (ValueError, OverflowError):
-            normalized_now[name] = str(value)
-    why = moved(saved, run_id, raw_now, normalized_now, key)
+        raw_now[c.parameter] = value
+        if not isinstance(value, Secret):
+            want = by_name.get(c.parameter)
+            # compare() normalized the live value the same way when it made `before`
+            normalized_now[c.parameter] = want.before if want is not None else value
+    # Forged entries first (what does not depend on the server's values), then staleness, then the rest.
+    forged = rederive(saved, fresh, key, static=True)
+    why = [] if forged else moved(saved, identity.run_id, raw_now, normalized_now, key)
     if why:
-        return ApplyReport(saved.environment, addr, "stale", "the server moved since the plan was made",
+        return ApplyReport(env, addr, "stale", "the server moved since the plan was made",
                            moved=tuple(why), not_applied=not_applied)
+    forged = forged or rederive(saved, fresh, key)
+    if forged:
+        return ApplyReport(env, addr, "refused", "the plan asks for changes the policy does not: it was not made "
+                                                 "from these policy files, or was edited", moved=tuple(forged),
+                           not_applied=not_applied)
+    cat = catalog()
     items: list[Item] = []
     applied: list[AppliedChange] = []
     for c in saved.settable:
+        want = by_name[c.parameter]
         look = cat.lookup(c.parameter)
-        if look is None:
-            raise RedispolicyError(f"the plan names '{c.parameter}', which this redispolicy does not know",
-                                   "make a new plan with this version of redispolicy")
-        if c.sensitive:
-            secret = _secret_for(policy, c.parameter, product, version)
-            if secret is None or secret.fingerprint(key) != c.after_fingerprint:
-                return ApplyReport(saved.environment, addr, "stale",
-                                   f"the value of {c.parameter} in the environment is not the one planned",
-                                   moved=(f"{c.parameter}: the (sensitive) policy value differs from the plan",),
-                                   not_applied=not_applied)
-            items.append(Item(c.parameter, look.param, secret, secret, raw_now.get(c.parameter, "")))
+        assert look is not None  # compare() only makes changes for parameters the catalog knows
+        before = raw_now.get(c.parameter, "")
+        if want.sensitive:
+            secret = _secret_for(policy, c.parameter, identity.product, identity.version)
+            if secret is None:
+                return ApplyReport(env, addr, "stale", f"the value of {c.parameter} in the environment is not "
+                                                       "the one planned", not_applied=not_applied)
+            items.append(Item(c.parameter, look.param, secret, secret, before))
             applied.append(AppliedChange(c.parameter, "(sensitive)", "(sensitive)", True))
         else:
-            assert c.send is not None and c.after is not None
-            items.append(Item(c.parameter, look.param, c.send, c.after, raw_now.get(c.parameter, "")))
-            applied.append(AppliedChange(c.parameter, c.before, c.after, False))
+            items.append(Item(c.parameter, look.param, str(want.send), want.after, before))
+            applied.append(AppliedChange(c.parameter, want.before, want.after, False))
     if not items:
-        return ApplyReport(saved.environment, addr, "nothing", not_applied=not_applied)
-    multi = product == "valkey" or int(version.split(".")[0]) >= 7
+        return ApplyReport(env, addr, "nothing", not_applied=not_applied)
+    multi = supports_multi_config_set(identity.product, identity.version)
 
     extra: list[redis.Redis] = []  # reconnections after a lost connection, closed below
     first = True
@@ -375,17 +470,18 @@ def _apply_locked(saved: SavedPlan, policy: Policy, conn: ConnectOptions, client
         if first:
             first = False
             return client
-        extra.append(connect(conn))
+        extra.append(connect(dataclasses.replace(conn, db=0)))
         return extra[-1]
 
     try:
-        result: EngineResult = apply_items(reuse_then_reconnect, items, multi)
+        # Fenced: the change takes effect only while this apply still holds the lock.
+        result: EngineResult = apply_items(reuse_then_reconnect, items, multi, fence=fence)
     finally:
         for again in extra:
             with contextlib.suppress(redis.RedisError, OSError):
                 again.close()
     if result.status != "applied":
-        return ApplyReport(saved.environment, addr, result.status, result.detail, tuple(applied),
+        return ApplyReport(env, addr, result.status, result.detail, tuple(applied),
                            not_applied=not_applied, mismatches=result.mismatches, now_live=result.now_live)
     persisted: bool | None = None
     status, detail = "applied", ""
@@ -399,7 +495,5 @@ def _apply_locked(saved: SavedPlan, policy: Policy, conn: ConnectOptions, client
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             persisted = False
             status, detail = "not_persisted", f"applied at runtime, not persisted: {type(exc).__name__}"
-    return ApplyReport(saved.environment, addr, status, detail, tuple(applied), verified=True,
+    return ApplyReport(env, addr, status, detail, tuple(applied), verified=True,
                        persisted=persisted, not_applied=not_applied, now_live=result.now_live)
-
-

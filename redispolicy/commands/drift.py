@@ -6,7 +6,9 @@ node); the key audit runs once. ``target.topology: standalone`` or --no-discover
 the node the URL names alone. A ``targets:`` fleet is checked entry by entry.
 
 Exit 0 in sync, 2 drift or failing health (critical; --fail-on warning includes
-warnings), 1 error (a target could not be checked).
+warnings), 1 error: a target could not be checked, or a check could not run on it
+(CONFIG, the key audit or INFO refused) unless the policy expects it
+(``target: {config: unavailable}``).
 """
 
 from __future__ import annotations
@@ -14,24 +16,35 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
-import json
 import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import redis
+
 from redispolicy.commands import Options, Result
 from redispolicy.commands import plan as plan_cmd
 from redispolicy.commands.keyaudit import audit_keys
 from redispolicy.errors import RedispolicyError
-from redispolicy.live.connect import address, connect, for_node
+from redispolicy.live.connect import ConnectOptions, address, connect, for_node
 from redispolicy.live.health import read_health
 from redispolicy.live.snapshot import Identity, config_snapshot, identify, with_exact
 from redispolicy.live.topology import Member, discover
 from redispolicy.plan.compare import compare, hidden_names
-from redispolicy.plan.drift import DriftReport, TargetDrift, apply_ignores, findings_for
-from redispolicy.plan.health import evaluate
+from redispolicy.plan.drift import (
+    DriftReport,
+    NotChecked,
+    TargetDrift,
+    apply_ignores,
+    declared_config,
+    findings_for,
+    stale_declaration,
+)
+from redispolicy.plan.health import HealthCheck, evaluate
+from redispolicy.plan.keys import KeyFindings
 from redispolicy.plan.model import Plan
+from redispolicy.plan.planfile import PlanFileError, read_plan
 from redispolicy.policy.model import Policy, Target
 from redispolicy.render import renderer
 from redispolicy.render.style import Style
@@ -60,16 +73,18 @@ def _check(policy: Policy, target: Target | None, url: str | None, keys: bool, w
     # Every managed parameter is compared, ignored ones too: an ignore rule hides a finding
     # (it is still counted and shown as ignored), and an expired rule hides nothing.
     managed = dataclasses.replace(policy, ignore=())
+    unchecked: list[NotChecked] = []
     try:
         client = connect(conn)
         try:
             identity = identify(client, where)
             snapshot = with_exact(client, config_snapshot(client), hidden_names(policy, identity))
-            health = evaluate(read_health(client, window), policy.health)
+            health = _health(client, window, policy, unchecked)
         finally:
             client.close()
-        plan = compare(managed, identity, snapshot)
-        findings_keys = audit_keys(policy, conn, max_rate, memory=memory) if keys else None
+        plan = dataclasses.replace(compare(managed, identity, snapshot),
+                                   config_declared=declared_config(policy, target))
+        findings_keys = _keys(policy, conn, max_rate, memory, unchecked) if keys else None
     except RedispolicyError as exc:
         return _failed(policy, where, name, exc.message + _found_by_discovery(node), role)
     except Exception as exc:  # e.g. the connection dropped mid-check: this target fails, the others go on
@@ -83,7 +98,31 @@ def _check(policy: Policy, target: Target | None, url: str | None, keys: bool, w
         restarted = since[1] if since[1] != identity.run_id else None
     found = findings_for(plan, findings_keys, health, restarted, policy)
     found = apply_ignores(found, policy.ignore, today)
-    return TargetDrift(identity, plan, findings_keys, health, tuple(found), name=name)
+    notes = tuple(n for n in (stale_declaration(plan),) if n)
+    return TargetDrift(identity, plan, findings_keys, health, tuple(found), name=name,
+                       not_checked=tuple(unchecked), notes=notes)
+
+
+def _health(client: redis.Redis, window: float, policy: Policy, unchecked: list[NotChecked]
+            ) -> tuple[HealthCheck, ...]:
+    """The INFO health checks; refused (ACL, a renamed INFO): not checked, never "ok"."""
+    try:
+        return evaluate(read_health(client, window), policy.health)
+    except redis.ResponseError as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        unchecked.append(NotChecked("health", f"the server refused INFO ({reason}); "
+                                              "grant the drift user +info to check health"))
+        return ()
+
+
+def _keys(policy: Policy, conn: ConnectOptions, max_rate: int | None, memory: bool,
+          unchecked: list[NotChecked]) -> KeyFindings | None:
+    """The key audit; one that could not run (a refused SCAN or PTTL) is not checked, never "no violations"."""
+    try:
+        return audit_keys(policy, conn, max_rate, memory=memory)
+    except RedispolicyError as exc:
+        unchecked.append(NotChecked("keys", f"{exc.message}; {exc.hint}" if exc.hint else exc.message))
+        return None
 
 
 def _found_by_discovery(node: Member | None) -> str:
@@ -101,19 +140,22 @@ def _failed(policy: Policy, where: str, name: str, message: str, role: str = "un
 
 def run(opts: Options, env: str, url: str | None, keys: bool, window: float, max_rate: int | None,
         fail_on: str, since_plan: Path | None, textfile_dir: Path | None, memory: bool = False,
-        discover_nodes: bool = True) -> Result:
+        discover_nodes: bool = True, examples: bool = False) -> Result:
     policy, failed = plan_cmd.load_policy(opts, env, url is not None)
     if failed is not None:
         return failed
     assert policy is not None
     since = None
     if since_plan is not None:
+        # The same validated, signature-checked loader as apply: a plan file is never read loosely.
         try:
-            saved = json.loads(since_plan.read_text())["target"]
-            since = (str(saved.get("address", "")), str(saved["run_id"]))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise RedispolicyError(f"cannot read the run_id from {since_plan}: {exc}",
-                                   "pass a plan file made by `redispolicy plan --out`") from None
+            saved = read_plan(since_plan, plan_cmd.fingerprint_key(opts.environ))
+        except OSError as exc:
+            raise RedispolicyError(f"cannot read the plan {since_plan}: {exc.strerror}", "check the path") from None
+        except PlanFileError as exc:
+            raise RedispolicyError(f"{since_plan}: {exc}", "pass a plan file made by `redispolicy plan --out` "
+                                   "with the same fingerprint key") from None
+        since = (saved.target["address"], saved.target["run_id"])
     today = datetime.date.today()
     if url or not policy.targets:
         results = _check_deployment(policy, url, keys, window, max_rate, since, today, memory, discover_nodes)
@@ -124,17 +166,21 @@ def run(opts: Options, env: str, url: str | None, keys: bool, window: float, max
                                     targets))
     report = DriftReport(policy.environment, tuple(results), policy.file, fail_on)
     fmt = opts.output if opts.output in FORMATS else "text"
-    stdout = renderer(fmt, "drift")(report, opts.style)
-    plain = Style(color=False, verbose=opts.style.verbose)
+    # Key names stay on the machine unless --examples: only text on the operator's stdout shows them.
+    stdout = renderer(fmt, "drift")(report, dataclasses.replace(opts.style, key_names=examples or fmt == "text"))
+    plain = Style(color=False, verbose=opts.style.verbose, key_names=examples)
     files = {path: renderer(f, "drift")(report, plain) for f, path in opts.reports}
     summary = renderer("markdown", "drift")(report, plain) if opts.environ.get("GITHUB_STEP_SUMMARY") else ""
     if textfile_dir is not None:
         write_textfile(textfile_dir, env, renderer("prometheus", "drift")(report, plain))
-    if report.errors:
-        code = 1
-    else:
-        code = 2 if report.failing() else 0
-    return Result(stdout, code, files, summary)
+    return Result(stdout, exit_code(report), files, summary)
+
+
+def exit_code(report: DriftReport) -> int:
+    """1 when a target or a check could not be checked (never "in sync"), 2 on failing findings, else 0."""
+    if report.errors or report.incomplete:
+        return 1
+    return 2 if report.failing() else 0
 
 
 def _check_deployment(policy: Policy, url: str | None, keys: bool, window: float, max_rate: int | None,

@@ -9,17 +9,16 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import os
-import secrets
 import subprocess
 from pathlib import Path
+from typing import Any
 
-from redispolicy import __version__
+from redispolicy import __version__, keyfile
 from redispolicy.commands import Options, Result
 from redispolicy.commands.keyaudit import audit_keys
 from redispolicy.diagnostics import Severity
 from redispolicy.errors import RedispolicyError
-from redispolicy.live.connect import ConnectOptions, address, connect
+from redispolicy.live.connect import ConnectOptions, address, check_url, connect
 from redispolicy.live.snapshot import ConfigSnapshot, Identity, config_snapshot, identify, with_exact
 from redispolicy.plan.compare import compare, hidden_names
 from redispolicy.plan.planfile import Provenance, file_digest, to_document
@@ -48,23 +47,40 @@ def load_policy(opts: Options, env: str, url_given: bool) -> tuple[Policy | None
 
 
 def connect_options(policy: Policy, url: str | None, target: Target | None = None) -> ConnectOptions:
+    """How to reach the target: its URL (or --url), credentials, timeouts and TLS settings.
+
+    --url replaces the address only: how the server is trusted (target.tls) stays the
+    reviewed policy's. The URL is checked here (check_url), so a bad or TLS-weakening one
+    is a clean error that says where the URL came from, before anything connects.
+    """
     target = target or policy.target
     if url:
-        return ConnectOptions(Secret(url))
-    if target is None or target.url.value is None:
+        opts, origin = ConnectOptions(Secret(url), **_tls_settings(target)), "--url"
+    elif target is None or target.url.value is None:
         raise RedispolicyError(f"environment '{policy.environment}' has no target URL",
                                "add target.url to the policy, or pass --url redis://host:port")
-    tls = target.tls
-    return ConnectOptions(
-        url=target.url.value if isinstance(target.url.value, Secret) else Secret(target.url.value),
-        username=str(target.username.value) if target.username and target.username.value else None,
-        password=target.password.value if target.password and isinstance(target.password.value, Secret) else None,
-        connect_timeout=float(target.connect_timeout or 5), read_timeout=float(target.read_timeout or 10),
-        tls_ca_file=str(tls["ca_file"]) if "ca_file" in tls else None,
-        tls_cert_file=str(tls["cert_file"]) if "cert_file" in tls else None,
-        tls_key_file=str(tls["key_file"]) if "key_file" in tls else None,
-        tls_verify=bool(tls.get("verify", True)),
-    )
+    else:
+        opts = ConnectOptions(
+            url=target.url.value if isinstance(target.url.value, Secret) else Secret(target.url.value),
+            username=str(target.username.value) if target.username and target.username.value else None,
+            password=target.password.value if target.password and isinstance(target.password.value, Secret)
+            else None,
+            connect_timeout=float(target.connect_timeout or 5), read_timeout=float(target.read_timeout or 10),
+            **_tls_settings(target))
+        origin = f"target.url at {target.url.source.short}"
+    try:
+        check_url(opts)
+    except RedispolicyError as exc:
+        raise RedispolicyError(f"{exc.message} ({origin})", exc.hint) from None
+    return opts
+
+
+def _tls_settings(target: Target | None) -> dict[str, Any]:
+    tls = target.tls if target is not None else {}
+    return {"tls_ca_file": str(tls["ca_file"]) if "ca_file" in tls else None,
+            "tls_cert_file": str(tls["cert_file"]) if "cert_file" in tls else None,
+            "tls_key_file": str(tls["key_file"]) if "key_file" in tls else None,
+            "tls_verify": bool(tls.get("verify", True))}
 
 
 def observe(policy: Policy, conn: ConnectOptions) -> tuple[Identity, ConfigSnapshot]:
@@ -90,37 +106,37 @@ def fingerprint_key(environ: dict[str, str]) -> bytes:
     """The HMAC key for sensitive fingerprints: $REDISPOLICY_FINGERPRINT_KEY, or a per-user key file.
 
     The key never goes into the plan file, so a fingerprint cannot be brute-forced from it alone.
+    The file is created atomically (keyfile): concurrent first runs end up with one key.
     """
     if environ.get("REDISPOLICY_FINGERPRINT_KEY"):
         return environ["REDISPOLICY_FINGERPRINT_KEY"].encode()
     base = Path(environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "redispolicy"
-    path = base / "fingerprint.key"
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        base.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_hex(32).encode()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key)
-        return key
+    return keyfile.read_or_create(base / "fingerprint.key", "fingerprint key file",
+                                  "plans made with the old key no longer apply: make them again with "
+                                  "`redispolicy plan --out FILE`; or set $REDISPOLICY_FINGERPRINT_KEY")
 
 
 def run(opts: Options, env: str, url: str | None, detailed_exitcode: bool, show_unchanged: bool,
-        out: Path | None = None, keys: bool = True, max_rate: int | None = None, memory: bool = False) -> Result:
+        out: Path | None = None, keys: bool = True, max_rate: int | None = None, memory: bool = False,
+        examples: bool = False) -> Result:
+    """Exit 1 also when CONFIG GET could not run (a plan of nothing is not "no changes"), unless the
+    policy's target says ``config: unavailable``. Key names leave the machine only with ``examples``."""
+    from redispolicy.plan.drift import declared_config
+
     policy, failed = load_policy(opts, env, url is not None)
     if failed is not None:
         return failed
     assert policy is not None
     conn = connect_options(policy, url)
     identity, snapshot = observe(policy, conn)
-    plan = compare(policy, identity, snapshot)
+    plan = dataclasses.replace(compare(policy, identity, snapshot), config_declared=declared_config(policy))
     if keys:
         plan = dataclasses.replace(plan, keys=audit_keys(policy, conn, max_rate, progress=True, memory=memory))
-    style = Style(opts.style.color, max(opts.style.verbose, 1 if show_unchanged else 0), opts.style.quiet)
+    style = Style(opts.style.color, max(opts.style.verbose, 1 if show_unchanged else 0), opts.style.quiet,
+                  key_names=examples or opts.output == "text")  # the operator's own terminal may show them
     fmt = opts.output if opts.output in ("text", "json", "markdown") else "text"
     stdout = renderer(fmt, "plan")(plan, style)
-    plain = Style(color=False, verbose=style.verbose)
+    plain = Style(color=False, verbose=style.verbose, key_names=examples)
     files = {path: renderer(f, "plan")(plan, plain) for f, path in opts.reports if f in ("text", "json", "markdown")}
     summary = renderer("markdown", "plan")(plan, plain) if opts.environ.get("GITHUB_STEP_SUMMARY") else ""
     if out is not None:
@@ -132,5 +148,8 @@ def run(opts: Options, env: str, url: str | None, detailed_exitcode: bool, show_
         doc = to_document(plan, prov, snapshot.values, fingerprint_key(opts.environ))
         files[out] = json.dumps(doc, indent=2) + "\n"
         stdout += f"\nSaved the plan to {out}.\n" if opts.output == "text" else ""
-    code = 2 if detailed_exitcode and plan.pending else 0
+    if plan.config_check == "not_checked":
+        code = 1
+    else:
+        code = 2 if detailed_exitcode and plan.pending else 0
     return Result(stdout, code, files, summary)

@@ -22,6 +22,7 @@ from redispolicy.apply.remediate import (
     RemediationResult,
     conditional_expire,
     remediable,
+    unsafe,
 )
 from redispolicy.commands import Options, Result
 from redispolicy.commands import plan as plan_cmd
@@ -55,6 +56,9 @@ def run(opts: Options, env: str, url: str | None, execute: bool, resume: bool, c
     if failed is not None:
         return failed
     assert policy is not None
+    refusal = unsafe(policy.keys)
+    if refusal is not None:
+        raise refusal  # before connecting: nothing can have changed (validate refuses it too)
     conn = plan_cmd.connect_options(policy, url)
     with session(conn) as s:
         ident = s.identity

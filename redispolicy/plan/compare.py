@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 
+from redispolicy.catalog.danger import danger
 from redispolicy.catalog.normalize import normalize
 from redispolicy.catalog.params import Lookup, catalog
 from redispolicy.live.snapshot import ConfigSnapshot, Identity
@@ -115,7 +116,8 @@ def _change(setting: Setting, look: Lookup, identity: Identity, snapshot: Config
     sensitive = p.sensitive
     if name is None:
         return Change(look.canonical, None, REDACTED if sensitive else desired, "unsupported",
-                      setting.value.source, sensitive, Secret(desired) if sensitive else desired)
+                      setting.value.source, sensitive, Secret(desired) if sensitive else desired,
+                      danger(p) is not None)
     live_text = _text(snapshot.values[name])
     try:
         before = normalize(p, live_text)
@@ -133,9 +135,10 @@ def _change(setting: Setting, look: Lookup, identity: Identity, snapshot: Config
         action = "protected"
     else:
         action = "set"
+    dangerous = danger(p) is not None
     if sensitive:
-        return Change(name, REDACTED, REDACTED, action, setting.value.source, True, Secret(send))
-    return Change(name, before, desired, action, setting.value.source, False, send)
+        return Change(name, REDACTED, REDACTED, action, setting.value.source, True, Secret(send), dangerous)
+    return Change(name, before, desired, action, setting.value.source, False, send, dangerous)
 
 
 def _merge_cobl(live: str, desired: str) -> tuple[str, str]:

@@ -8,6 +8,11 @@ What fails a run (exit 2): every active config, key-class and restart finding; h
 findings and unclassified keys by their severity against ``--fail-on`` (critical by
 default). ``unclassified: warn`` gives warnings, ``unclassified: error`` critical ones,
 ``unclassified: ignore`` none.
+
+A check that could not run (CONFIG renamed or refused, the key audit or INFO refused) is
+*not checked*: never a pass, and it fails the run (exit 1) like an unreachable target,
+unless the policy says so in advance (``target: {config: unavailable}``), which the
+report then names.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from redispolicy.plan.health import ORDER, HealthCheck
 from redispolicy.plan.ignore import live_rules
 from redispolicy.plan.keys import KeyFindings
 from redispolicy.plan.model import Plan
-from redispolicy.policy.model import Policy
+from redispolicy.policy.model import Policy, Target
 from redispolicy.policy.nodes import key_location
 
 KINDS = ("value_drift", "restart_pending", "protected", "unsupported", "ttl_policy", "unclassified_keys",
@@ -57,6 +62,51 @@ class Finding:
         return self.kind not in GRADED_KINDS or ORDER[self.severity] >= ORDER[fail_on]
 
 
+CHECKS = ("config", "keys", "health")
+EXPECTED_UNAVAILABLE = "expected: target.config: unavailable"
+
+
+@dataclass(frozen=True)
+class NotChecked:
+    """A check that could not run on a target that was reached: never reported as passing."""
+
+    check: str  # one of CHECKS
+    reason: str
+    expected: bool = False  # the policy says so (target.config: unavailable): shown, not failing
+
+    @property
+    def text(self) -> str:
+        if self.expected:
+            return f"{self.check} not checked ({EXPECTED_UNAVAILABLE})"
+        if self.check == "config":  # the other way out, for a managed service that blocks CONFIG by design
+            return (f"config not checked: {self.reason}; if CONFIG is blocked here by design, "
+                    "say `config: unavailable` under the policy's target")
+        return f"{self.check} not checked: {self.reason}"
+
+
+def declared_config(policy: Policy, target: Target | None = None) -> str:
+    """What the policy says about CONFIG on this target (a fleet entry, else the single target):
+    available | unavailable. A --url on a fleet's policy names no entry: available."""
+    target = target or policy.target
+    return target.config if target is not None else "available"
+
+
+def config_not_checked(plan: Plan) -> NotChecked | None:
+    """The plan's config check as a NotChecked when CONFIG GET could not run, else None."""
+    status = plan.config_check
+    if status == "checked":
+        return None
+    return NotChecked("config", plan.config_reason, status == "not_checked_expected")
+
+
+def stale_declaration(plan: Plan) -> str:
+    """A note when the policy says CONFIG is unavailable here but it answered: the declaration is stale."""
+    if plan.config_available and plan.config_declared == "unavailable":
+        return ("the policy says target.config: unavailable, but CONFIG GET works here and config was checked; "
+                "remove `config: unavailable` from the target so a blocked CONFIG fails the run again")
+    return ""
+
+
 @dataclass(frozen=True)
 class TargetDrift:
     identity: Identity
@@ -66,10 +116,37 @@ class TargetDrift:
     findings: tuple[Finding, ...]
     error: str = ""  # the target could not be checked
     name: str = ""  # the fleet entry's name (targets[].name), if any
+    not_checked: tuple[NotChecked, ...] = ()  # keys or health that could not run (config: from the plan)
+    notes: tuple[str, ...] = ()  # e.g. a stale target.config: unavailable
 
     @property
     def active(self) -> tuple[Finding, ...]:
         return tuple(f for f in self.findings if not f.ignored)
+
+    @property
+    def unchecked(self) -> tuple[NotChecked, ...]:
+        """Every check that could not run on this (reached) target, config first; expected ones included."""
+        if self.error:
+            return ()  # the whole target is an error, reported as such
+        config = config_not_checked(self.plan)
+        return (config, *self.not_checked) if config is not None else self.not_checked
+
+    @property
+    def checks(self) -> dict[str, str]:
+        """Per check: checked | not_checked | not_checked_expected | skipped (keys: --no-keys, no key
+        classes, or audited on another node of the deployment)."""
+        if self.error:
+            return dict.fromkeys(CHECKS, "not_checked")
+        status = {"config": "checked", "keys": "checked" if self.keys is not None else "skipped",
+                  "health": "checked"}
+        for n in self.unchecked:
+            status[n.check] = "not_checked_expected" if n.expected else "not_checked"
+        return status
+
+    @property
+    def checked(self) -> tuple[str, ...]:
+        """The checks that ran, in CHECKS order: what an "in sync" line may claim."""
+        return tuple(c for c, s in self.checks.items() if s == "checked")
 
     @property
     def label(self) -> str:
@@ -94,15 +171,37 @@ class DriftReport:
     def errors(self) -> tuple[TargetDrift, ...]:
         return tuple(t for t in self.targets if t.error)
 
+    def unchecked(self) -> tuple[tuple[TargetDrift, NotChecked], ...]:
+        """Checks that could not run on reached targets, expected ones included."""
+        return tuple((t, n) for t in self.targets for n in t.unchecked)
+
+    @property
+    def incomplete(self) -> tuple[tuple[TargetDrift, NotChecked], ...]:
+        """Checks that should have run and could not: each fails the run (exit 1), like an error."""
+        return tuple((t, n) for t, n in self.unchecked() if not n.expected)
+
     def failing(self, fail_on: str | None = None) -> bool:
-        """Drift of any kind, or health at or above ``fail_on``, or a target not checked."""
+        """Drift of any kind, or health at or above ``fail_on``, or a target or check not checked."""
         level = fail_on or self.fail_on
-        return any(f.fails(level) for f in self.active()) or bool(self.errors)
+        return any(f.fails(level) for f in self.active()) or bool(self.errors) or bool(self.incomplete)
 
     @property
     def in_sync(self) -> bool:
-        """No finding at all (not even an ignored one or a warning) and every target checked."""
-        return not self.errors and not any(t.findings for t in self.targets)
+        """No finding at all (not even an ignored one or a warning), every target and every check run."""
+        return not self.errors and not any(t.findings or t.unchecked for t in self.targets)
+
+    @property
+    def checked(self) -> tuple[str, ...]:
+        """The checks that ran (CHECKS order; the key audit runs on one node of a deployment): what
+        a one-line "in sync" may claim."""
+        return tuple(c for c in CHECKS if any(c in t.checked for t in self.targets))
+
+
+def and_list(words: tuple[str, ...] | list[str]) -> str:
+    """'config, keys and health'; 'nothing' for none."""
+    if not words:
+        return "nothing"
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
 def _count(n: float, exact: bool) -> str:

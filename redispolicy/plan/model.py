@@ -23,6 +23,9 @@ class Change:
     # What CONFIG SET gets: normalized; for client-output-buffer-limit only the classes the
     # policy gives; a Secret for sensitive parameters, so a repr never shows it.
     send: str | Secret = ""
+    # Points the server at files or opens code loading (catalog/danger.py): applied only with the
+    # policy's allow_dangerous opt-in, and shown as dangerous in every plan.
+    dangerous: bool = False
 
     @property
     def changed(self) -> bool:
@@ -37,7 +40,15 @@ class Plan:
     config_available: bool = True
     config_reason: str = ""
     keys: KeyFindings | None = None  # None: the policy has no key classes, or --no-keys
+    config_declared: str = "available"  # the target's `config:`; "unavailable": CONFIG blocked by design
 
     @property
     def pending(self) -> tuple[Change, ...]:
         return tuple(c for c in self.changes if c.changed)
+
+    @property
+    def config_check(self) -> str:
+        """checked | not_checked (a failure: never reported as "in sync") | not_checked_expected."""
+        if self.config_available:
+            return "checked"
+        return "not_checked_expected" if self.config_declared == "unavailable" else "not_checked"

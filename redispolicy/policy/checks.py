@@ -17,6 +17,7 @@ from redispolicy.diagnostics import Diagnostic, Location, Severity
 from redispolicy.policy import glob
 from redispolicy.policy.model import KeyClass, Policy, Setting, Workload
 from redispolicy.policy.nodes import MapNode, ScalarNode, SeqNode, json_path
+from redispolicy.policy.optin import check_dangerous
 
 E, W, N = Severity.ERROR, Severity.WARNING, Severity.NOTE
 
@@ -28,6 +29,7 @@ def check(policy: Policy, today: datetime.date) -> list[Diagnostic]:
     out += check_keys(policy)
     out += check_capacity(policy)
     out += check_ignore(policy, today)
+    out += check_dangerous(policy)
     return out
 
 
@@ -191,6 +193,7 @@ def check_keys(policy: Policy) -> list[Diagnostic]:
                                   f"key class '{kc.name}' has no pattern in any file", kc.location,
                                   json_path(("keys", i)), hint="add 'pattern:' (a Redis glob such as 'ocr:*')"))
             continue
+        out += _destructive(policy, i, kc, loc)
         bad = glob.problems(kc.pattern)
         if bad:
             out.append(Diagnostic("keys-bad-pattern", W, f"pattern {kc.pattern!r} {bad}", loc, path,
@@ -205,6 +208,71 @@ def check_keys(policy: Policy) -> list[Diagnostic]:
                     related=(earlier.location,)))
                 break
     return out
+
+
+def _destructive(policy: Policy, i: int, kc: KeyClass, pattern_loc: Location) -> list[Diagnostic]:
+    """Settings that turn `cleanup` or `remediate` into a flush: a zero ttl.max or idle_over, and a
+    pattern matching every key on a class those stages change."""
+    out = []
+    ttl = _scalar_at(policy, i, "ttl", "max")
+    if kc.ttl_max is not None and kc.ttl_max <= 0:
+        also = (", so remediate: true would delete every key of the class" if kc.remediate
+                else ", so no live key of the class can ever be within it")
+        out.append(Diagnostic(
+            "keys-ttl-zero", E, f"class '{kc.name}': ttl.max {_raw(ttl, kc.ttl_max)} is zero: Redis deletes a key "
+            f"whose TTL is 0 at once{also}", ttl.loc if ttl else kc.location, json_path(("keys", i, "ttl", "max")),
+            hint="write the longest lifetime keys of this class may have, at least 1s (e.g. ttl: {max: 1h})"))
+    idle = _scalar_at(policy, i, "cleanup", "idle_over")
+    if kc.cleanup_idle_over is not None and kc.cleanup_idle_over <= 0:
+        out.append(Diagnostic(
+            "keys-idle-zero", E, f"class '{kc.name}': cleanup.idle_over {_raw(idle, kc.cleanup_idle_over)} is "
+            "zero: every key has been idle at least that long, so cleanup would delete every key of the class",
+            idle.loc if idle else kc.location, json_path(("keys", i, "cleanup", "idle_over")),
+            hint="write cleanup: {always: true} if every key of the class may go; otherwise the idle time after "
+                 "which a key may be deleted (e.g. idle_over: 7d)"))
+    return out + _catch_all(i, kc, pattern_loc)
+
+
+def _catch_all(i: int, kc: KeyClass, loc: Location) -> list[Diagnostic]:
+    """A class `cleanup` deletes from or `remediate` expires, whose pattern matches every key."""
+    acts = []
+    if kc.cleanup_always or kc.cleanup_idle_over is not None:
+        acts.append(("cleanup:", "cleanup would delete all of them"))
+    if kc.remediate and kc.ttl_max is not None and not kc.persistent:
+        acts.append(("remediate: true", "remediate would give all of them a TTL and they would all expire"))
+    if not acts or not glob.constrains_only_length(kc.pattern):
+        return []
+    effects = " and ".join(effect for _, effect in acts)
+    return [Diagnostic(
+        "keys-catch-all", E,
+        f"class '{kc.name}': pattern {kc.pattern!r} matches {_which_keys(kc.pattern)} in every database, so {effects}",
+        loc, json_path(("keys", i, "pattern")),
+        hint="narrow the pattern to the keys the class is for (e.g. 'tmp:*'), or remove "
+             + " and ".join(what for what, _ in acts) + " from the class")]
+
+
+def _which_keys(pattern: str) -> str:
+    """'every key', or the length the pattern still asks for ('every key of exactly 4 bytes')."""
+    tokens = glob.byte_tokens(pattern)
+    n, star = sum(t is not None for t in tokens), None in tokens
+    if n == 0:
+        return "every key"
+    if star:
+        return "every non-empty key" if n == 1 else f"every key of {n} bytes or more"
+    return f"every key of exactly {n} byte{'s' if n > 1 else ''}"
+
+
+def _scalar_at(policy: Policy, i: int, *path: str) -> ScalarNode | None:
+    """The scalar at keys[i].<path> of the merged document, for its source location and text."""
+    keys = policy.tree.get("keys")
+    node: object = keys.items[i] if isinstance(keys, SeqNode) and i < len(keys.items) else None
+    for key in path:
+        node = node.get(key) if isinstance(node, MapNode) else None
+    return node if isinstance(node, ScalarNode) else None
+
+
+def _raw(node: ScalarNode | None, seconds: int) -> str:
+    return node.raw if node is not None else f"{seconds}s"
 
 
 def _pattern_loc(policy: Policy, i: int) -> Location | None:

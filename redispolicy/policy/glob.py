@@ -85,6 +85,102 @@ def problems(pattern: str) -> str | None:
     return None
 
 
+# -- "does this pattern match every key?" ----------------------------------------------------------
+# Decided from the pattern's meaning, over the UTF-8 bytes Redis compares (a multi-byte
+# character in a class is several class members there), never from a list of spellings.
+
+ALL_BYTES = frozenset(range(256))
+
+
+@dataclass(frozen=True)
+class BytePos:
+    """One key byte a non-'*' token of a pattern consumes, as stringmatchlen reads it."""
+
+    members: frozenset[int] = frozenset()  # literal bytes
+    ranges: tuple[tuple[int, int], ...] = ()  # a-z as written (Redis swaps a reversed one)
+    negated: bool = False  # '?' is a negated empty set
+
+    def accepts(self, signed_char: bool) -> frozenset[int]:
+        """The bytes this position accepts. stringmatchlen compares range ends as ``char``:
+        signed on x86 (bytes >= 0x80 sort below 0), unsigned on ARM. Literals compare equal
+        either way."""
+        got = set(self.members)
+        for lo, hi in self.ranges:
+            a, b = sorted((_as_char(lo, signed_char), _as_char(hi, signed_char)))
+            got.update(x for x in range(256) if a <= _as_char(x, signed_char) <= b)
+        return ALL_BYTES - got if self.negated else frozenset(got)
+
+
+def _as_char(byte: int, signed_char: bool) -> int:
+    return byte - 256 if signed_char and byte >= 0x80 else byte
+
+
+def byte_tokens(pattern: str) -> tuple[BytePos | None, ...]:
+    """The pattern's tokens over its UTF-8 bytes, exactly as stringmatchlen walks them
+    (None is a '*'). Unlike ``tokenize`` it keeps ranges as ranges, so both readings of
+    ``char`` can be asked of them."""
+    p = pattern.encode("utf-8")
+    out: list[BytePos | None] = []
+    i, n = 0, len(p)
+    while i < n:
+        c = p[i]
+        if c == 0x2A:  # '*'
+            out.append(None)
+        elif c == 0x3F:  # '?'
+            out.append(BytePos(negated=True))
+        elif c == 0x5C and i + 1 < n:  # '\\' escapes the next byte
+            i += 1
+            out.append(BytePos(frozenset({p[i]})))
+        elif c == 0x5B:  # '['
+            i, pos = _byte_class(p, i + 1)
+            out.append(pos)
+        else:
+            out.append(BytePos(frozenset({c})))
+        i += 1
+    return tuple(out)
+
+
+def _byte_class(p: bytes, i: int) -> tuple[int, BytePos]:
+    """A class starting after its '['; returns the index of its ']' (or the last byte) and the class."""
+    n = len(p)
+    negated = i < n and p[i] == 0x5E  # '^'
+    if negated:
+        i += 1
+    members: set[int] = set()
+    ranges: list[tuple[int, int]] = []
+    while i < n and p[i] != 0x5D:  # ']'
+        if p[i] == 0x5C and i + 1 < n:
+            i += 1
+            members.add(p[i])
+        elif i + 2 < n and p[i + 1] == 0x2D:  # '-': a range, even "a-]"
+            ranges.append((p[i], p[i + 2]))
+            i += 2
+        else:
+            members.add(p[i])
+        i += 1
+    # An unclosed class runs to the end (stringmatchlen steps back onto its last byte).
+    return min(i, n - 1), BytePos(frozenset(members), tuple(ranges), negated)
+
+
+def constrains_only_length(pattern: str) -> bool:
+    """Does the pattern accept every byte value at every position it consumes?
+
+    Then it says nothing about a key's bytes, only (at most) about its length: ``*``,
+    ``?*``, ``[^]*`` (an empty negated class is any byte), ``*[^]?``, ``????`` all match
+    every key of their minimum length or (with a '*') longer. Deleting or expiring by
+    such a class is a flush by another name. True when that holds under either reading
+    of ``char`` (see ``BytePos.accepts``): the guard must hold on every server and in
+    redispolicy's own classifier. ``a*``, ``[^a]*``, ``*x`` are False: some key escapes.
+    """
+    tokens = byte_tokens(pattern)
+    return any(all(t is None or t.accepts(signed) == ALL_BYTES for t in tokens) for signed in (False, True))
+
+
+def min_length(pattern: str) -> int:
+    """The fewest bytes a key matching the pattern has: one per non-'*' token."""
+    return sum(t is not None for t in byte_tokens(pattern))
+
+
 def _tok_covers(a: Tok, b: Tok) -> bool:
     """Does single-character token a accept every character b accepts?"""
     if a.kind == "any":

@@ -52,6 +52,7 @@ class PolicySet:
         # validate tolerates unset variables (a note); commands that connect need them all.
         self.strict_env = strict_env or connecting
         self._loaded: dict[FsPath, tuple[Loaded, tuple[Diagnostic, ...]]] = {}
+        self.linked_out: dict[FsPath, FsPath] = {}  # policy files refused as links to outside the directory
 
     # -- files -------------------------------------------------------------------------------
     def files(self) -> list[FsPath]:
@@ -62,16 +63,35 @@ class PolicySet:
                       if p.suffix in POLICY_SUFFIXES and p.is_file() and not p.name.startswith("."))
 
     def load(self, path: FsPath) -> tuple[Loaded, tuple[Diagnostic, ...]]:
-        """The file's located tree and its own diagnostics (YAML + schema)."""
-        path = path.resolve()
-        if path not in self._loaded:
-            loaded = load_file(path, display_path(path))
+        """The file's located tree and its own diagnostics (YAML + schema).
+
+        Every policy file is read through here, so this is where a file that is a symbolic
+        link to somewhere outside the policy directory is refused, unread: it would put text
+        that is not in the reviewed directory into the effective policy, just as an
+        ``extends`` outside it would (and it is reported under the same rule).
+        """
+        real = path.resolve()
+        if not real.is_relative_to(self.directory):
+            return self._linked_out(path, real)
+        if real not in self._loaded:
+            loaded = load_file(real, display_path(real))
             diags = list(loaded.diagnostics)
             if loaded.root is not None:
                 diags += schema_mod.validate(loaded.root)
                 diags += _duplicate_classes(loaded.root)
-            self._loaded[path] = (loaded, tuple(diags))
-        return self._loaded[path]
+            self._loaded[real] = (loaded, tuple(diags))
+        return self._loaded[real]
+
+    def _linked_out(self, path: FsPath, real: FsPath) -> tuple[Loaded, tuple[Diagnostic, ...]]:
+        name = display_path(path)
+        if path != real:  # a resolved path (validate follows extends with them) is reported where it is named
+            self.linked_out[path] = real
+        diag = Diagnostic("extends-outside-dir", Severity.ERROR,
+                          f"{name} is a symbolic link to {display_path(real)}, outside the policy directory "
+                          f"{display_path(self.directory)}; policy files are only read from inside it",
+                          Location(name), hint="copy the file into the policy directory (or point the link at a "
+                                               "file inside it)")
+        return Loaded(name, None, (diag,)), (diag,)
 
     def environments(self) -> dict[str, FsPath]:
         envs: dict[str, FsPath] = {}
@@ -91,11 +111,16 @@ class PolicySet:
             if candidate.is_file():
                 return candidate
         known = ", ".join(sorted(envs)) or "none"
-        raise PolicyError(f"no policy for environment '{env}' in {display_path(self.directory)}",
-                          f"environments found: {known}; pass one with -e")
+        unread = "".join(f"; {display_path(p)} was not read: it is a symbolic link to outside the policy directory"
+                         for p in self.linked_out)
+        raise PolicyError(f"no policy for environment '{env}' in {display_path(self.directory)}{unread}",
+                          f"environments found: {known}; pass one with -e"
+                          + ("; copy linked files into the policy directory" if unread else ""))
 
     # -- resolution --------------------------------------------------------------------------
     def resolve(self, path: FsPath) -> Resolution:
+        if not path.resolve().is_relative_to(self.directory):  # the file itself links outside: refused unread
+            return Resolution(None, self.load(path)[1])
         diags: list[Diagnostic] = []
         chain = self._chain(path.resolve(), (), diags, None)
         files = list(dict.fromkeys(chain))
@@ -148,10 +173,14 @@ class PolicySet:
                                         hint="check the file name; paths are relative to this file"))
                 continue
             if not target.is_relative_to(self.directory):
+                # Written inside but resolving outside: a symbolic link (of the file or a directory on the way).
+                linked = FsPath(os.path.normpath(path.parent / entry.value)).is_relative_to(self.directory)
+                how = f"is a symbolic link to {display_path(target)}, outside" if linked else "leaves"
                 diags.append(Diagnostic(
                     "extends-outside-dir", Severity.ERROR,
-                    f"extends '{entry.value}' leaves the policy directory {display_path(self.directory)}",
-                    entry.loc, hint="keep shared policy files inside the policy directory"))
+                    f"extends '{entry.value}' {how} the policy directory {display_path(self.directory)}",
+                    entry.loc, hint="keep shared policy files inside the policy directory (copies, not links "
+                                    "to files outside it)"))
                 continue
             if not target.is_file():
                 diags.append(Diagnostic("extends-not-found", Severity.ERROR,
@@ -272,6 +301,8 @@ def _build(tree: MapNode, files: list[FsPath], pset: PolicySet, diags: list[Diag
         health=_mapping(tree.get("health")),
         ignore=tuple(_mapping(n) for n in _items(tree.get("ignore"))),
         audit=_mapping(tree.get("audit")),
+        allow_dangerous=tuple(str(n.value).lower() for n in _items(tree.get("allow_dangerous"))
+                              if isinstance(n, ScalarNode) and n.value is not None),
     )
 
 
@@ -314,6 +345,7 @@ def _target(node: Node | None, pset: PolicySet, diags: list[Diagnostic],
         read_timeout=seconds("read_timeout"),
         tls={k: v.value for k, v in tls.entries.items() if isinstance(v, ScalarNode)}
         if isinstance(tls, MapNode) else {},
+        config=_scalar_str(node.get("config")) or "available",
     )
 
 

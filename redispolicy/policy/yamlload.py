@@ -9,6 +9,7 @@ available) and build our own located tree from it, counting every node we visit.
 from __future__ import annotations
 
 import datetime
+import os
 from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
@@ -47,12 +48,17 @@ class Loaded:
 def load_file(path: FsPath, display: str | None = None) -> Loaded:
     name = display or str(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return _fail(name, "yaml-too-large",
-                         f"the file is {size} bytes; policies are limited to {MAX_FILE_BYTES} bytes",
-                         "split it with extends, or check that this is the policy you meant")
-        data = path.read_bytes()
+        # Callers pass a resolved path they checked lies inside the policy directory: a symbolic
+        # link swapped in there since is refused (O_NOFOLLOW), not followed. One open file for
+        # the size check and the read, and never more read than the limit.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > MAX_FILE_BYTES:
+                return _fail(name, "yaml-too-large",
+                             f"the file is {size} bytes; policies are limited to {MAX_FILE_BYTES} bytes",
+                             "split it with extends, or check that this is the policy you meant")
+            data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         return _fail(name, "yaml-syntax", f"cannot read the file: {exc.strerror or exc}",
                      "check the path and its permissions")

@@ -1,12 +1,15 @@
 """GitHub Actions workflow commands: annotations on the policy lines of a pull request.
 
 Escaping follows the runner's rules: in data, % CR LF become %25 %0D %0A; in
-properties also ':' and ','.
+properties also ':' and ','. Before that, control characters in messages (live values,
+policy values) are written as visible escapes: the runner would turn %0A back into a line
+of the annotation, and a raw one into a workflow command of its own.
 """
 
 from __future__ import annotations
 
 from redispolicy.diagnostics import Diagnostic, Severity
+from redispolicy.render.escape import printable as p
 from redispolicy.render.style import Style
 from redispolicy.report import ValidationReport
 
@@ -28,7 +31,7 @@ def annotation(d: Diagnostic) -> str:
         if d.location.col:
             props.append(f"col={d.location.col}")
     props.append(f"title={_prop('redispolicy ' + d.rule)}")
-    body = d.message + (f"\n{d.hint}" if d.hint else "")
+    body = p(d.message) + (f"\n{p(d.hint)}" if d.hint else "")
     return f"::{_LEVEL[d.severity]} {','.join(props)}::{_data(body)}"
 
 
@@ -46,8 +49,8 @@ def _drift_annotation(level: str, title: str, message: str, file: str = "", line
         props.append(f"file={_prop(file)}")
         if line:
             props.append(f"line={line}")
-    props.append(f"title={_prop(title)}")
-    return f"::{level} {','.join(props)}::{_data(message)}"
+    props.append(f"title={_prop(p(title))}")
+    return f"::{level} {','.join(props)}::{_data(p(message))}"
 
 
 def render_drift(report: object, style: Style) -> str:
@@ -55,8 +58,9 @@ def render_drift(report: object, style: Style) -> str:
 
     Failing findings (drift; health and unclassified keys at or above --fail-on) and
     warnings are ``::warning``, critical ones ``::error``; ignored findings ``::notice``;
-    a target that could not be checked is an ``::error`` on the policy file. Errors come
-    first: GitHub shows only the first 10 errors and 10 warnings of a step.
+    a target that could not be checked, or a check that could not run on it, is an ``::error``
+    on the policy file (a ``::notice`` when the policy expects it: target.config: unavailable).
+    Errors come first: GitHub shows only the first 10 errors and 10 warnings of a step.
     """
     from redispolicy.plan.drift import DriftReport
 
@@ -71,6 +75,15 @@ def render_drift(report: object, style: Style) -> str:
             errors.append(_drift_annotation("error", "redispolicy drift: target not checked", prefix + t.error,
                                             report.policy_file))
             continue
+        for nc in t.unchecked:
+            if nc.expected:
+                notices.append(_drift_annotation("notice", f"redispolicy drift: {nc.check} not checked (expected)",
+                                                 f"{prefix}{nc.text}: {nc.reason}", report.policy_file))
+            else:
+                errors.append(_drift_annotation("error", f"redispolicy drift: {nc.check} not checked",
+                                                prefix + nc.text, report.policy_file))
+        for note in t.notes:
+            notices.append(_drift_annotation("notice", "redispolicy drift: note", prefix + note, report.policy_file))
         for f in t.findings:
             loc = f.location
             file, line = (loc.file, loc.line) if loc is not None else ("", 0)
@@ -85,12 +98,16 @@ def render_drift(report: object, style: Style) -> str:
     active = report.active()
     if report.errors:
         verdict = f"{len(report.errors)} of {len(report.targets)} target(s) could not be checked"
+    elif report.incomplete:
+        verdict = f"not checked: {len(report.incomplete)} check(s) could not run"
     elif report.failing():
         verdict = f"drift: {len(active)} finding(s)"
     elif active:
         verdict = f"{len(active)} warning(s), not failing (--fail-on {report.fail_on})"
+    elif report.unchecked():
+        verdict = "no drift in what was checked; config not checked (expected: target.config: unavailable)"
     else:
         verdict = "in sync"
-    summary = (f"redispolicy drift {report.environment or '(no environment)'}: {verdict} across "
-               f"{len(report.targets)} target(s); {len(report.ignored())} ignored")
+    summary = p(f"redispolicy drift {report.environment or '(no environment)'}: {verdict} across "
+                f"{len(report.targets)} target(s); {len(report.ignored())} ignored")
     return "\n".join([*errors, *warnings, *notices, summary]) + "\n"

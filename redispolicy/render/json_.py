@@ -56,7 +56,9 @@ def render_explanation(exp: object, style: Style) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
-def plan_dict(plan: object, show_unchanged: bool = False) -> dict[str, Any]:
+def plan_dict(plan: object, show_unchanged: bool = False, key_names: bool = False) -> dict[str, Any]:
+    """``key_names``: include key-name examples and suggested patterns (``--examples``)."""
+    from redispolicy.plan.drift import stale_declaration
     from redispolicy.plan.model import Plan
 
     assert isinstance(plan, Plan)
@@ -66,7 +68,8 @@ def plan_dict(plan: object, show_unchanged: bool = False) -> dict[str, Any]:
         if not c.changed and not show_unchanged:
             continue
         entry: dict[str, Any] = {"parameter": c.parameter, "before": c.before, "after": c.after,
-                                 "action": c.action, "sensitive": c.sensitive, "source": c.source.short}
+                                 "action": c.action, "sensitive": c.sensitive, "source": c.source.short,
+                                 "dangerous": c.dangerous}
         if c.sensitive:
             entry["changed"] = c.changed
         config.append(entry)
@@ -75,17 +78,25 @@ def plan_dict(plan: object, show_unchanged: bool = False) -> dict[str, Any]:
                               "config": config}
     if ident.replicas:
         target["connected_replicas"] = ident.replicas  # not covered by this plan: CONFIG SET is per node
+    # A check that could not run says so explicitly: an empty "config" list alone would read as "no changes".
+    target["checks"] = {"config": plan.config_check, "keys": "checked" if plan.keys is not None else "skipped"}
     if not plan.config_available:
         target["config_unavailable"] = plan.config_reason
+        target["not_checked"] = {"config": plan.config_reason}
+    note = stale_declaration(plan)
+    if note:
+        target["notes"] = [note]
     key_violations = 0
     if plan.keys is not None:
-        target["keys"] = keys_dict(plan.keys)
+        target["keys"] = keys_dict(plan.keys, key_names)
         key_violations = plan.keys.violations
     return {
         "format_version": FORMAT_VERSION, "command": "plan", "environment": plan.environment,
         "targets": [target],
         "summary": {"config_changes": len(plan.pending), "key_violations": key_violations,
-                    "drift": bool(plan.pending) or key_violations > 0},
+                    "drift": bool(plan.pending) or key_violations > 0,
+                    "not_checked": int(plan.config_check == "not_checked"),
+                    "not_checked_expected": int(plan.config_check == "not_checked_expected")},
     }
 
 
@@ -119,13 +130,16 @@ def _capacity(o: Any) -> dict[str, Any]:
     return out
 
 
-def keys_dict(findings: object) -> dict[str, Any]:
+def keys_dict(findings: object, key_names: bool = False) -> dict[str, Any]:
     """The key audit. Counts in ``matched``/``violations`` are keys seen: every key in exact mode
     (and for classes with ``"exact": true``), the draws in sample mode. ``estimated_*`` always
     speak of the whole keyspace; an exact class has value == low == high. When a sampled class
     showed no violation, ``estimated_violating.upper_bound`` is the one-sided 95 % bound on
     the count, and ``upper_bound_rate`` the bound on the class's violation rate. ``memory``
-    (per class, when MEMORY USAGE was measured) and ``capacity`` (with --memory) give bytes."""
+    (per class, when MEMORY USAGE was measured) and ``capacity`` (with --memory) give bytes.
+
+    Key names hold tokens and PII: without ``key_names`` (``--examples``) every ``examples`` list
+    and ``suggested_patterns`` (built from key names) is empty and ``key_names`` says "withheld"."""
     from redispolicy.plan.keys import KeyFindings
 
     assert isinstance(findings, KeyFindings)
@@ -144,7 +158,7 @@ def keys_dict(findings: object) -> dict[str, Any]:
             "estimated_violations": {k: _interval(e, c.exact) for k, e in c.violation_estimates().items()},
             "ttl_seconds": {"p50": c.ttl_p50, "p90": c.ttl_p90, "max": c.ttl_max},
             "memory_bytes": c.memory_bytes,
-            "examples": list(c.examples),
+            "examples": list(c.examples) if key_names else [],
         }
         if c.upper_bound_rate is not None:
             entry["upper_bound_rate"] = round(c.upper_bound_rate, 6)
@@ -156,11 +170,13 @@ def keys_dict(findings: object) -> dict[str, Any]:
     exact = findings.mode != "sample"
     doc: dict[str, Any] = {
         "mode": findings.mode, "scanned": findings.scanned, "dbsize": findings.dbsize,
+        "key_names": "included" if key_names else "withheld",
         "classes": classes,
         "unclassified": {
-            "matched": findings.unclassified, "examples": list(findings.unclassified_examples),
+            "matched": findings.unclassified,
+            "examples": list(findings.unclassified_examples) if key_names else [],
             "estimated": _interval(findings.unclassified_estimate(), exact),
-            "suggested_patterns": [{"pattern": p, "count": n} for p, n in findings.suggestions],
+            "suggested_patterns": [{"pattern": p, "count": n} for p, n in findings.suggestions] if key_names else [],
         },
     }
     if not exact and findings.sample_size:  # counts are draws: add what they stand for
@@ -179,7 +195,7 @@ def keys_dict(findings: object) -> dict[str, Any]:
 
 
 def render_plan(plan: object, style: Style) -> str:
-    return json.dumps(plan_dict(plan, show_unchanged=style.verbose > 0), indent=2) + "\n"
+    return json.dumps(plan_dict(plan, show_unchanged=style.verbose > 0, key_names=style.key_names), indent=2) + "\n"
 
 
 def render_apply(report: object, style: Style) -> str:
@@ -196,6 +212,8 @@ def render_apply(report: object, style: Style) -> str:
         "moved": list(report.moved), "mismatches": list(report.mismatches), "now_live": report.now_live,
         "exit_code": report.exit_code,
     }
+    if report.audit_error:
+        doc["audit_error"] = report.audit_error
     if report.scope_note:
         doc["scope_note"] = report.scope_note
     if report.keys is not None:  # apply --remediate-keys
@@ -253,7 +271,7 @@ def render_cleanup(report: object, style: Style) -> str:
 
 
 def render_drift(report: object, style: Style) -> str:
-    from redispolicy.plan.drift import CONFIG_KINDS, DriftReport
+    from redispolicy.plan.drift import CHECKS, CONFIG_KINDS, DriftReport
     from redispolicy.plan.health import overall
 
     assert isinstance(report, DriftReport)
@@ -263,9 +281,17 @@ def render_drift(report: object, style: Style) -> str:
         entry = plan_dict(t.plan, show_unchanged=style.verbose > 0)["targets"][0]
         if t.name:
             entry["name"] = t.name
+        entry["checks"] = t.checks
+        entry.pop("not_checked", None)  # the target's own view below covers keys and health too
+        entry.pop("notes", None)
+        reasons = dict.fromkeys(CHECKS, t.error) if t.error else {n.check: n.reason for n in t.unchecked}
+        if reasons:
+            entry["not_checked"] = reasons
+        if t.notes:
+            entry["notes"] = list(t.notes)
         hidden_classes = {f.subject for f in t.findings if f.kind == "ttl_policy" and f.ignored}
         if t.keys is not None:
-            entry["keys"] = keys_dict(t.keys)
+            entry["keys"] = keys_dict(t.keys, style.key_names)
             key_violations += sum(c.violating for c in t.keys.classes if c.name not in hidden_classes)
         config_changes += sum(1 for f in t.active if f.kind in CONFIG_KINDS)
         entry["health"] = [{"check": h.check, "value": h.value, "status": h.status, "threshold": h.threshold,
@@ -285,6 +311,9 @@ def render_drift(report: object, style: Style) -> str:
                     "health": overall(tuple(h for t in report.targets for h in t.health)),
                     "findings": len(report.active()), "ignored": len(report.ignored()),
                     "drift": bool(report.active()), "failing": report.failing(),
-                    "fail_on": report.fail_on, "errors": len(report.errors)},
+                    "fail_on": report.fail_on, "errors": len(report.errors),
+                    "not_checked": len(report.incomplete),
+                    "not_checked_expected": len(report.unchecked()) - len(report.incomplete),
+                    "in_sync": report.in_sync},
     }
     return json.dumps(doc, indent=2) + "\n"

@@ -6,6 +6,7 @@ import re
 from xml.etree import ElementTree as ET
 
 from redispolicy.diagnostics import Severity
+from redispolicy.render.escape import printable
 from redispolicy.render.style import Style
 from redispolicy.render.text import diagnostic_line
 from redispolicy.report import ValidationReport
@@ -16,6 +17,11 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 def _x(text: str) -> str:
     return _NOT_XML.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def _m(text: str) -> str:
+    """A drift message (it may carry live values) for XML: no control character, so no faked line."""
+    return _x(printable(text))
 
 
 def render_validation(report: ValidationReport, style: Style) -> str:
@@ -50,7 +56,9 @@ def render_drift(report: object, style: Style) -> str:
     unclassified keys at or above --fail-on); a finding below that level is written to
     the case's system-out; an ignored one makes the case skipped. A finding no check
     covers (a server restart since the plan) gets a case of its own, and a target that
-    could not be checked one case with an error.
+    could not be checked one case with an error. A check that could not run (CONFIG, the
+    key audit or INFO refused) is a case with an error too, never a pass; skipped when the
+    policy expects it (target.config: unavailable).
     """
     from redispolicy.plan.drift import CONFIG_KINDS, DriftReport, Finding, TargetDrift
 
@@ -80,23 +88,31 @@ def render_drift(report: object, style: Style) -> str:
             if failing:
                 counts["failures"] += 1
                 f = failing[0]
-                node = ET.SubElement(el, "failure", type=f.kind, message=_x(f.message))
+                node = ET.SubElement(el, "failure", type=f.kind, message=_m(f.message))
                 node.text = _x("\n".join(
-                    f"{g.severity} {g.kind}: {g.message}" + (f" ({g.location.short})" if g.location else "")
+                    f"{g.severity} {g.kind}: {printable(g.message)}" + (f" ({g.location.short})" if g.location else "")
                     for g in failing))
             elif hidden and not below:
                 counts["skipped"] += 1
                 ET.SubElement(el, "skipped", message=_x(f"ignored: {hidden[0].ignored_because}"))
             if below or (hidden and failing):
                 ET.SubElement(el, "system-out").text = _x("\n".join(
-                    f"{g.severity} {g.kind}: {g.message}" + (f" (ignored: {g.ignored_because})" if g.ignored else "")
-                    for g in [*below, *hidden]))
+                    f"{g.severity} {g.kind}: {printable(g.message)}"
+                    + (f" (ignored: {g.ignored_because})" if g.ignored else "") for g in [*below, *hidden]))
 
         if t.error:
             el = case("target", "connect", report.policy_file)
             counts["errors"] += 1
             ET.SubElement(el, "error", type="TargetNotChecked", message=_x(t.error)).text = _x(t.error)
         else:
+            for nc in t.unchecked:
+                el = case(nc.check, f"{nc.check} check", report.policy_file)
+                if nc.expected:
+                    counts["skipped"] += 1
+                    ET.SubElement(el, "skipped", message=_m(nc.text))
+                else:
+                    counts["errors"] += 1
+                    ET.SubElement(el, "error", type="CheckNotRun", message=_m(nc.text)).text = _m(nc.reason)
             used: set[int] = set()
 
             def take(kinds: tuple[str, ...], subject: str | None, *, t: TargetDrift = t,

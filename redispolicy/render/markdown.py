@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from redispolicy.diagnostics import Severity
+from redispolicy.render.escape import printable
 from redispolicy.render.style import Style
 from redispolicy.report import ValidationReport
 
@@ -10,7 +11,9 @@ _ICON = {Severity.ERROR: "❌ error", Severity.WARNING: "⚠️ warning", Severi
 
 
 def _cell(s: str) -> str:
-    return s.replace("|", "\\|").replace("\n", " ")
+    """Text for a table cell or a line: control characters escaped (a value cannot start a new row
+    or line), pipes escaped (nor a new column)."""
+    return printable(s).replace("|", "\\|")
 
 
 def render_validation(report: ValidationReport, style: Style) -> str:
@@ -34,26 +37,31 @@ def render_plan(plan: object, style: Style) -> str:
 
     assert isinstance(plan, Plan)
     ident = plan.identity
-    lines = [f"### redispolicy plan: {plan.environment or '(no environment)'}", "",
-             f"{ident.product} {ident.version} at `{ident.address}` ({ident.role})", ""]
+    from redispolicy.plan.drift import config_not_checked, stale_declaration
     from redispolicy.render.text import this_node_only
 
-    note = this_node_only(ident)
-    if note:
-        lines += [f"ℹ️ {_cell(note)}", ""]
-    if not plan.config_available:
-        lines += [f"⚠️ {plan.config_reason}", ""]
+    lines = [f"### redispolicy plan: {_cell(plan.environment or '(no environment)')}", "",
+             f"{_cell(ident.product)} {_cell(ident.version)} at {_code(ident.address)} ({_cell(ident.role)})", ""]
+    for note in (this_node_only(ident), stale_declaration(plan)):
+        if note:
+            lines += [f"ℹ️ {_cell(note)}", ""]
+    unchecked = config_not_checked(plan)
+    if unchecked is not None:  # never "no changes": config was not looked at
+        if unchecked.expected:
+            lines += [f"ℹ️ {_cell(unchecked.text)}: {_cell(unchecked.reason)}", ""]
+        else:
+            lines += [f"❌ **{_cell(unchecked.text)}**", ""]
     elif not plan.pending:
         lines += ["No config changes. The server's configuration matches the policy.", ""]
     else:
         lines += ["| action | parameter | before | after | source |", "|---|---|---|---|---|"]
         for c in plan.pending:
             before = "(absent)" if c.before is None else c.before
-            lines.append(f"| {c.action} | `{c.parameter}` | `{_cell(before)}` | `{_cell(c.after)}` | "
-                         f"`{c.source.short}` |")
+            lines.append(f"| {c.action} | {_code(c.parameter)} | {_code(before)} | {_code(c.after)} | "
+                         f"{_code(c.source.short)} |")
         lines.append("")
     if plan.keys is not None:
-        lines += keys_table(plan.keys)
+        lines += keys_table(plan.keys, style.key_names)
     return "\n".join(lines) + "\n"
 
 
@@ -62,9 +70,12 @@ def _code(s: str) -> str:
     return f"`{_cell(s)}`" if "`" not in s else _cell(s)
 
 
-def keys_table(findings: object) -> list[str]:
+def keys_table(findings: object, key_names: bool = False) -> list[str]:
     """The key audit as a table: per class its size, what is wrong, TTLs, memory and examples,
-    then unclassified keys with suggested patterns, the remediation estimate and capacity."""
+    then unclassified keys with suggested patterns, the remediation estimate and capacity.
+
+    Markdown leaves the machine (PR comments, issue bodies, job summaries): key names, and the
+    suggested patterns built from them, only with ``key_names`` (--examples)."""
     from redispolicy.catalog.units import approx_duration as d
     from redispolicy.plan.keys import KeyFindings
     from redispolicy.render.text import (
@@ -91,17 +102,20 @@ def keys_table(findings: object) -> list[str]:
         size, wrong = class_counts(c)
         ttl = f"{d(c.ttl_p50)} / {d(c.ttl_p90 or 0)} / {d(c.ttl_max or 0)}" if c.ttl_p50 is not None else "no TTLs"
         memory = "" if c.memory_estimate is None else bytes_estimate(c.memory_estimate, c.exact)
-        examples = ", ".join(_code(e) for e in c.examples[:3])
+        examples = ", ".join(_code(e) for e in c.examples[:3]) if key_names else ""
         lines.append(f"| {'❌' if c.violating else '✅'} | {_cell(c.name)} | {_code(c.pattern)} | "
                      f"{_cell(size.strip())} | {_cell(wrong)} | {ttl} | {_cell(memory)} | {examples} |")
     if findings.unclassified:
         u = findings.unclassified_estimate()
         size = (f"≈ {u.value:.0f} keys (95 % CI {u.low:.0f}–{u.high:.0f})" if findings.mode == "sample"
                 else f"{findings.unclassified} keys")
-        examples = ", ".join(_code(e) for e in findings.unclassified_examples[:3])
+        examples = ", ".join(_code(e) for e in findings.unclassified_examples[:3]) if key_names else ""
         lines.append(f"| ❔ | unclassified | | {size} | no class matches | | | {examples} |")
     lines.append("")
-    if findings.suggestions:
+    if not key_names and (any(c.examples for c in findings.classes) or findings.unclassified_examples
+                          or findings.suggestions):
+        lines += ["Key names (examples, suggested patterns) withheld: `--examples` includes them.", ""]
+    elif findings.suggestions:
         lines += ["Suggested classes for the unclassified keys (paste into `keys:`): " + ", ".join(
             f"{_code(p)} ({suggested_count(findings, n)})" for p, n in findings.suggestions), ""]
     plain = Style(color=False)
@@ -122,22 +136,26 @@ def render_drift(report: object, style: Style) -> str:
     Clean (no finding at all, every target checked): one line. Values of sensitive
     parameters never reach a finding's message, so none can reach this.
     """
-    from redispolicy.plan.drift import DriftReport
+    from redispolicy.plan.drift import DriftReport, and_list
 
     assert isinstance(report, DriftReport)
     env = report.environment or "(no environment)"
-    if report.in_sync:
+    if report.in_sync and not any(t.notes for t in report.targets):
         where = report.targets[0].label if len(report.targets) == 1 else f"{len(report.targets)} targets"
-        return f"✅ **redispolicy drift · {_cell(env)}: in sync** — `{_cell(where)}`: config, keys and health " \
-               "match the policy.\n"
-    active, errors = report.active(), report.errors
+        return f"✅ **redispolicy drift · {_cell(env)}: in sync** — {_code(where)}: " \
+               f"{and_list(report.checked)} match the policy.\n"
+    active, errors, incomplete = report.active(), report.errors, report.incomplete
     failing = [f for f in active if f.fails(report.fail_on)]
     if errors:
         head = f"❌ {len(errors)} target(s) could not be checked"
+    elif incomplete:
+        head = f"❌ {len(incomplete)} check(s) could not run"
     elif failing:
         head = f"❌ {len(active)} finding(s)"
     elif active:
         head = f"⚠️ {len(active)} warning(s), not failing (--fail-on {report.fail_on})"
+    elif report.unchecked():  # only expected ones (target.config: unavailable): not failing, not "in sync"
+        head = "✅ no drift in what was checked; config not checked (expected: target.config: unavailable)"
     else:
         head = "✅ in sync"
     ignored = report.ignored()
@@ -147,11 +165,12 @@ def render_drift(report: object, style: Style) -> str:
     for t in report.targets:
         ident = t.identity
         if t.error:
-            lines += [f"#### `{_cell(t.label)}`", "", f"❌ could not check: {_cell(t.error)}", ""]
+            lines += [f"#### {_code(t.label)}", "", f"❌ could not check: {_cell(t.error)}", ""]
             continue
-        lines += [f"#### `{_cell(t.label)}` — {ident.product} {ident.version} ({ident.role})", ""]
-        if not t.plan.config_available:
-            lines += [f"⚠️ {_cell(t.plan.config_reason)}", ""]
+        lines += [f"#### {_code(t.label)} — {_cell(f'{ident.product} {ident.version} ({ident.role})')}", ""]
+        for nc in t.unchecked:  # never shown as passing
+            lines += [f"ℹ️ {_cell(nc.text)}" if nc.expected else f"❌ **{_cell(nc.text)}**", ""]
+        lines += [line for note in t.notes for line in (f"ℹ️ {_cell(note)}", "")]
         shown = t.active
         if shown:
             lines += ["| | kind | subject | message | source |", "|---|---|---|---|---|"]
@@ -160,8 +179,8 @@ def render_drift(report: object, style: Style) -> str:
                 lines.append(f"| {_DRIFT_ICON[f.severity]} {f.severity} | {f.kind} | `{_cell(f.subject)}` | "
                              f"{_cell(f.message)} | {src} |")
             lines.append("")
-        else:
-            lines += ["✅ No active findings: config, keys and health match the policy.", ""]
+        elif t.checked:
+            lines += [f"✅ No active findings: {and_list(t.checked)} match the policy.", ""]
         hidden = [f for f in t.findings if f.ignored]
         if hidden:
             lines += [f"<details><summary>{len(hidden)} ignored finding(s)</summary>", "",
@@ -180,6 +199,6 @@ def render_drift(report: object, style: Style) -> str:
                              f"{_cell(h.detail)} |")
             lines.append("")
         if t.keys is not None:  # the whole audit behind the ttl_policy findings, folded
-            table = keys_table(t.keys)
+            table = keys_table(t.keys, style.key_names)
             lines += ["<details><summary>Key audit</summary>", "", *table[2:], "</details>", ""]
     return "\n".join(lines) + "\n"

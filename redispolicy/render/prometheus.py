@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 from redispolicy import __version__
-from redispolicy.plan.drift import KINDS, DriftReport
+from redispolicy.plan.drift import CHECKS, KINDS, DriftReport
 from redispolicy.plan.keys import KeyFindings
 from redispolicy.render.style import Style
 
@@ -49,7 +49,11 @@ def render_drift(report: DriftReport, style: Style) -> str:
         "redispolicy_drift_findings": ("Active drift findings by kind (ignored ones excluded).", []),
         "redispolicy_drift_ignored_findings": ("Findings hidden by an ignore rule, by kind.", []),
         "redispolicy_health_status": ("Health check status: 0 ok, 1 warning, 2 critical.", []),
-        "redispolicy_drift_check_success": ("1 if the last drift check could read the server, else 0.", []),
+        "redispolicy_drift_check_success": ("1 if the last drift check read the server and ran every check it should, "
+                                            "else 0.", []),
+        "redispolicy_drift_checked": ("1 if the check (config, keys, health) ran, 0 if it could not "
+                                      "(expected or not); absent when not asked for.", []),
+        "redispolicy_config_checked": ("1 if the server's config was read and compared with the policy, else 0.", []),
         "redispolicy_drift_last_success_timestamp_seconds": ("Unix time of the last successful drift check.", []),
         "redispolicy_keys": ("Keys per key class (exact, or estimated in sample mode); an empty class is unclassified.",
                              []),
@@ -63,8 +67,16 @@ def render_drift(report: DriftReport, style: Style) -> str:
     for t in report.targets:
         inst = _label(t.identity.address)
         base = f'environment="{env}",instance="{inst}"'
-        ok = 0 if t.error else 1
+        # a check that could not run is a failed check, unless the policy expects it (target.config: unavailable)
+        ok = 0 if t.error or any(not n.expected for n in t.unchecked) else 1
         metrics["redispolicy_drift_check_success"][1].append(f"redispolicy_drift_check_success{{{base}}} {ok}")
+        checks = t.checks
+        for check in CHECKS:
+            if checks[check] != "skipped":
+                metrics["redispolicy_drift_checked"][1].append(
+                    f'redispolicy_drift_checked{{{base},check="{check}"}} {int(checks[check] == "checked")}')
+        metrics["redispolicy_config_checked"][1].append(
+            f"redispolicy_config_checked{{{base}}} {int(checks['config'] == 'checked')}")
         if ok:
             metrics["redispolicy_drift_last_success_timestamp_seconds"][1].append(
                 f"redispolicy_drift_last_success_timestamp_seconds{{{base}}} {now:.3f}")

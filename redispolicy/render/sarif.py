@@ -12,6 +12,7 @@ from typing import Any
 
 from redispolicy import __version__
 from redispolicy.diagnostics import Diagnostic, Severity
+from redispolicy.render.escape import printable
 from redispolicy.render.style import Style
 from redispolicy.report import ValidationReport
 from redispolicy.rules import RULES
@@ -90,6 +91,9 @@ _DRIFT_RULES = {
                          "Make a fresh plan: a saved plan is refused after a restart."),
     "error": ("TargetNotChecked", "A target could not be checked",
               "Check that the server is reachable and the target URL and credentials are right."),
+    "not_checked": ("CheckNotRun", "A check could not run on the target (CONFIG, the key audit or INFO was refused)",
+                    "Grant the drift user what the message names (e.g. +config|get), or, where CONFIG is blocked "
+                    "by design, say `config: unavailable` under the policy's target."),
 }
 
 
@@ -110,26 +114,27 @@ def render_drift(report: object, style: Style) -> str:
     from redispolicy.plan.drift import KINDS, DriftReport
 
     assert isinstance(report, DriftReport)
-    kinds = [*KINDS, "error"]
+    kinds = [*KINDS, "error", "not_checked"]
     index = {k: i for i, k in enumerate(kinds)}
     rules = [{"id": f"drift/{k}", "name": _DRIFT_RULES[k][0],
               "shortDescription": {"text": _DRIFT_RULES[k][1]},
               "fullDescription": {"text": _DRIFT_RULES[k][1] + "."},
               "help": {"text": _DRIFT_RULES[k][2]},
-              "defaultConfiguration": {"level": "error" if k == "error" else "warning"},
+              "defaultConfiguration": {"level": "error" if k in ("error", "not_checked") else "warning"},
               "helpUri": "https://github.com/redispolicy/redispolicy/blob/main/README.md#scheduled-drift-report"}
              for k in kinds]
     env = report.environment or ""
     many = len(report.targets) > 1
     results: list[dict[str, Any]] = []
     ignored: list[dict[str, Any]] = []
+    expected: list[dict[str, Any]] = []  # checks the policy expects not to run (target.config: unavailable)
 
     def result(kind: str, level: str, text: str, file: str, line: int, target: str, subject: str) -> None:
         physical = {"artifactLocation": {"uri": _uri(file), "uriBaseId": "%SRCROOT%"},
                     "region": {"startLine": line or 1}}
         results.append({
             "ruleId": f"drift/{kind}", "ruleIndex": index[kind], "level": level,
-            "message": {"text": text}, "locations": [{"physicalLocation": physical}],
+            "message": {"text": printable(text)}, "locations": [{"physicalLocation": physical}],
             "partialFingerprints": {"primaryLocationLineHash": _fingerprint(env, target, kind, subject)},
             "properties": {"environment": env, "target": target, "subject": subject},
         })
@@ -140,17 +145,22 @@ def render_drift(report: object, style: Style) -> str:
         if t.error:
             result("error", "error", prefix + t.error, report.policy_file, 1, target, "target")
             continue
+        for nc in t.unchecked:
+            if nc.expected:
+                expected.append({"target": target, "check": nc.check, "reason": printable(nc.reason)})
+            else:
+                result("not_checked", "error", prefix + nc.text, report.policy_file, 1, target, nc.check)
         for f in t.findings:
             if f.ignored:
-                ignored.append({"target": target, "kind": f.kind, "subject": f.subject, "message": f.message,
-                                "reason": f.ignored_because})
+                ignored.append({"target": target, "kind": f.kind, "subject": f.subject,
+                                "message": printable(f.message), "reason": f.ignored_because})
                 continue
             file, line = (f.location.file, f.location.line) if f.location else (report.policy_file, 1)
             result(f.kind, "error" if f.severity == "critical" else "warning", prefix + f.message,
                    file, line, target, f.subject)
     return _document(rules, results,
                      automationDetails={"id": f"redispolicy/drift/{env}/"},
-                     invocations=[{"executionSuccessful": not report.errors}],
+                     invocations=[{"executionSuccessful": not report.errors and not report.incomplete}],
                      properties={"environment": env,
                                  "targets": [t.name or t.identity.address for t in report.targets],
-                                 "ignored": ignored})
+                                 "ignored": ignored, "not_checked_expected": expected})

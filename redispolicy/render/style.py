@@ -13,6 +13,9 @@ class Style:
     color: bool = False
     verbose: int = 0  # -v count: text shows notes from 1 on
     quiet: bool = False
+    # Key names (examples, suggested patterns) hold tokens and PII: shown only where the
+    # command says they may be (the operator's own terminal, or --examples), never by default.
+    key_names: bool = False
 
     def paint(self, text: str, *styles: str) -> str:
         if not self.color or not styles:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from redispolicy.diagnostics import Diagnostic, Severity
+from redispolicy.render.escape import printable as p
 from redispolicy.render.style import Style
 from redispolicy.report import ValidationReport
 
@@ -20,9 +21,9 @@ _COLOR = {Severity.ERROR: ("red", "bold"), Severity.WARNING: ("yellow",), Severi
 
 def diagnostic_line(d: Diagnostic, style: Style) -> str:
     sev = style.paint(d.severity.label, *_COLOR[d.severity])
-    head = f"{style.paint(str(d.location), 'bold')}: {sev}: {d.message} {style.paint(f'[{d.rule}]', 'dim')}"
+    head = f"{style.paint(str(d.location), 'bold')}: {sev}: {p(d.message)} {style.paint(f'[{d.rule}]', 'dim')}"
     if d.hint:
-        head += "\n  " + style.paint("hint:", "cyan") + " " + d.hint
+        head += "\n  " + style.paint("hint:", "cyan") + " " + p(d.hint)
     return head
 
 
@@ -94,26 +95,31 @@ def _plan_value(c: object) -> str:
     assert isinstance(c, Change)
     if c.sensitive:
         return "(sensitive value changes)" if c.changed else "(sensitive, unchanged)"
-    before = "(absent)" if c.before is None else (c.before if c.before != "" else '""')
-    after = c.after if c.after != "" else '""'
+    before = "(absent)" if c.before is None else (p(c.before) if c.before != "" else '""')
+    after = p(c.after) if c.after != "" else '""'
     return after if c.action == "noop" else f"{before} → {after}"
 
 
 def render_plan(plan: object, style: Style) -> str:
+    from redispolicy.plan.drift import config_not_checked, stale_declaration
     from redispolicy.plan.model import Plan
 
     assert isinstance(plan, Plan)
     ident = plan.identity
-    lines = [style.paint(f"redispolicy plan · {plan.environment or '(no environment)'} · "
-                         f"{ident.product} {ident.version} at {ident.address} ({ident.role})", "bold"), ""]
-    if not plan.config_available:
-        lines += [style.paint("⚠ " + plan.config_reason, "yellow"), ""]
-        return "\n".join(lines) + "\n"
-    shown = [c for c in plan.changes if c.changed or style.verbose]
+    lines = [style.paint(p(f"redispolicy plan · {plan.environment or '(no environment)'} · "
+                           f"{ident.product} {ident.version} at {ident.address} ({ident.role})"), "bold"), ""]
     keys = keys_lines(plan.keys, style) if plan.keys is not None else []
-    note = this_node_only(ident)
-    if note:
-        lines += [style.paint("note: " + note, "yellow"), ""]
+    unchecked = config_not_checked(plan)
+    if unchecked is not None:  # a plan of nothing is not "no changes": say config was not checked, and why
+        if unchecked.expected:
+            lines += [style.paint(p(f"{unchecked.text}: {unchecked.reason}"), "yellow")]
+        else:
+            lines += [style.paint(p(f"✗ {unchecked.text}"), "red", "bold")]
+        return "\n".join(lines + keys) + "\n"
+    shown = [c for c in plan.changes if c.changed or style.verbose]
+    for note in (this_node_only(ident), stale_declaration(plan)):
+        if note:
+            lines += [style.paint("note: " + note, "yellow"), ""]
     if not plan.pending:
         lines.append(style.paint("No changes. The server matches the policy.", "green"))
         return "\n".join(lines + keys) + "\n"
@@ -122,8 +128,9 @@ def render_plan(plan: object, style: Style) -> str:
     vwidth = min(max(len(v) for v in values), 60)
     for c, value in zip(shown, values, strict=True):
         sym, color = _SYMBOL[c.action]
-        lines.append(f"  {style.paint(sym, color, 'bold')} {c.parameter:<{width}}  {value:<{vwidth}}  "
-                     + style.paint(c.source.short, "dim"))
+        danger = style.paint("  ⚠ dangerous (allow_dangerous)", "red", "bold") if c.dangerous and c.changed else ""
+        lines.append(f"  {style.paint(sym, color, 'bold')} {p(c.parameter):<{width}}  {value:<{vwidth}}  "
+                     + style.paint(c.source.short, "dim") + danger)
     kinds = [k for k in ("set", "restart", "protected", "unsupported") if any(c.action == k for c in plan.pending)]
     lines.append("")
     lines.append("Legend: " + " · ".join(f"{style.paint(_SYMBOL[k][0], _SYMBOL[k][1])} {_LEGEND[k]}" for k in kinds))
@@ -175,21 +182,23 @@ def render_apply(report: object, style: Style) -> str:
         title = "No config changes to apply."
     lines.append(style.paint(title, color, "bold"))
     if report.detail:
-        lines.append(f"  {report.detail}")
+        lines.append(f"  {p(report.detail)}")
+    if report.audit_error:
+        lines.append(style.paint(f"  ⚠ the audit record was not written: {report.audit_error}", "red", "bold"))
     if report.scope_note:
         lines.append(style.paint(f"  note: {report.scope_note}", "yellow"))
     for m in report.moved:
-        lines.append(f"  - {m}")
+        lines.append(f"  - {p(m)}")
     for m in report.mismatches:
-        lines.append(f"  - {m}")
+        lines.append(f"  - {p(m)}")
     if report.applied and report.status in ("applied", "not_persisted"):
         lines.append("")
         width = max(len(c.parameter) for c in report.applied)
         for c in report.applied:
-            value = "(sensitive value changed)" if c.sensitive else f"{_shown(c.before)} → {_shown(c.after)}"
+            value = "(sensitive value changed)" if c.sensitive else f"{p(_shown(c.before))} → {p(_shown(c.after))}"
             lines.append(f"  {style.paint('~', 'yellow', 'bold')} {c.parameter:<{width}}  {value}")
     if report.status in ("partial", "unknown") and report.now_live:
-        lines += ["", "Now live on the server:"] + [f"  {k} = {v}" for k, v in report.now_live.items()]
+        lines += ["", "Now live on the server:"] + [f"  {k} = {p(str(v))}" for k, v in report.now_live.items()]
     if report.persisted is True:
         lines.append(style.paint("Persisted with CONFIG REWRITE.", "green"))
     if report.not_applied:
@@ -281,6 +290,10 @@ def keys_lines(findings: object, style: Style) -> list[str]:
     else:
         head = f"Keys ({findings.mode}: {findings.scanned} of {findings.dbsize} keys inspected{where})"
     lines = ["", style.paint(head, "bold")]
+    if not style.key_names and (any(c.examples for c in findings.classes) or findings.unclassified_examples
+                                or findings.suggestions):
+        lines.append(style.paint("  key names withheld (examples, suggested patterns): --examples includes them",
+                                 "dim"))
     if findings.nodes and style.verbose:
         lines.append(style.paint("  cluster masters: " + ", ".join(findings.nodes), "dim"))
     width = max([len(c.name) for c in findings.classes] + [len("unclassified")])
@@ -289,11 +302,11 @@ def keys_lines(findings: object, style: Style) -> list[str]:
         mark = style.paint("✗", "red", "bold") if c.violating else style.paint("✓", "green")
         ttl = (f"TTL p50 {d(c.ttl_p50)} p90 {d(c.ttl_p90 or 0)} max {d(c.ttl_max or 0)}"
                if c.ttl_p50 is not None else "no TTLs")
-        line = f"  {mark} {c.name:<{width}}  {size}  {bad}  ({ttl})"
+        line = f"  {mark} {p(c.name):<{width}}  {size}  {bad}  ({ttl})"
         if c.memory_estimate is not None:
             line += f"  memory {bytes_estimate(c.memory_estimate, c.exact)}"
-        if c.examples:
-            line += style.paint("  e.g. " + ", ".join(c.examples[:3]), "dim")
+        if c.examples and style.key_names:
+            line += style.paint("  e.g. " + p(", ".join(c.examples[:3])), "dim")
         lines.append(line)
     if findings.unclassified:
         if findings.mode == "sample":
@@ -302,12 +315,12 @@ def keys_lines(findings: object, style: Style) -> list[str]:
         else:
             size = f"{findings.unclassified:>7} keys"
         line = f"  {style.paint('?', 'yellow')} {'unclassified':<{width}}  {size}"
-        if findings.unclassified_examples:
-            line += style.paint("  e.g. " + ", ".join(findings.unclassified_examples[:3]), "dim")
+        if findings.unclassified_examples and style.key_names:
+            line += style.paint("  e.g. " + p(", ".join(findings.unclassified_examples[:3])), "dim")
         lines.append(line)
-        if findings.suggestions:
-            lines.append("    suggested classes: " + ", ".join(
-                f"{p} ({suggested_count(findings, n)})" for p, n in findings.suggestions))
+        if findings.suggestions and style.key_names:  # built from key names: as private as they are
+            lines.append("    suggested classes: " + p(", ".join(
+                f"{pattern} ({suggested_count(findings, n)})" for pattern, n in findings.suggestions)))
     lines += remediation_lines(findings, style)
     lines += capacity_lines(findings, style)
     return lines
@@ -517,36 +530,38 @@ def _drift_scope(report: object) -> str:
     env = report.environment or "(no environment)"
     if len(report.targets) == 1:
         t = report.targets[0]
-        return f"{env} · {t.label} ({t.identity.product} {t.identity.version}, {t.identity.role})"
-    return f"{env} · {len(report.targets)} targets ({', '.join(t.name or t.identity.address for t in report.targets)})"
+        return p(f"{env} · {t.label} ({t.identity.product} {t.identity.version}, {t.identity.role})")
+    return p(f"{env} · {len(report.targets)} targets "
+             f"({', '.join(t.name or t.identity.address for t in report.targets)})")
 
 
 def render_drift(report: object, style: Style) -> str:
-    from redispolicy.plan.drift import DriftReport
+    from redispolicy.plan.drift import DriftReport, and_list
 
     assert isinstance(report, DriftReport)
     measured = any(t.keys is not None and t.keys.capacity for t in report.targets)
-    if report.in_sync and not style.verbose and not measured:  # nothing at all to say: one line
+    noted = any(t.notes for t in report.targets)
+    if report.in_sync and not style.verbose and not measured and not noted:  # nothing at all to say: one line
         return (style.paint("✓ in sync:", "green", "bold") + f" {_drift_scope(report)}: "
-                "config, keys and health match the policy\n")
+                f"{and_list(report.checked)} match the policy\n")
     lines: list[str] = []
     for t in report.targets:
         ident = t.identity
-        head = f"redispolicy drift · {report.environment or '(no environment)'} · {t.label}"
+        head = p(f"redispolicy drift · {report.environment or '(no environment)'} · {t.label}")
         if t.error:
-            lines += [style.paint(head, "bold"), style.paint(f"  ✗ could not check: {t.error}", "red"), ""]
+            lines += [style.paint(head, "bold"), style.paint(p(f"  ✗ could not check: {t.error}"), "red"), ""]
             continue
-        lines.append(style.paint(f"{head} ({ident.product} {ident.version}, {ident.role})", "bold"))
-        if not t.plan.config_available:
-            lines.append(style.paint(f"  ⚠ {t.plan.config_reason}", "yellow"))
-        if not t.findings:
-            lines.append(style.paint("  ✓ in sync: config, keys and health match the policy", "green"))
+        lines.append(style.paint(p(f"{head} ({ident.product} {ident.version}, {ident.role})"), "bold"))
+        lines += _unchecked_lines(t, style)
+        if not t.findings and t.checked:  # "in sync" only when every check ran
+            lines.append(style.paint(f"  ✓ {'' if t.unchecked else 'in sync: '}{and_list(t.checked)} match the policy",
+                                     "green"))
         for f in t.findings:
-            where = style.paint(f"  {f.location.short}", "dim") if f.location else ""
+            where = style.paint(f"  {p(f.location.short)}", "dim") if f.location else ""
             if f.ignored:
-                lines.append(style.paint(f"  - ignored ({f.ignored_because}): {f.kind}: {f.message}", "dim"))
+                lines.append(style.paint(p(f"  - ignored ({f.ignored_because}): {f.kind}: {f.message}"), "dim"))
             else:
-                lines.append(f"  {style.paint(f.severity, *_SEVERITY[f.severity])} {f.kind}: {f.message}{where}")
+                lines.append(f"  {style.paint(f.severity, *_SEVERITY[f.severity])} {f.kind}: {p(f.message)}{where}")
         if t.keys is not None:
             lines += capacity_lines(t.keys, style)
         if style.verbose:
@@ -554,21 +569,46 @@ def render_drift(report: object, style: Style) -> str:
                 value = "" if h.value is None else f"{h.value:g}"
                 lines.append(style.paint(f"    {h.check}: {value} {h.status} {h.detail}".rstrip(), "dim"))
         lines.append("")
-    active, ignored, errors = report.active(), report.ignored(), report.errors
+    active, ignored, errors, incomplete = report.active(), report.ignored(), report.errors, report.incomplete
     n = len(report.targets)
     failing = [f for f in active if f.fails(report.fail_on)]
+    expected = len(report.unchecked()) - len(incomplete)
     if errors:
         verdict = style.paint(f"✗ {len(errors)} of {n} target(s) could not be checked", "red", "bold")
         if active:
             verdict += f"; {len(active)} finding(s) on the others"
+    elif incomplete:
+        what = and_list(sorted({nc.check for _, nc in incomplete}, key=("config", "keys", "health").index))
+        verdict = style.paint(f"✗ not checked: {what} ({len(incomplete)} check(s) could not run)", "red", "bold")
+        if active:
+            verdict += f"; {len(active)} finding(s) in what was checked"
     elif failing:
         verdict = style.paint(f"✗ {len(active)} finding(s)", "red", "bold") + f" across {n} target(s)"
     elif active:
         verdict = (style.paint(f"⚠ {len(active)} warning(s)", "yellow", "bold")
                    + f" across {n} target(s), below --fail-on {report.fail_on}: not failing")
+    elif expected:
+        verdict = style.paint("✓ no drift in what was checked", "green", "bold") + f": {n} target(s)"
     else:
         verdict = style.paint("✓ in sync", "green", "bold") + f": {n} target(s)"
+    if expected:
+        verdict += f"; config not checked on {expected} (expected: target.config: unavailable)"
     if ignored:
         verdict += f"; {len(ignored)} ignored"
     lines.append(verdict)
     return "\n".join(lines) + "\n"
+
+
+def _unchecked_lines(t: object, style: Style) -> list[str]:
+    """A target's checks that could not run (never shown as passing), then its notes."""
+    from redispolicy.plan.drift import TargetDrift
+
+    assert isinstance(t, TargetDrift)
+    lines = []
+    for nc in t.unchecked:
+        if nc.expected:
+            lines.append(style.paint(p(f"  - {nc.text}"), "dim"))
+        else:
+            lines.append(style.paint(p(f"  ✗ {nc.text}"), "red", "bold"))
+    lines += [style.paint(p(f"  note: {note}"), "yellow") for note in t.notes]
+    return lines

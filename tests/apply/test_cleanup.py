@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from redispolicy.apply.cleanup import Deleter, find_eligible, matches_every_key, refused
+from redispolicy.apply.cleanup import Deleter, Found, find_eligible, matches_every_key, refused
 from redispolicy.diagnostics import Location
+from redispolicy.errors import RedispolicyError
 from redispolicy.main import run
 from redispolicy.policy.model import KeyClass
 from redispolicy.policy.resolve import PolicySet
@@ -180,26 +181,54 @@ def test_a_key_used_between_listing_and_deleting_is_skipped(redis_server, tmp_pa
     assert not (listed - {"doc:4:temp"}) & remaining
 
 
-@pytest.mark.parametrize("pattern", ["*", "**", "?*", "*?"])
+@pytest.mark.parametrize("pattern", ["*", "**", "?*", "*?", "[^]*", "*[^]", "[^]**", "????", "*[^]?"])
 def test_a_class_matching_every_key_is_refused(redis_server, tmp_path, capsys, pattern):
+    """Issue 10: '[^]*', '*[^]', '[^]**' (an empty negated class is any byte) got past a list of
+    spellings and `cleanup: {always: true}` deleted every key of db0 and db1. Now validation
+    refuses the class (keys-catch-all), so the command stops before connecting."""
     d = _write(tmp_path, POLICY + f"  - name: everything\n    pattern: '{pattern}'\n    cleanup: {{always: true}}\n")
-    _seed(redis_server, n=5, dbs=(0,))
+    _seed(redis_server, n=5, dbs=(0, 1))
+    redis_server.client().set("abcd", "v")  # a 4-byte key for '????'
     keys = _keys(redis_server)
     for extra in ((), ("--execute",)):
-        code, out, _ = _cleanup(d, redis_server.url, capsys, *extra)
+        code, out, err = _cleanup(d, redis_server.url, capsys, *extra)
         assert code == 1
-        assert "Refused" in out and "everything" in out and "matches every key" in out
+        assert "keys-catch-all" in out and "'everything'" in out and "matches every" in out, out + err
     assert _keys(redis_server) == keys
     assert _flushes(redis_server) == 0
 
 
-def test_matches_every_key():
-    for p in ("*", "**", "?*", "*?", "**?*"):
-        assert matches_every_key(p), p
-    for p in ("a*", "*a", "tmp:*", "?", "[a-z]*", "\\*"):
-        assert not matches_every_key(p), p
-    kc = KeyClass("x", "*", Location("p.yaml"), cleanup_always=True)
-    assert refused((kc, KeyClass("y", "*", Location("p.yaml")))) == (kc,)  # only cleanup classes are refused
+@pytest.mark.parametrize("pattern", ["*", "**", "?*", "*?", "**?*", "[^]*", "*[^]", "[^]**", "????", "*[^]?"])
+def test_matches_every_key(pattern):
+    assert matches_every_key(pattern)
+
+
+@pytest.mark.parametrize("pattern", ["a*", "*a", "tmp:*", "[a-z]*", "\\*", "[^a]*", "*x", "[]*"])
+def test_does_not_match_every_key(pattern):
+    assert not matches_every_key(pattern)
+
+
+def test_only_cleanup_classes_are_refused():
+    kc = KeyClass("x", "[^]*", Location("p.yaml"), cleanup_always=True)
+    idle = KeyClass("z", "*[^]", Location("p.yaml"), cleanup_idle_over=60)
+    assert refused((kc, KeyClass("y", "*", Location("p.yaml")), idle)) == (kc, idle)
+
+
+@pytest.mark.parametrize("pattern", ["[^]*", "*[^]", "[^]**"])
+def test_the_stage_refuses_a_catch_all_built_in_code(redis_server, pattern):
+    """Whatever the caller checked (a policy built in code skips validation), the stage itself
+    refuses before listing or deleting anything."""
+    _seed(redis_server, n=3, dbs=(0, 1))
+    keys = _keys(redis_server)
+    classes = (KeyClass("everything", pattern, Location("p.yaml"), cleanup_always=True),)
+    client_for = lambda db: redis_server.client(db=db, decode_responses=False)  # noqa: E731
+    with pytest.raises(RedispolicyError, match="matches every key"):
+        find_eligible(client_for, classes, [0, 1], keep=True)
+    found = Found((), 0, {0: [(k.encode(), "everything") for _, k in keys]})
+    with pytest.raises(RedispolicyError, match="nothing was deleted"):
+        Deleter(client_for, classes, found).run()
+    assert _keys(redis_server) == keys
+    assert redis_server.client().info("commandstats").get("cmdstat_unlink") is None
 
 
 def test_execute_waits_for_the_apply_lock_and_deletes_nothing_without_it(redis_server, tmp_path, capsys):

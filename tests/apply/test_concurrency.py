@@ -13,13 +13,16 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import redis
+from proxy import Cut, FaultProxy
 
 from redispolicy.apply.lock import LOCK_KEY, ApplyLock
+from redispolicy.errors import RedispolicyError
 from redispolicy.main import run
 
 CLI = str(Path(sys.executable).with_name("redispolicy"))
@@ -262,6 +265,18 @@ class _RacingClient:
         self.store.clear()
         return 1
 
+    def pipeline(self, transaction: bool) -> _RacingClient:
+        return self
+
+    def type(self, key: str) -> None:
+        pass
+
+    def pttl(self, key: str) -> None:
+        pass
+
+    def execute(self) -> list[object]:
+        return ["none", -2]
+
 
 def test_lock_released_between_set_and_get_is_taken_not_reported_as_held():
     client = _RacingClient()
@@ -271,3 +286,199 @@ def test_lock_released_between_set_and_get_is_taken_not_reported_as_held():
         assert client.sets == 2 and client.store[LOCK_KEY] == lock.value
     finally:
         lock.release()
+
+
+# -- issue 10: the lock is server-wide, fences the change, and odd lock keys are clean errors --------
+SHORT_TTL_APPLY = """\
+import sys
+from redispolicy.apply import lock
+from redispolicy.main import run
+init = lock.ApplyLock.__init__
+def short(self, *args, **kwargs):
+    kwargs["ttl_ms"] = int(sys.argv[1])
+    init(self, *args, **kwargs)
+lock.ApplyLock.__init__ = short
+sys.exit(run(sys.argv[2:]))
+"""
+NEWER = POLICY.replace("maxmemory: 1gb", "maxmemory: 2gb").replace("hz: 20", "hz: 30")
+NEWER_PLANNED = {**PLANNED, "maxmemory": "2147483648", "hz": "30"}
+LOST = "the apply lock was lost before the change was sent; nothing was changed"
+
+
+def _clear_hint(server) -> str:
+    return f"redis-cli -h {server.host} -p {server.port} -n 0 DEL {LOCK_KEY}"
+
+
+def test_stalled_apply_does_not_overwrite_a_newer_one(matrix_server, work, capsys):
+    """A's CONFIG SET (and its lock's keep-alive) stall in the network past A's lock TTL; B takes
+    the lock and applies; when the network moves again, A's change must not land: the server
+    keeps B's values, and A reports a refusal (exit 1), not success."""
+    client = matrix_server.client()
+    _reset(client)
+    newer = work / "newer"
+    (newer / "policies").mkdir(parents=True)
+    (newer / "policies" / "test.yaml").write_text(NEWER)
+    with FaultProxy(matrix_server.port) as proxy:
+        plan_a = _plan(work, proxy.url, capsys)
+        plan_b = newer / "test.plan"
+        assert run(["plan", "--policy-dir", str(newer / "policies"), "-e", "test", "--url", matrix_server.url,
+                    "--out", str(plan_b)]) == 0
+        capsys.readouterr()
+        proxy.arm(Cut(("CONFIG", "SET"), 1, "hold"))
+        a = subprocess.Popen(
+            [sys.executable, "-c", SHORT_TTL_APPLY, "1000", "apply", str(plan_a), "--url", proxy.url,
+             "--policy-dir", str(work / "policies"), "--audit-log", str(work / "audit.log")],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        try:
+            assert proxy.held.wait(30), proxy.names()
+            code_b = run(["apply", str(plan_b), "--url", matrix_server.url, "--policy-dir", str(newer / "policies"),
+                          "--lock-timeout", "10", "--audit-log", str(work / "audit.log")])
+            b = capsys.readouterr()
+            assert code_b == 0, b.out + b.err
+            assert _state(client) == NEWER_PLANNED
+        finally:
+            proxy.release()
+        code_a, out_a, err_a = _finish(a)
+    assert _state(client) == NEWER_PLANNED, out_a + err_a  # B's change stands
+    assert code_a == 1, out_a + err_a
+    assert LOST in out_a + err_a
+    assert "Traceback" not in err_a and "internal error" not in err_a
+    trail = [json.loads(line) for line in (work / "audit.log").read_text().splitlines()]
+    assert sorted(e["result"] for e in trail) == ["applied", "refused"], trail
+    assert client.exists(LOCK_KEY) == 0
+
+
+def _url_db(server, db: int) -> str:
+    return f"redis://{server.host}:{server.port}/{db}"
+
+
+def test_applies_with_different_url_dbs_exclude_each_other(matrix_server, work, capsys):
+    """CONFIG is server-wide: the lock an apply through /3 holds keeps an apply through /0 out (and
+    the other way round); the lock key is in db 0 whatever the URL says."""
+    client = matrix_server.client()
+    _reset(client)
+    plan = _plan(work, matrix_server.url, capsys)
+    for holder_db, apply_db in ((3, 0), (0, 3)):
+        lock = ApplyLock(matrix_server.client(db=holder_db))  # what an apply through that URL holds
+        lock.acquire(0)
+        try:
+            assert client.get(LOCK_KEY) == lock.value  # db 0
+            with matrix_server.client(db=3) as db3:
+                assert db3.exists(LOCK_KEY) == 0
+            code = run(["apply", str(plan), "--url", _url_db(matrix_server, apply_db), "--lock-timeout", "0"])
+            captured = capsys.readouterr()
+            assert code == 1, captured.out + captured.err
+            assert HOLDER_MSG + _me_pattern() in captured.err, captured.err
+            assert _state(client) == START
+        finally:
+            lock.release()
+    assert client.exists(LOCK_KEY) == 0
+    code = run(["apply", str(plan), "--url", _url_db(matrix_server, 3), "--lock-timeout", "0"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.out + captured.err
+    assert _state(client) == PLANNED
+
+
+def test_two_applies_through_different_dbs_started_together(matrix_server, work, capsys):
+    """Two real processes, /0 and /5, released at once: one applies, the other is kept out by the
+    lock or finds the plan stale; never both."""
+    client = matrix_server.client()
+    _reset(client)
+    plan = _plan(work, matrix_server.url, capsys)
+    _pause_clients(client, 1.0)
+    procs = [_spawn(plan, _url_db(matrix_server, db), work, "--lock-timeout", "0") for db in (0, 5)]
+    results = [_finish(p) for p in procs]
+    assert sorted(code for code, _, _ in results) == [0, 1], results
+    (_, lost_out, lost_err), = [r for r in results if r[0] == 1]
+    assert HOLDER_MSG in lost_err or STALE_MSG in lost_out, lost_out + lost_err
+    assert _state(client) == PLANNED
+
+
+def test_lock_on_a_db_other_than_0_is_taken_in_db_0(redis_server):
+    with redis_server.client(db=5) as db5, redis_server.client() as db0:
+        db0.delete(LOCK_KEY)
+        lock = ApplyLock(db5)
+        lock.acquire(0)
+        try:
+            assert db0.get(LOCK_KEY) == lock.value and db5.exists(LOCK_KEY) == 0
+            with pytest.raises(RedispolicyError, match="another apply holds the lock"):
+                ApplyLock(redis_server.client(db=2)).acquire(0)
+        finally:
+            lock.release()
+        assert db0.exists(LOCK_KEY) == 0
+
+
+@pytest.mark.parametrize("kind", ["hash", "list"])
+def test_lock_key_of_another_type_is_a_clean_error(matrix_server, work, capsys, kind):
+    client = matrix_server.client()
+    _reset(client)
+    plan = _plan(work, matrix_server.url, capsys)
+    if kind == "hash":
+        client.hset(LOCK_KEY, "owner", "another-tool")
+    else:
+        client.rpush(LOCK_KEY, "x")
+    try:
+        start = time.monotonic()
+        code = run(["apply", str(plan), "--url", matrix_server.url, "--lock-timeout", "5"])
+        captured = capsys.readouterr()
+        assert code == 1, captured.out + captured.err
+        assert time.monotonic() - start < 4  # no point waiting: it is not a lock that expires
+        assert "internal error" not in captured.err and "WRONGTYPE" not in captured.err, captured.err
+        assert (f"redispolicy: error: the apply lock key '{LOCK_KEY}' (db 0) is a {kind}, not a redispolicy lock"
+                in captured.err), captured.err
+        assert _clear_hint(matrix_server) in captured.err and "nobody is applying" in captured.err
+        assert _state(client) == START
+        assert client.type(LOCK_KEY) == kind  # not touched
+    finally:
+        client.delete(LOCK_KEY)
+
+
+def test_lock_key_without_ttl_and_not_ours_is_refused_at_once(matrix_server, work, capsys):
+    client = matrix_server.client()
+    _reset(client)
+    plan = _plan(work, matrix_server.url, capsys)
+    client.set(LOCK_KEY, "set-by-hand")
+    try:
+        start = time.monotonic()
+        code = run(["apply", str(plan), "--url", matrix_server.url, "--lock-timeout", "5"])
+        captured = capsys.readouterr()
+        assert code == 1
+        assert time.monotonic() - start < 4
+        assert "holds 'set-by-hand' and never expires: it was set by hand or by another tool" in captured.err
+        assert _clear_hint(matrix_server) in captured.err, captured.err
+        assert _state(client) == START and client.get(LOCK_KEY) == "set-by-hand"
+    finally:
+        client.delete(LOCK_KEY)
+
+
+def test_lock_key_without_ttl_naming_a_holder_is_waited_for_then_explained(matrix_server, work, capsys):
+    """A holder's JSON without TTL may still be a running apply (someone PERSISTed its key): that
+    apply deletes it when done, so it is waited for; at the deadline the error says it never expires."""
+    client = matrix_server.client()
+    _reset(client)
+    plan = _plan(work, matrix_server.url, capsys)
+    stuck = {"token": "t", "user": "someone", "host": "elsewhere", "pid": 4242, "since": "2020-01-01T00:00:00Z"}
+    client.set(LOCK_KEY, json.dumps(stuck))
+    try:
+        start = time.monotonic()
+        code = run(["apply", str(plan), "--url", matrix_server.url, "--lock-timeout", "0.5"])
+        captured = capsys.readouterr()
+        assert code == 1
+        assert time.monotonic() - start >= 0.5
+        assert ("names someone@elsewhere (pid 4242) since 2020-01-01T00:00:00Z but never expires (no TTL)"
+                in captured.err), captured.err
+        assert _clear_hint(matrix_server) in captured.err
+        assert _state(client) == START
+    finally:
+        client.delete(LOCK_KEY)
+
+
+def test_lock_key_without_ttl_that_its_holder_deletes_lets_the_apply_in(redis_server):
+    with redis_server.client() as client:
+        client.set(LOCK_KEY, json.dumps({"token": "t", "user": "u", "host": "h", "pid": 1, "since": "s"}))
+        timer = threading.Timer(0.4, client.delete, args=(LOCK_KEY,))
+        timer.start()
+        lock = ApplyLock(client)
+        lock.acquire(5)
+        lock.release()
+        timer.join()

@@ -17,6 +17,7 @@ import redis
 
 from redispolicy.apply import remediate as remediate_mod
 from redispolicy.apply.remediate import Remediation, conditional_expire, remediable
+from redispolicy.diagnostics import Location
 from redispolicy.errors import RedispolicyError
 from redispolicy.main import run
 from redispolicy.policy.model import KeyClass
@@ -364,3 +365,107 @@ def test_a_refused_key_read_stops_the_pass_and_changes_nothing_unseen(redis_serv
     assert code == 1
     assert "NOPERM" in out.out + out.err and "pw@" not in out.out + out.err
     assert admin.ttl("tmp:1") == -1
+
+
+# -- issue 10: a zero TTL is a deletion; a catch-all class is a flush on a delay ---------------------
+ZERO_TTL = """
+keys:
+  - name: ocr
+    pattern: "ocr:*"
+    ttl: {max: 0s}
+    remediate: true
+"""
+CATCH_ALL = """
+keys:
+  - name: everything
+    pattern: "[^]*"
+    ttl: {max: 1h}
+    remediate: true
+"""
+
+
+def _no_ttl_keys(server, n: int = 3) -> set[str]:
+    c = server.client()
+    keys = {f"ocr:{i}" for i in range(n)} | {"other"}
+    for k in keys:
+        c.set(k, "v")
+    return keys
+
+
+def _untouched(server, keys: set[str]) -> None:
+    c = server.client()
+    assert {k: c.pttl(k) for k in keys} == dict.fromkeys(keys, -1)  # all there, none given a TTL
+    assert not c.info("commandstats").get("cmdstat_expire")
+
+
+@pytest.mark.parametrize(("body", "rule"), [(ZERO_TTL, "keys-ttl-zero"), (CATCH_ALL, "keys-catch-all")],
+                         ids=["zero-ttl", "catch-all"])
+def test_the_cli_refuses_a_zero_ttl_and_a_catch_all_and_every_key_survives(matrix_server, tmp_path, capsys, body,
+                                                                          rule):
+    """`ttl: {max: 0s}` validated, the dry run said "3 keys would get a TTL" and --execute sent
+    EXPIRE key 0 NX, deleting every match. validate, remediate (dry run and --execute) and
+    apply --remediate-keys now all refuse it before touching a key."""
+    d = _write(tmp_path, body)
+    keys = _no_ttl_keys(matrix_server)
+    assert run(["validate", "--policy-dir", str(d)]) == 1
+    assert rule in capsys.readouterr().out
+    for extra in ((), ("--execute",)):
+        code = run(["remediate", "--policy-dir", str(d), "-e", "test", "--url", matrix_server.url, *extra])
+        out = capsys.readouterr()
+        assert code == 1 and rule in out.out, out
+    code = run(["apply", "--policy-dir", str(d), "-e", "test", "--url", matrix_server.url, "--auto-approve",
+                "--remediate-keys"])
+    assert code == 1 and rule in capsys.readouterr().out
+    _untouched(matrix_server, keys)
+
+
+@pytest.mark.parametrize("conditional", [True, False], ids=["expire-nx-lt", "lua"])
+def test_the_stage_refuses_the_whole_pass_for_a_policy_built_in_code(matrix_server, conditional):
+    """No validation in between: the stage itself refuses, before the first SCAN, dry run included."""
+    if conditional and not conditional_expire(matrix_server.product, matrix_server.version):
+        pytest.skip("EXPIRE NX/LT needs Redis >= 7.0")
+    keys = _no_ttl_keys(matrix_server)
+    for pattern, ttl, match in [("ocr:*", 0, "ttl.max 0 s"), ("ocr:*", -5, "ttl.max -5 s"),
+                                ("[^]*", 3600, "matches every key"), ("*[^]", 3600, "matches every key"),
+                                ("[^]**", 3600, "matches every key")]:
+        classes = (KeyClass("ok", "ok:*", Location("p.yaml"), ttl_max=60, remediate=True),
+                   KeyClass("c", pattern, Location("p.yaml"), ttl_max=ttl, remediate=True))
+        for execute in (False, True):
+            with pytest.raises(RedispolicyError, match=match) as err:
+                _stage(matrix_server, classes, execute, conditional).run()
+            assert "nothing was changed" in str(err.value)
+    _untouched(matrix_server, keys)
+    assert not matrix_server.client().info("commandstats").get("cmdstat_scan")
+
+
+@pytest.mark.parametrize("conditional", [True, False], ids=["expire-nx-lt", "lua"])
+def test_no_expire_with_a_ttl_of_zero_is_ever_built(redis_server, conditional):
+    """The check where the EXPIRE is built holds even past run()'s own check (a future bug)."""
+    keys = _no_ttl_keys(redis_server)
+    classes = (KeyClass("ocr", "ocr:*", Location("p.yaml"), ttl_max=0, remediate=True),)
+    stage = _stage(redis_server, classes, True, conditional)
+    client = redis_server.client(decode_responses=False)
+    script = None if conditional else client.register_script(remediate_mod.LUA_REMEDIATE)
+    with pytest.raises(RedispolicyError, match="TTL <= 0 deletes the key"):
+        stage._batch(client, script, sorted(k.encode() for k in keys))
+    _untouched(redis_server, keys)
+    with pytest.raises(RedispolicyError):
+        remediate_mod.expire_seconds(classes[0])
+    assert remediate_mod.expire_seconds(KeyClass("ok", "ok:*", Location("p.yaml"), ttl_max=60)) == 60
+
+
+def test_the_lua_script_refuses_a_ttl_of_zero_before_any_expire(redis_server):
+    """Redis 6 path: the script checks every max before its first EXPIRE."""
+    keys = _no_ttl_keys(redis_server)
+    client = redis_server.client(decode_responses=False)
+    script = client.register_script(remediate_mod.LUA_REMEDIATE)
+    with pytest.raises(redis.ResponseError, match="TTL <= 0"):
+        script(keys=[b"ocr:0", b"ocr:1"], args=[3600, 0], client=client)
+    _untouched(redis_server, keys)
+
+
+def test_sub_second_and_negative_durations_stay_refused(tmp_path, capsys):
+    for text in ("0.5s", "500ms", "-1s", "1.5h"):
+        d = _write(tmp_path, ZERO_TTL.replace("0s", text))
+        assert run(["validate", "--policy-dir", str(d)]) == 1
+        assert "duration-invalid" in capsys.readouterr().out, text

@@ -87,6 +87,71 @@ def test_tls_verification_off_is_an_explicit_opt_out(tls_server, tmp_path, capsy
     assert code == 0, err
 
 
+TLS_OFF = "TLS verification is off"
+
+
+def test_tls_verification_off_warns_once_per_run(tls_server, tmp_path, capsys):
+    """verify: false is shown on stderr in every run that connects; drift connects many times, says it once."""
+    port, _ = tls_server
+    (tmp_path / "test.yaml").write_text(POLICY.format(
+        url=f"rediss://127.0.0.1:{port}", tls="  tls:\n    verify: false\n"))
+    code, out, err = _plan(tmp_path, capsys)
+    assert code == 0, err
+    assert err.count(TLS_OFF) == 1 and "target.tls.ca_file" in err
+    code = run(["drift", "--policy-dir", str(tmp_path), "-e", "test", "-o", "json"])
+    captured = capsys.readouterr()
+    assert code in (0, 2), captured.err
+    assert captured.err.count(TLS_OFF) == 1 and TLS_OFF not in captured.out  # stdout stays the report
+
+
+@pytest.mark.parametrize("query", ["ssl_cert_reqs=none", "ssl_cert_reqs=optional", "ssl_check_hostname=false",
+                                   "ssl_check_hostname=0", "ssl_ca_certs={ca}", "ssl_ciphers=NULL",
+                                   "ssl_exclude_verify_flags=VERIFY_X509_STRICT", "ssl_ca_path={dir}",
+                                   "ssl_min_version=769"])
+def test_a_url_cannot_weaken_tls(query, tls_server, tmp_path, capsys, monkeypatch):
+    """The URL usually lives in a CI secret, outside review: its query may not loosen verification."""
+    port, certs = tls_server
+    query = query.format(ca=certs["ca.crt"], dir=certs["ca.crt"].parent)
+    name = query.split("=")[0]
+    monkeypatch.setenv("TEST_URL", f"rediss://:hunter2@127.0.0.1:{port}?{query}")
+    ca = "" if name == "ssl_ca_certs" else f"  tls:\n    ca_file: {certs['ca.crt']}\n"
+    (tmp_path / "test.yaml").write_text(POLICY.format(url="${TEST_URL}", tls=ca))
+    code, out, err = _plan(tmp_path, capsys)
+    assert code == 1, out
+    assert "Traceback" not in err and "hunter2" not in err
+    assert (name in err and "target.tls" in err) or "query parameter" in err, err
+    assert TLS_OFF not in err
+
+
+def test_a_url_may_repeat_what_the_policy_says_about_tls(tls_server, tmp_path, capsys, monkeypatch):
+    port, certs = tls_server
+    monkeypatch.setenv("TEST_URL", f"rediss://127.0.0.1:{port}?ssl_cert_reqs=none&ssl_check_hostname=false")
+    (tmp_path / "test.yaml").write_text(POLICY.format(url="${TEST_URL}", tls="  tls:\n    verify: false\n"))
+    code, _, err = _plan(tmp_path, capsys)
+    assert code == 0, err
+    assert err.count(TLS_OFF) == 1
+    monkeypatch.setenv("TEST_URL", f"rediss://127.0.0.1:{port}?ssl_cert_reqs=required&ssl_ca_certs={certs['ca.crt']}")
+    (tmp_path / "test.yaml").write_text(POLICY.format(url="${TEST_URL}",
+                                                      tls=f"  tls:\n    ca_file: {certs['ca.crt']}\n"))
+    code, _, err = _plan(tmp_path, capsys)
+    assert code == 0, err
+    assert TLS_OFF not in err
+
+
+def test_url_flag_keeps_the_policys_tls_settings(tls_server, tmp_path, capsys):
+    """--url replaces the address; how the server is trusted (ca_file, verify) stays the policy's."""
+    port, certs = tls_server
+    (tmp_path / "test.yaml").write_text(POLICY.format(
+        url="rediss://elsewhere.invalid:6379", tls=f"  tls:\n    ca_file: {certs['ca.crt']}\n"))
+    code = run(["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url", f"rediss://127.0.0.1:{port}"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    code = run(["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url",
+                f"rediss://127.0.0.1:{port}?ssl_cert_reqs=none"])
+    captured = capsys.readouterr()
+    assert code == 1 and "ssl_cert_reqs=none" in captured.err and "(--url)" in captured.err
+
+
 def test_unix_socket(redis_server_factory, tmp_path, capsys):
     sock = tmp_path / "redis.sock"
     server = redis_server_factory.start(extra_args=["--unixsocket", str(sock), "--unixsocketperm", "700"])

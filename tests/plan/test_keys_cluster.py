@@ -35,7 +35,8 @@ def _seeded(cluster: Any) -> Truth:
 def _plan(tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str], sampling: str = "",
           *extra: str) -> tuple[int, str, str]:
     (tmp_path / "test.yaml").write_text(POLICY.format(sampling=sampling))
-    code = run(["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url", url, "--max-rate", "0", *extra])
+    code = run(["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url", url, "--max-rate", "0", "--examples",
+                *extra])  # the examples are checked against the truth: ask for key names
     out, err = capsys.readouterr()
     return code, out, err
 

@@ -28,7 +28,8 @@ def _seeded(server: Any) -> Truth:
 
 def _keys(tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str], sampling: str = "") -> dict[str, Any]:
     (tmp_path / "test.yaml").write_text(POLICY.format(sampling=sampling))
-    code = run(["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url", url, "-o", "json", "--max-rate", "0"])
+    code = run(["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url", url, "-o", "json", "--max-rate", "0",
+                "--examples"])  # the examples are checked against the truth: ask for key names
     out = capsys.readouterr().out
     assert code == 0, out
     doc = json.loads(out)

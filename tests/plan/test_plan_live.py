@@ -32,7 +32,7 @@ def test_maxmemory_plans_exactly_one_set_then_nothing(matrix_server, tmp_path, c
     assert code == 2
     config = json.loads(out)["targets"][0]["config"]
     assert config == [{"parameter": "maxmemory", "before": "0", "after": "1073741824", "action": "set",
-                       "sensitive": False, "source": config[0]["source"]}]
+                       "sensitive": False, "source": config[0]["source"], "dangerous": False}]
     assert config[0]["source"].endswith("test.yaml:5")
 
     client.config_set("maxmemory", "1073741824")
@@ -111,7 +111,7 @@ def test_plan_file_records_identity_live_values_and_no_secret(redis_server, tmp_
     assert "s3cr3t-Value" not in text
     doc = json.loads(text)
     run_id = redis_server.client().info("server")["run_id"]
-    assert doc["format"] == "redispolicy-plan" and doc["format_version"] == 1
+    assert doc["format"] == "redispolicy-plan" and doc["format_version"] == 2  # 2: signed (issue 10)
     assert doc["target"]["run_id"] == run_id
     assert doc["target"]["address"] == f"127.0.0.1:{redis_server.port}"
     assert doc["live"]["maxmemory"] == "0"
@@ -123,13 +123,17 @@ def test_plan_file_records_identity_live_values_and_no_secret(redis_server, tmp_
     assert "after" not in secret and secret["before_fingerprint"] != secret["after_fingerprint"]
 
 
-def test_renamed_config_command_skips_config_checks(redis_server_factory, tmp_path, capsys):
+def test_renamed_config_command_is_not_checked(redis_server_factory, tmp_path, capsys):
+    """A plan that could not read the config is not "no changes": exit 1, with or without
+    --detailed-exitcode (issue 10); tests/drift/test_not_checked.py covers every format."""
     server = redis_server_factory.start(extra_args=["--rename-command", "CONFIG", ""])
     try:
         (tmp_path / "test.yaml").write_text(POLICY)
         code, out = _plan(tmp_path, server.url, capsys)
-        assert code == 0
-        assert "CONFIG is unavailable on this server" in out and "config checks skipped" in out
+        assert code == 1
+        assert "config not checked: CONFIG is unavailable on this server" in out and "No changes" not in out
+        code, _ = _plan(tmp_path, server.url, capsys, "--detailed-exitcode")
+        assert code == 1
     finally:
         server.stop()
 
@@ -139,14 +143,15 @@ def test_acl_user_without_config_permission_is_named(redis_server, tmp_path, cap
     (tmp_path / "test.yaml").write_text(POLICY)
     url = redis_server.url.replace("redis://", "redis://viewer:viewerpw@")
     code, out = _plan(tmp_path, url, capsys)
-    assert code == 0
+    assert code == 1  # not checked is never "no changes"
     assert "may not run CONFIG GET" in out and "+config|get" in out
     assert "viewerpw" not in out
 
 
 def test_dir_is_protected_where_protected_configs_exist(matrix_server, tmp_path, capsys):
     (tmp_path / "test.yaml").write_text(
-        f"apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\nconfig:\n  dir: {tmp_path}\n")
+        f"apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\nallow_dangerous: [dir]\n"
+        f"config:\n  dir: {tmp_path}\n")  # dir moves RDB writes: managed only with the explicit opt-in
     code, out = _plan(tmp_path, matrix_server.url, capsys, "-o", "json")
     assert code == 0
     (change,) = json.loads(out)["targets"][0]["config"]

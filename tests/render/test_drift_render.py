@@ -82,8 +82,8 @@ def clean() -> DriftReport:
     return DriftReport("production", (TargetDrift(ident, plan, None, health, ()),), F)
 
 
-def render(fmt: str, rep: DriftReport) -> str:
-    text = renderer(fmt, "drift")(rep, Style())
+def render(fmt: str, rep: DriftReport, style: Style | None = None) -> str:
+    text = renderer(fmt, "drift")(rep, style or Style())
     assert "hunter2-secret" not in text
     return text
 
@@ -144,7 +144,7 @@ def test_text_lists_findings_and_errors() -> None:
 
 
 def test_markdown_tables_collapsed_ignored_and_in_sync_line() -> None:
-    out = render("markdown", report())
+    out = render("markdown", report(), Style(key_names=True))  # --examples
     assert "| | kind | subject | message | source |" in out
     assert "| ⚠️ warning | value_drift | `maxmemory-policy` | maxmemory-policy: live noeviction, policy allkeys-lru | " \
            "`policies/production.yaml:8` |" in out
@@ -192,7 +192,8 @@ def test_sarif_valid_official_and_github() -> None:
     doc = json.loads(render("sarif", report()))
     check_sarif(doc)
     run = doc["runs"][0]
-    assert [r["id"] for r in run["tool"]["driver"]["rules"]] == [f"drift/{k}" for k in (*KINDS, "error")]
+    assert [r["id"] for r in run["tool"]["driver"]["rules"]] == [f"drift/{k}" for k in (*KINDS, "error",
+                                                                                        "not_checked")]
     results = run["results"]
     assert sorted(r["ruleId"] for r in results) == sorted([
         "drift/server_restarted", "drift/value_drift", "drift/restart_pending", "drift/value_drift",

@@ -29,7 +29,7 @@ def _findings(mode: str):
 
 def test_exact_json_and_text():
     f = _findings("exact")
-    doc = keys_dict(f)
+    doc = keys_dict(f, key_names=True)
     cache = doc["classes"][0]
     assert cache["exact"] is True and cache["matched"] == 600
     assert cache["estimated_violating"] == {"value": 20, "low": 20, "high": 20}
@@ -38,7 +38,7 @@ def test_exact_json_and_text():
                                    "estimated": {"value": 10, "low": 10, "high": 10},
                                    "suggested_patterns": [{"pattern": "misc:queue:*", "count": 10}]}
     assert "sample" not in doc
-    text = "\n".join(keys_lines(f, Style(color=False)))
+    text = "\n".join(keys_lines(f, Style(color=False, key_names=True)))
     assert "Keys (exact: 1000 of 1000 keys inspected)" in text
     assert "600 keys  20 no_ttl" in text and "390 keys  ok" in text
     assert "suggested classes: misc:queue:* (10 keys)" in text
@@ -46,7 +46,7 @@ def test_exact_json_and_text():
 
 def test_sample_json_and_text():
     f = _findings("sample")
-    doc = keys_dict(f)
+    doc = keys_dict(f, key_names=True)
     assert doc["mode"] == "sample"
     assert doc["sample"] == {"draws": 1000, "repeated_draws": 4, "confidence": 0.95, "interval": "wilson_cc",
                              "with_replacement": True}
@@ -66,7 +66,7 @@ def test_sample_json_and_text():
     assert doc["unclassified"]["suggested_patterns"] == [
         {"pattern": "misc:queue:*", "count": 10, "estimated_keys": 1000.0}]
 
-    text = "\n".join(keys_lines(f, Style(color=False)))
+    text = "\n".join(keys_lines(f, Style(color=False, key_names=True)))
     assert "Keys (sample: 1000 random draws of 100000 keys, 95 % intervals; 1 rare class(es) counted exactly" in text
     lines = {line.split()[1]: line for line in text.splitlines() if line.startswith("  ") and len(line.split()) > 2}
     m, v = f.classes[0].matched_estimate(), f.classes[0].violating_estimate()
@@ -81,7 +81,7 @@ def test_sample_json_and_text():
 def test_markdown_table_for_pull_request_comments():
     from redispolicy.render.markdown import keys_table
 
-    exact = "\n".join(keys_table(_findings("exact")))
+    exact = "\n".join(keys_table(_findings("exact"), key_names=True))
     assert "#### Keys — ❌ 1 of 3 class(es) with violations (exact: 1000 of 1000 keys inspected)" in exact
     rows = {line.split(" | ")[1]: line for line in exact.splitlines() if line.startswith("| ")}
     assert rows["cache"].startswith("| ❌ | cache | `c:*` | 600 keys | 20 no_ttl |") and "`c:0`" in rows["cache"]
