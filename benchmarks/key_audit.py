@@ -35,12 +35,13 @@ from throwaway import throwaway_server  # noqa: E402
 
 from redispolicy.diagnostics import Location  # noqa: E402
 from redispolicy.live.connect import ConnectOptions, connect  # noqa: E402
-from redispolicy.live.keyscan import DEFAULT_RATE, scan_exact  # noqa: E402
+from redispolicy.live.keyscan import scan_exact  # noqa: E402
+from redispolicy.live.model import DEFAULT_RATE  # noqa: E402
 from redispolicy.plan.keys import KeyJudge  # noqa: E402
 from redispolicy.policy.model import KeyClass  # noqa: E402
 from redispolicy.secret import Secret  # noqa: E402
 
-# namespace, share of keys, TTL rule (seconds) -- the DESIGN §1 pipeline
+# namespace, share of keys, TTL rule (seconds) -- the document pipeline of policies/
 MIX = [("ocr", 0.30, 3 * 86400), ("entities", 0.20, 12 * 3600), ("chunks", 0.40, 86400),
        ("lock", 0.05, 600), ("misc", 0.05, None)]
 

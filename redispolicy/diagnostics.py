@@ -49,6 +49,3 @@ class Diagnostic:
         loc = self.location
         return (loc.file, loc.line, loc.col, self.rule, self.message)
 
-
-def worst(diags: tuple[Diagnostic, ...] | list[Diagnostic]) -> Severity | None:
-    return max((d.severity for d in diags), default=None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 class RedispolicyError(Exception):
-    """A problem that stops the command; ``exit_code`` follows DESIGN §3."""
+    """A problem that stops the command; ``exit_code`` follows docs/cli.md."""
 
     exit_code = 1
 

@@ -1,6 +1,6 @@
 """The CLI: parse flags -> run a command -> exit code. The one error boundary.
 
-Only this module imports click. Exit codes (DESIGN §3): 0 ok, 1 invalid/error,
+Only this module imports click. Exit codes (docs/cli.md): 0 ok, 1 invalid/error,
 2 changes present (plan/drift), 64 usage error (never 2), 130 interrupted.
 """
 
@@ -19,39 +19,75 @@ import click
 from redispolicy import __version__
 from redispolicy.commands import Options, Result
 from redispolicy.errors import InsecureConnectionWarning, RedispolicyError
-from redispolicy.render import FORMATS
+from redispolicy.render import FORMATS, formats
 from redispolicy.render.style import Style, use_color
 
 EX_USAGE = 64
 
-
-def _report_spec(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[tuple[str, Path], ...]:
-    out = []
-    for v in values:
-        fmt, sep, path = v.partition("=")
-        if not sep or not path or fmt not in FORMATS:
-            raise click.BadParameter(f"{v!r}: expected FORMAT=PATH with FORMAT one of {', '.join(FORMATS)}")
-        out.append((fmt, Path(path)))
-    return tuple(out)
+# The report each command renders. With the renderer registry this is the whole format
+# contract: a command accepts, for -o and --report, exactly the formats of its report.
+REPORT_KIND = {"validate": "validation", "explain": "explanation", "plan": "plan", "apply": "apply",
+               "remediate": "remediation", "cleanup": "cleanup", "drift": "drift"}
 
 
-def common(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Options every command shares (DESIGN §3)."""
+def _unsupported(command: str, fmt: str, report: bool) -> click.UsageError:
+    """A format the command's report does not have: refused while parsing, before anything is read or
+    contacted, naming the formats it has (and which commands have this one)."""
+    ok = ", ".join(formats(REPORT_KIND[command]))
+    elsewhere = ", ".join(c for c, kind in REPORT_KIND.items() if fmt in formats(kind))
+    supports = f"--report FORMAT=PATH with FORMAT one of {ok}" if report else f"-o {ok}"
+    return click.UsageError(f"{command} has no {fmt} {'report' if report else 'output'}: {command} supports "
+                            f"{supports} ({fmt} is for {elsewhere})")
+
+
+def _format_options(command: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """-o and --report for ``command``: only the formats of its report (REPORT_KIND), checked while parsing."""
+    ok = formats(REPORT_KIND[command])
+
+    def output(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        if value in FORMATS and value not in ok:
+            raise _unsupported(command, value, report=False)
+        if value not in ok:
+            raise click.BadParameter(f"{value!r} is not a format: {command} supports -o {', '.join(ok)}")
+        return value
+
+    def reports(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[tuple[str, Path], ...]:
+        out = []
+        for v in values:
+            fmt, sep, path = v.partition("=")
+            if not sep or not path or fmt not in FORMATS:
+                raise click.BadParameter(f"{v!r}: expected FORMAT=PATH with FORMAT one of {', '.join(ok)}")
+            if fmt not in ok:
+                raise _unsupported(command, fmt, report=True)
+            out.append((fmt, Path(path)))
+        return tuple(out)
+
+    return (click.option("-o", "--output", default="text", show_default=True,
+                         metavar=f"[{'|'.join(ok)}]", callback=output, help="Format written to stdout."),
+            click.option("--report", "reports", multiple=True, callback=reports, metavar="FORMAT=PATH",
+                         help=f"Also write a report in FORMAT ({', '.join(ok)}) to PATH (repeatable)."))
+
+
+def common(command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Options every command shares (docs/cli.md); -o and --report take the formats of ``command``'s report."""
+    output, reports = _format_options(command)
     options = [
         click.option("--policy-dir", type=click.Path(path_type=Path), default=Path("policies"),
                      show_default=True, help="Directory holding the policy files."),
-        click.option("-o", "--output", type=click.Choice(FORMATS), default="text", show_default=True,
-                     help="Format written to stdout."),
-        click.option("--report", "reports", multiple=True, callback=_report_spec, metavar="FORMAT=PATH",
-                     help="Also write a report in FORMAT to PATH (repeatable)."),
+        output,
+        reports,
         click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
                      show_default=True, help="Colour text output (NO_COLOR is honoured)."),
         click.option("-v", "--verbose", count=True, help="Show notes and more detail."),
         click.option("-q", "--quiet", is_flag=True, help="Show errors only."),
     ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
 
 
 def _options(policy_dir: Path, output: str, reports: tuple[tuple[str, Path], ...], color: str,
@@ -95,7 +131,7 @@ def cli() -> None:
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--strict-env", is_flag=True, help="Treat an unset ${VAR} as an error.")
-@common
+@common("validate")
 def validate(paths: tuple[Path, ...], strict_env: bool, **kw: Any) -> int:
     """Check policy files against the schema and Redis's rules. Needs no server.
 
@@ -104,15 +140,13 @@ def validate(paths: tuple[Path, ...], strict_env: bool, **kw: Any) -> int:
     from redispolicy.commands import validate as cmd
 
     opts = _options(**kw)
-    if opts.output == "prometheus" or any(f == "prometheus" for f, _ in opts.reports):
-        raise click.UsageError("validate has no prometheus output; it is for drift")
     return _emit(cmd.run(opts, paths, strict_env), opts)
 
 
 @cli.command()
 @click.option("-e", "--env", "env", required=True, help="Environment to explain.")
 @click.argument("param", required=False)
-@common
+@common("explain")
 def explain(env: str, param: str | None, **kw: Any) -> int:
     """Show each effective value, its normalized form, the file:line it came from and what it overrode."""
     from redispolicy.commands import explain as cmd
@@ -138,7 +172,7 @@ def explain(env: str, param: str | None, **kw: Any) -> int:
 @click.option("--examples", is_flag=True,
               help="Include key names (examples, suggested patterns) in every format; without it only text on "
                    "stdout shows them (they may hold tokens or personal data).")
-@common
+@common("plan")
 def plan(env: str, url: str | None, detailed_exitcode: bool, show_unchanged: bool, out: Path | None, keys: bool,
          max_rate: int | None, memory: bool, examples: bool, **kw: Any) -> int:
     """Compare the live server with the policy and show what apply would change.
@@ -168,7 +202,7 @@ def plan(env: str, url: str | None, detailed_exitcode: bool, show_unchanged: boo
 @click.option("--max-rate", type=click.IntRange(min=0), default=None,
               help="With --remediate-keys: keys per second to scan (0 = unlimited; default sampling.max_rate "
                    "or 20000).")
-@common
+@common("apply")
 def apply(plan_file: Path | None, env: str | None, url: str | None, auto_approve: bool, lock_timeout: float,
           no_lock: bool, audit_log: Path | None, remediate_keys: bool, max_rate: int | None, **kw: Any) -> int:
     """Apply a saved plan exactly (FILE), or a fresh plan for -e ENV after confirmation.
@@ -223,7 +257,7 @@ def _lock_and_audit(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--max-rate", type=click.IntRange(min=0), default=None,
               help="Keys per second to scan (0 = unlimited; default sampling.max_rate or 20000).")
 @_lock_and_audit
-@common
+@common("remediate")
 def remediate(env: str, url: str | None, execute: bool, resume: bool, checkpoint: Path | None,
               max_rate: int | None, lock_timeout: float, audit_log: Path | None, **kw: Any) -> int:
     """Give keys of `remediate: true` classes a TTL: none -> max, above max -> max.
@@ -246,7 +280,7 @@ def remediate(env: str, url: str | None, execute: bool, resume: bool, checkpoint
 @click.option("--max-rate", type=click.IntRange(min=0), default=None,
               help="Keys per second to scan and delete (0 = unlimited; default sampling.max_rate or 20000).")
 @_lock_and_audit
-@common
+@common("cleanup")
 def cleanup(env: str, url: str | None, execute: bool, max_rate: int | None, lock_timeout: float,
             audit_log: Path | None, **kw: Any) -> int:
     """Delete keys of classes with `cleanup:` (idle_over: D, or always). Never flushes a database.
@@ -290,7 +324,7 @@ def cleanup(env: str, url: str | None, execute: bool, max_rate: int | None, lock
 @click.option("--examples", is_flag=True,
               help="Include key names (examples, suggested patterns) in every format; without it only text on "
                    "stdout shows them (they may hold tokens or personal data).")
-@common
+@common("drift")
 def drift(env: str, url: str | None, keys: bool, window: float, max_rate: int | None, fail_on: str,
           since_plan: Path | None, textfile_dir: Path | None, memory: bool, discover: bool, examples: bool,
           **kw: Any) -> int:

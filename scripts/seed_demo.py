@@ -2,8 +2,8 @@
 
     python scripts/seed_demo.py --url redis://127.0.0.1:PORT/0 [--wait 10]
 
-About 2000 keys, the same every run (seeded random), shaped like the workload in
-DESIGN.md, including the problems redispolicy should find:
+About 2000 keys, the same every run (seeded random), shaped like the pipeline that
+policies/ describes, including the problems redispolicy should find:
 
     ocr:<doc>            string, 2-6 KB   TTL <= 3d; 10 keys 3-7 days; 3 keys without TTL
     entities:<doc>       hash             TTL <= 12h

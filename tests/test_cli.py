@@ -1,4 +1,4 @@
-"""The CLI contract (DESIGN §3) for validate, explain and schema: exit codes, report files,
+"""The CLI contract (docs/cli.md) for validate, explain and schema: exit codes, report files,
 the step summary, colour, secrets and clean errors."""
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
-"""Generate redispolicy/catalog/params.json from the research parameter table.
+"""Generate redispolicy/catalog/params.json from the vendored parameter table.
 
-The research table (../shared/research/redis-config-params.yaml) is derived from
-src/config.c of every Redis/Valkey line; tools/catalog-overrides.yaml adds the lines we
-run but the research did not scan (Redis 6.0, Redis 8.0 GA, Valkey 8.1 GA), measured on
-real servers. We keep only what the tool needs, as JSON, because json.load is ~20x faster
+The source table (tools/catalog-source/redis-config-params.yaml, see its ORIGIN.md) is
+derived from src/config.c of every Redis/Valkey line; tools/catalog-overrides.yaml adds the
+lines we run but the table does not cover (Redis 6.0, Redis 8.0 GA, Valkey 8.1 GA), measured
+on real servers. We keep only what the tool needs, as JSON, because json.load is ~20x faster
 than a YAML parse and validate must start fast.
 
-    python tools/gen_catalog.py [RESEARCH_YAML] [--overrides FILE] [--check]
+    python tools/gen_catalog.py [SOURCE_YAML] [--overrides FILE] [--check]
 
 ``--check`` writes nothing and exits 1 when params.json is not what the inputs generate.
 
@@ -31,7 +31,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "redispolicy" / "catalog" / "params.json"
 OVERRIDES = Path(__file__).resolve().parent / "catalog-overrides.yaml"
-RESEARCH = Path("../shared/research/redis-config-params.yaml")
+# The research table, vendored so a plain clone regenerates params.json byte for byte.
+RESEARCH = Path(__file__).resolve().parent / "catalog-source" / "redis-config-params.yaml"
 
 # research build_condition -> feature name used in params.json
 BUILD_FEATURES = {"#ifdef LOG_REQ_RES": "log-req-res"}
@@ -344,7 +345,7 @@ def convert(doc: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
               file=sys.stderr)
 
     return {
-        "generated_from": "shared/research/redis-config-params.yaml "
+        "generated_from": "tools/catalog-source/redis-config-params.yaml "
         + str(doc["meta"].get("generated", ""))
         + " + tools/catalog-overrides.yaml",
         "versions_known": known,

@@ -38,7 +38,8 @@ import redis
 
 from redispolicy.apply.classify import Classifier, show
 from redispolicy.errors import RedispolicyError
-from redispolicy.live.keyscan import DEFAULT_RATE, MAX_COUNT, Dedupe, RateLimiter, no_touch
+from redispolicy.live.keyscan import MAX_COUNT, Dedupe, RateLimiter, no_touch
+from redispolicy.live.model import DEFAULT_RATE
 from redispolicy.live.wire import Wire, pack
 from redispolicy.policy.glob import constrains_only_length
 from redispolicy.policy.model import KeyClass

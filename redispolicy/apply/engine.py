@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import redis
 
@@ -21,6 +22,7 @@ from redispolicy.apply.lock import Fence, FenceError
 from redispolicy.catalog.normalize import normalize
 from redispolicy.catalog.params import Param
 from redispolicy.errors import RedispolicyError
+from redispolicy.live.call import execute
 from redispolicy.secret import Secret
 
 _CONN_ERRORS = (redis.ConnectionError, redis.TimeoutError, ConnectionError, OSError)
@@ -35,9 +37,12 @@ class Item:
     before: str | Secret  # the raw live value read just before applying (for rollback)
 
 
+EngineStatus = Literal["applied", "refused", "rolled_back", "partial", "unknown"]
+
+
 @dataclass(frozen=True)
 class EngineResult:
-    status: str  # applied | refused | rolled_back | partial | unknown
+    status: EngineStatus
     detail: str = ""
     now_live: dict[str, str] = field(default_factory=dict)  # normalized read-back (secrets shown redacted)
     mismatches: tuple[str, ...] = ()
@@ -141,14 +146,14 @@ def _send(client: redis.Redis, items: list[Item], multi: bool, fence: Fence | No
         for it in items:
             command += [it.name, _text(it.send)]
         try:
-            reply = fence.execute(client, [command])[0] if fence is not None else client.execute_command(*command)
+            reply = fence.execute(client, [command])[0] if fence is not None else execute(client, *command)
         except redis.ResponseError as exc:  # refused when queued: nothing ran
             return [], (None, exc)
         return ([], (None, reply)) if isinstance(reply, redis.ResponseError) else (list(items), None)
     if fence is None:
         for it in items:
             try:
-                client.execute_command("CONFIG", "SET", it.name, _text(it.send))
+                execute(client, "CONFIG", "SET", it.name, _text(it.send))
             except redis.ResponseError as exc:
                 return sent, (it, exc)
             sent.append(it)
@@ -211,7 +216,7 @@ def _put_back(client: redis.Redis, done: list[Item], fence: Fence | None) -> Non
     commands = [("CONFIG", "SET", it.name, _text(it.before)) for it in reversed(done)]
     if fence is None:
         for command in commands:
-            client.execute_command(*command)
+            execute(client, *command)
         return
     if commands:  # in one MULTI each runs on its own: every value that can be put back is
         refused = [r for r in fence.execute(client, commands) if isinstance(r, redis.ResponseError)]

@@ -58,7 +58,8 @@ import redis
 
 from redispolicy.apply.classify import Classifier
 from redispolicy.errors import RedispolicyError
-from redispolicy.live.keyscan import DEFAULT_RATE, MAX_COUNT, Dedupe, RateLimiter, inspect, no_touch
+from redispolicy.live.keyscan import MAX_COUNT, Dedupe, RateLimiter, inspect, no_touch
+from redispolicy.live.model import DEFAULT_RATE
 from redispolicy.live.wire import Wire, command
 from redispolicy.policy.glob import constrains_only_length
 from redispolicy.policy.model import KeyClass
@@ -133,15 +134,6 @@ def expire_seconds(kc: KeyClass) -> int:
         raise _non_positive(kc, seconds)
     return seconds
 
-
-def conditional_expire(product: str, version: str) -> bool:
-    """Does the server take EXPIRE ... NX | LT (Redis >= 7.0, every Valkey)?"""
-    if product == "valkey":
-        return True
-    try:
-        return int(version.split(".")[0]) >= 7
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -387,16 +379,6 @@ class Remediation:
         return RemediationResult(not self.execute, method, classes, self.scanned, complete, self.resumed,
                                  self.restarted, time.monotonic() - self.started,
                                  str(self.checkpoint) if keep else None)
-
-
-def remediate(client_for_db: Callable[[int], redis.Redis], classes: tuple[KeyClass, ...], dbs: list[int], *,
-              execute: bool, conditional: bool = True, rate: int = DEFAULT_RATE,
-              progress: Callable[[int], None] | None = None, checkpoint: Path | None = None,
-              resume: bool = False, target: str = "", run_id: str = "", count: int = MAX_COUNT,
-              reserved: frozenset[bytes] | None = None) -> RemediationResult:
-    """One full pass; see the module docstring."""
-    return Remediation(client_for_db, classes, dbs, execute, conditional, rate, progress, checkpoint, resume,
-                       target, run_id, count, reserved).run()
 
 
 @dataclass(frozen=True)

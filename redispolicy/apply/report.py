@@ -44,6 +44,24 @@ class KeysOutcome:
 
 
 @dataclass(frozen=True)
+class Unreached:
+    """The nodes of its deployment an apply did not change: CONFIG SET changes one node.
+
+    ``mode`` and ``replicas`` are the server's own (INFO): a cluster node (``mode ==
+    "cluster"``: every other node), or a primary with ``replicas`` connected replicas. Data
+    only; renderers word it (render/text/common.this_node_only).
+    """
+
+    mode: str
+    replicas: int = 0
+
+    @classmethod
+    def of(cls, mode: str, replicas: int) -> Unreached | None:
+        """What a change on a node of this ``mode`` with ``replicas`` leaves out; None: nothing."""
+        return cls(mode, replicas) if mode == "cluster" or replicas > 0 else None
+
+
+@dataclass(frozen=True)
 class ApplyReport:
     environment: str | None
     address: str
@@ -57,7 +75,7 @@ class ApplyReport:
     mismatches: tuple[str, ...] = ()
     now_live: dict[str, str] = field(default_factory=dict)
     keys: KeysOutcome | None = None  # None: --remediate-keys was not given
-    scope_note: str = ""  # the nodes this apply did not reach (replicas, other cluster nodes), when any
+    unreached: Unreached | None = None  # the nodes this apply did not reach (replicas, other cluster nodes)
     audit_error: str = ""  # the change happened but its audit record could not be written
 
     @property

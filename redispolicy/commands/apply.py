@@ -18,7 +18,7 @@ import datetime
 import hashlib
 import json
 import shlex
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,15 @@ import redis
 
 from redispolicy import __version__
 from redispolicy.apply import audit
-from redispolicy.apply.engine import EngineResult, Item, apply_items
-from redispolicy.apply.lock import ApplyLock, Fence
+from redispolicy.apply.lock import ApplyLock
 from redispolicy.apply.remediate import remediable, unsafe
-from redispolicy.apply.report import AppliedChange, ApplyReport, KeysOutcome
-from redispolicy.catalog.features import supports_multi_config_set
-from redispolicy.catalog.params import catalog
+from redispolicy.apply.report import ApplyReport, KeysOutcome, Unreached
+from redispolicy.apply.stage import (
+    ConfigRequest,
+    apply_config,
+    before_any_change,
+    config_unavailable_expected,
+)
 from redispolicy.commands import Options, Result
 from redispolicy.commands import plan as plan_cmd
 from redispolicy.commands.keyops import (
@@ -41,32 +44,29 @@ from redispolicy.commands.keyops import (
     require_primary,
     require_standalone,
 )
+from redispolicy.commands.output import render_result
 from redispolicy.commands.remediate import audit_changes, default_checkpoint, run_pass
 from redispolicy.errors import RedispolicyError
 from redispolicy.live.connect import ConnectOptions, address, connect
-from redispolicy.live.snapshot import Identity, config_snapshot, identify, with_exact
+from redispolicy.live.model import Identity
+from redispolicy.live.snapshot import identify
 from redispolicy.plan.compare import compare as compare_plan
-from redispolicy.plan.compare import hidden_names
 from redispolicy.plan.planfile import (
     MAX_PLAN_BYTES,
     PlanFileError,
     Provenance,
     SavedPlan,
     file_digest,
-    moved,
     parse_document,
     parse_plan,
     read_bounded,
-    rederive,
     to_document,
 )
 from redispolicy.policy.model import Policy
 from redispolicy.policy.resolve import display_path
 from redispolicy.policy.yamlload import MAX_FILE_BYTES
 from redispolicy.render import renderer
-from redispolicy.render.style import Style
-from redispolicy.render.text import remediate_keys_notice, this_node_only
-from redispolicy.secret import Secret
+from redispolicy.render.text.apply import remediate_keys_notice
 
 Confirm = Callable[[str], bool]
 
@@ -163,7 +163,7 @@ def run_env(opts: Options, env: str, url: str | None, auto_approve: bool, intera
     conn = plan_cmd.connect_options(policy, url)
     identity, snapshot = plan_cmd.observe(policy, conn)
     plan = compare_plan(policy, identity, snapshot)
-    if not plan.config_available and not _config_unavailable_expected(policy):
+    if not plan.config_available and not config_unavailable_expected(policy):
         why = f"config could not be checked on {identity.address}, so nothing was changed: {plan.config_reason}"
         _audit(opts, policy, audit_log, env, identity.address, "(no plan)", "refused", why)
         raise RedispolicyError(why, "grant the apply user +config|get and +config|set; for a managed service whose "
@@ -175,8 +175,9 @@ def run_env(opts: Options, env: str, url: str | None, auto_approve: bool, intera
         shown += remediate_keys_notice([(kc.name, kc.pattern, kc.ttl_max or 0) for kc in classes], step.command,
                                        opts.style)
     if not plan.pending and not classes:
-        if step is None:
-            return Result(shown, 0)
+        if step is None:  # the plan says it all on a terminal; other formats get the apply report
+            result = _render(opts, ApplyReport(env, identity.address, "nothing"))
+            return Result(shown if opts.output == "text" else result.stdout, result.exit_code, result.files)
         report = ApplyReport(env, identity.address, "nothing",
                              keys=KeysOutcome("nothing", detail=NOTHING_TO_REMEDIATE))
         result = _render(opts, report)
@@ -189,8 +190,7 @@ def run_env(opts: Options, env: str, url: str | None, auto_approve: bool, intera
                 "review the plan and pass --auto-approve, or save it with `plan --out FILE` and run `apply FILE`")
         if not confirm(shown):
             keys = None if step is None else KeysOutcome("skipped", detail="apply was cancelled")
-            report = ApplyReport(env, identity.address, "declined", keys=keys)
-            return Result(renderer("text", "apply")(report, opts.style), report.exit_code)
+            return _render(opts, ApplyReport(env, identity.address, "declined", keys=keys))
     prov = Provenance(files=tuple((display_path(Path(f)), file_digest(Path(f).read_bytes())) for f in policy.files),
                       git_revision=None, tool_version=__version__,
                       created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -217,21 +217,7 @@ def _stale_policy(opts: Options, saved: SavedPlan, changed: list[str], remediate
 
 
 def _render(opts: Options, report: ApplyReport) -> Result:
-    fmt = opts.output if opts.output in ("text", "json") else "text"
-    plain = Style(color=False, verbose=opts.style.verbose)
-    files = {path: renderer(f if f in ("text", "json") else "text", "apply")(report, plain)
-             for f, path in opts.reports}
-    return Result(renderer(fmt, "apply")(report, opts.style), report.exit_code, files)
-
-
-def _secret_for(policy: Policy, parameter: str, identity_product: str, identity_version: str) -> Secret | None:
-    """The policy's value for a sensitive parameter, found by the name the server uses."""
-    sc = catalog().for_server(identity_product, identity_version)
-    for s in policy.config:
-        look = sc.lookup(s.name) if sc.covered else catalog().lookup(s.name)
-        if look is not None and look.canonical == parameter and isinstance(s.value.value, Secret):
-            return s.value.value
-    return None
+    return render_result(opts, "apply", report, report.exit_code)
 
 
 def _execute(opts: Options, saved: SavedPlan, policy: Policy, conn: ConnectOptions, lock_timeout: float,
@@ -241,7 +227,7 @@ def _execute(opts: Options, saved: SavedPlan, policy: Policy, conn: ConnectOptio
     # CONFIG is server-wide and so is the lock: both on db 0, whatever database the URL names.
     client = connect(dataclasses.replace(conn, db=0))
     try:
-        with _before_any_change(addr, "+info"):
+        with before_any_change(addr, "+info"):
             identity = identify(client, addr)
         _require_planned_target(saved, identity)
         if identity.role not in ("master", "primary"):
@@ -259,7 +245,7 @@ def _execute(opts: Options, saved: SavedPlan, policy: Policy, conn: ConnectOptio
         audit.check_writable(audit_path)  # an apply that cannot leave a trail does not start
         lock = None if no_lock else ApplyLock(client)
         if lock is not None:
-            with _before_any_change(identity.address, "+set +get +eval +type +pttl on the lock key, or pass --no-lock"):
+            with before_any_change(identity.address, "+set +get +eval +type +pttl on the lock key, or pass --no-lock"):
                 lock.acquire(lock_timeout)
     except RedispolicyError as exc:
         # Refused before any change (lock held, NOPERM, a replica, another server, a cluster with
@@ -275,16 +261,17 @@ def _execute(opts: Options, saved: SavedPlan, policy: Policy, conn: ConnectOptio
         if remediating:
             # The per-db connections are opened before the config step: a requirepass it sets
             # does not lock the key step out of the server.
-            with _before_any_change(identity.address, "+info"):
+            with before_any_change(identity.address, "+info"):
                 keyspace = attach(conn, client, identity)
                 for db in keyspace.dbs:
                     keyspace.client_for(db)
-        report = _apply_locked(saved, policy, conn, client, identity, plan_cmd.fingerprint_key(opts.environ),
-                               fence=None if lock is None else lock.fence)
+        request = ConfigRequest(saved, policy, identity, plan_cmd.fingerprint_key(opts.environ),
+                                None if lock is None else lock.fence)
+        report = apply_config(client, lambda: connect(dataclasses.replace(conn, db=0)), request)
         if step is not None:  # still under the same lock
             report = dataclasses.replace(report, keys=_remediate_keys(opts, policy, keyspace, report, step))
         if report.applied:
-            report = dataclasses.replace(report, scope_note=this_node_only(identity, "apply"))
+            report = dataclasses.replace(report, unreached=Unreached.of(identity.mode, identity.replicas))
         entry = audit.record(
             time=_now(), environment=saved.environment, target=identity.address, plan_fingerprint=plan_fp,
             changes=[{"parameter": c.parameter, "before": c.before, "after": c.after, "sensitive": c.sensitive}
@@ -295,10 +282,10 @@ def _execute(opts: Options, saved: SavedPlan, policy: Policy, conn: ConnectOptio
             audit.append_file(audit_path, entry)
         except RedispolicyError as exc:  # checked writable above; a full disk can still say no
             report = dataclasses.replace(report, audit_error=exc.message)
-        stream = _policy_audit_stream(policy)
+        stream = policy.audit.stream
         if stream is not None:
             with contextlib.suppress(redis.RedisError):  # the file entry stands; the stream is a copy
-                audit.append_stream(client, stream[0], stream[1], entry)
+                audit.append_stream(client, stream.key, stream.maxlen, entry)
     finally:
         if keyspace is not None:
             keyspace.close_dbs()
@@ -319,11 +306,6 @@ def _require_planned_target(saved: SavedPlan, identity: Identity) -> None:
         raise RedispolicyError(f"the plan was made for {saved.target['product']} {saved.target['version']} at "
                                f"{identity.address}, which now runs {identity.product} {identity.version}; "
                                "nothing was changed", "make a new plan")
-
-
-def _config_unavailable_expected(policy: Policy) -> bool:
-    """`target: {config: unavailable}`: a managed service whose CONFIG is blocked by design."""
-    return policy.target is not None and policy.target.config == "unavailable"
 
 
 def _now() -> str:
@@ -372,128 +354,5 @@ def _audit_keys(keys: KeysOutcome) -> dict[str, Any]:
     return entry
 
 
-@contextlib.contextmanager
-def _before_any_change(addr: str, grant: str) -> Iterator[None]:
-    """Errors met before anything was sent that changes the server: a clean message, exit 1."""
-    try:
-        yield
-    except redis.exceptions.NoPermissionError as exc:
-        raise RedispolicyError(f"{addr}: the ACL user may not do what apply needs, nothing was changed: "
-                               f"NOPERM {str(exc).splitlines()[0]}", f"grant the apply user {grant}") from None
-    except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        raise RedispolicyError(f"lost the connection to {addr} before changing anything, nothing was changed "
-                               f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
-                               "check the server and the network, then run apply again") from None
-
-
 def _policy_audit_path(policy: Policy) -> Path | None:
-    log = policy.audit.get("log")
-    return Path(log) if isinstance(log, str) and log else None
-
-
-def _policy_audit_stream(policy: Policy) -> tuple[str, int] | None:
-    stream = policy.audit.get("stream")
-    if not isinstance(stream, dict):
-        return None
-    return str(stream.get("key", "redispolicy:audit")), int(stream.get("maxlen", 1000))
-
-
-def _apply_locked(saved: SavedPlan, policy: Policy, conn: ConnectOptions, client: redis.Redis,
-                  identity: Identity, key: bytes, fence: Fence | None = None) -> ApplyReport:
-    """Under the lock: read the server, check the plan still describes it and is the policy's, apply.
-
-    What is sent comes from the policy compared with the server now (``fresh``), never from
-    the file: the file only selects which of the policy's changes were reviewed.
-    """
-    env, addr = saved.environment, identity.address
-    not_applied = tuple((c.parameter, c.action) for c in saved.changes if c.action != "set")
-    with _before_any_change(addr, "+config|get and +config|set"):
-        snapshot = with_exact(client, config_snapshot(client), hidden_names(policy, identity))
-    if not snapshot.available:
-        if _config_unavailable_expected(policy) and not saved.changes:
-            return ApplyReport(env, addr, "nothing", "config not checked here (expected: target.config: "
-                                                     "unavailable)")
-        return ApplyReport(env, addr, "refused", f"config could not be checked, so nothing was changed: "
-                                                 f"{snapshot.reason}", not_applied=not_applied)
-    fresh = compare_plan(policy, identity, snapshot)
-    raw_now: dict[str, str | Secret] = {}
-    normalized_now: dict[str, str | None] = {}
-    by_name = {c.parameter: c for c in fresh.changes}
-    for c in saved.changes:
-        value = snapshot.values.get(c.parameter)
-        if value is None:
-            normalized_now[c.parameter] = None
-            continue
-        raw_now[c.parameter] = value
-        if not isinstance(value, Secret):
-            want = by_name.get(c.parameter)
-            # compare() normalized the live value the same way when it made `before`
-            normalized_now[c.parameter] = want.before if want is not None else value
-    # Forged entries first (what does not depend on the server's values), then staleness, then the rest.
-    forged = rederive(saved, fresh, key, static=True)
-    why = [] if forged else moved(saved, identity.run_id, raw_now, normalized_now, key)
-    if why:
-        return ApplyReport(env, addr, "stale", "the server moved since the plan was made",
-                           moved=tuple(why), not_applied=not_applied)
-    forged = forged or rederive(saved, fresh, key)
-    if forged:
-        return ApplyReport(env, addr, "refused", "the plan asks for changes the policy does not: it was not made "
-                                                 "from these policy files, or was edited", moved=tuple(forged),
-                           not_applied=not_applied)
-    cat = catalog()
-    items: list[Item] = []
-    applied: list[AppliedChange] = []
-    for c in saved.settable:
-        want = by_name[c.parameter]
-        look = cat.lookup(c.parameter)
-        assert look is not None  # compare() only makes changes for parameters the catalog knows
-        before = raw_now.get(c.parameter, "")
-        if want.sensitive:
-            secret = _secret_for(policy, c.parameter, identity.product, identity.version)
-            if secret is None:
-                return ApplyReport(env, addr, "stale", f"the value of {c.parameter} in the environment is not "
-                                                       "the one planned", not_applied=not_applied)
-            items.append(Item(c.parameter, look.param, secret, secret, before))
-            applied.append(AppliedChange(c.parameter, "(sensitive)", "(sensitive)", True))
-        else:
-            items.append(Item(c.parameter, look.param, str(want.send), want.after, before))
-            applied.append(AppliedChange(c.parameter, want.before, want.after, False))
-    if not items:
-        return ApplyReport(env, addr, "nothing", not_applied=not_applied)
-    multi = supports_multi_config_set(identity.product, identity.version)
-
-    extra: list[redis.Redis] = []  # reconnections after a lost connection, closed below
-    first = True
-
-    def reuse_then_reconnect() -> redis.Redis:
-        nonlocal first
-        if first:
-            first = False
-            return client
-        extra.append(connect(dataclasses.replace(conn, db=0)))
-        return extra[-1]
-
-    try:
-        # Fenced: the change takes effect only while this apply still holds the lock.
-        result: EngineResult = apply_items(reuse_then_reconnect, items, multi, fence=fence)
-    finally:
-        for again in extra:
-            with contextlib.suppress(redis.RedisError, OSError):
-                again.close()
-    if result.status != "applied":
-        return ApplyReport(env, addr, result.status, result.detail, tuple(applied),
-                           not_applied=not_applied, mismatches=result.mismatches, now_live=result.now_live)
-    persisted: bool | None = None
-    status, detail = "applied", ""
-    if policy.persist:
-        try:
-            client.execute_command("CONFIG", "REWRITE")
-            persisted = True
-        except redis.ResponseError as exc:
-            persisted = False
-            status, detail = "not_persisted", f"applied at runtime, not persisted: {str(exc).splitlines()[0]}"
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            persisted = False
-            status, detail = "not_persisted", f"applied at runtime, not persisted: {type(exc).__name__}"
-    return ApplyReport(env, addr, status, detail, tuple(applied), verified=True,
-                       persisted=persisted, not_applied=not_applied, now_live=result.now_live)
+    return Path(policy.audit.log) if policy.audit.log else None

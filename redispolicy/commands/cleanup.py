@@ -30,10 +30,10 @@ from redispolicy.commands.keyops import (
     session,
     write_audit,
 )
+from redispolicy.commands.output import render_result
 from redispolicy.commands.progress import progress_bar
 from redispolicy.policy.model import KeyClass
 from redispolicy.render import renderer
-from redispolicy.render.style import Style
 
 Announce = Callable[[str], None]
 
@@ -110,7 +110,4 @@ def _report(environment: str | None, address: str, status: str, found: Found) ->
 
 
 def _render(opts: Options, report: CleanupReport) -> Result:
-    fmt = opts.output if opts.output in ("text", "json") else "text"
-    plain = Style(color=False, verbose=opts.style.verbose)
-    files = {path: renderer(f, "cleanup")(report, plain) for f, path in opts.reports if f in ("text", "json")}
-    return Result(renderer(fmt, "cleanup")(report, opts.style), report.exit_code, files)
+    return render_result(opts, "cleanup", report, report.exit_code)

@@ -26,10 +26,12 @@ import redis
 from redispolicy.commands import Options, Result
 from redispolicy.commands import plan as plan_cmd
 from redispolicy.commands.keyaudit import audit_keys
+from redispolicy.commands.output import render_result
 from redispolicy.errors import RedispolicyError
 from redispolicy.live.connect import ConnectOptions, address, connect, for_node
 from redispolicy.live.health import read_health
-from redispolicy.live.snapshot import Identity, config_snapshot, identify, with_exact
+from redispolicy.live.model import Identity
+from redispolicy.live.snapshot import config_snapshot, identify, with_exact
 from redispolicy.live.topology import Member, discover
 from redispolicy.plan.compare import compare, hidden_names
 from redispolicy.plan.drift import (
@@ -50,7 +52,6 @@ from redispolicy.render import renderer
 from redispolicy.render.style import Style
 
 MAX_PARALLEL = 8  # targets checked at once
-FORMATS = ("text", "json", "markdown", "github", "sarif", "junit", "prometheus")
 
 
 def _check(policy: Policy, target: Target | None, url: str | None, keys: bool, window: float,
@@ -165,15 +166,9 @@ def run(opts: Options, env: str, url: str | None, keys: bool, window: float, max
             results = list(pool.map(lambda t: _check(policy, t, url, keys, window, max_rate, since, today, memory),
                                     targets))
     report = DriftReport(policy.environment, tuple(results), policy.file, fail_on)
-    fmt = opts.output if opts.output in FORMATS else "text"
-    # Key names stay on the machine unless --examples: only text on the operator's stdout shows them.
-    stdout = renderer(fmt, "drift")(report, dataclasses.replace(opts.style, key_names=examples or fmt == "text"))
-    plain = Style(color=False, verbose=opts.style.verbose, key_names=examples)
-    files = {path: renderer(f, "drift")(report, plain) for f, path in opts.reports}
-    summary = renderer("markdown", "drift")(report, plain) if opts.environ.get("GITHUB_STEP_SUMMARY") else ""
-    if textfile_dir is not None:
-        write_textfile(textfile_dir, env, renderer("prometheus", "drift")(report, plain))
-    return Result(stdout, exit_code(report), files, summary)
+    if textfile_dir is not None:  # counts only: prometheus never carries a key name
+        write_textfile(textfile_dir, env, renderer("prometheus", "drift")(report, Style(color=False)))
+    return render_result(opts, "drift", report, exit_code(report), examples=examples)
 
 
 def exit_code(report: DriftReport) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from redispolicy.commands import Options, Result
+from redispolicy.commands.output import render_result
 from redispolicy.diagnostics import Severity
 from redispolicy.errors import PolicyError
 from redispolicy.policy.explain import explain
@@ -23,5 +24,4 @@ def run(opts: Options, env: str, param: str | None) -> Result:
     if param and not explanation.entries:
         raise PolicyError(f"'{param}' is not set in environment '{env}'",
                           f"run `redispolicy explain -e {env}` to list every effective value")
-    fmt = opts.output if opts.output in ("text", "json") else "text"
-    return Result(renderer(fmt, "explanation")(explanation, opts.style), 0)
+    return render_result(opts, "explanation", explanation, 0)

@@ -31,14 +31,12 @@ from redispolicy.commands.progress import progress_bar
 from redispolicy.errors import RedispolicyError
 from redispolicy.live.connect import ConnectOptions, connect, for_node
 from redispolicy.live.keysample import match_pass, sample_keys
-from redispolicy.live.keyscan import DEFAULT_RATE, Batch, KeyspaceInfo, RateLimiter, keyspace_info, scan_exact
+from redispolicy.live.keyscan import RateLimiter, keyspace_info, scan_exact
+from redispolicy.live.model import Batch, KeyspaceInfo
 from redispolicy.live.snapshot import server_mode
 from redispolicy.live.topology import cluster_masters, node_address
 from redispolicy.plan.keys import MATCH_FLOOR, KeyFindings, KeyJudge, capacity_observations
 from redispolicy.policy.model import Policy
-
-DEFAULT_TIME_BUDGET = 60.0  # seconds an automatic exact audit may take at the rate limit
-DEFAULT_SAMPLE = 10_000  # keys drawn in sample mode (sampling.keys)
 
 
 def choose_mode(mode: str, keys: int, rate: int, budget: float) -> str:
@@ -79,17 +77,16 @@ def _audit(policy: Policy, conn: ConnectOptions, rate: int | None, mode: str | N
 def _run(policy: Policy, conn: ConnectOptions, rate: int | None, mode: str | None, progress: bool,
          memory: bool) -> KeyFindings:
     sampling = policy.sampling
-    rate = rate if rate is not None else int(sampling.get("max_rate", DEFAULT_RATE))
+    rate = rate if rate is not None else sampling.max_rate
     raw = dataclasses.replace(conn, decode_responses=False)
     clients: dict[int, redis.Redis] = {}  # per partition: a db, or a cluster master (its db 0)
     try:
         info, client_for, nodes = _keyspace(raw, clients)
-        mode = choose_mode(mode or str(sampling.get("mode", "auto")), info.keys, rate,
-                           _seconds(sampling.get("time_budget"), DEFAULT_TIME_BUDGET))
+        mode = choose_mode(mode or sampling.mode, info.keys, rate, float(sampling.time_budget))
         judge = KeyJudge(policy.keys, memory=memory)
         dbs = sorted(info.dbs)
         if mode == "sample":
-            n = int(sampling.get("keys", DEFAULT_SAMPLE))
+            n = sampling.keys
             findings = _sample(judge, client_for, info.dbs, dbs, n, rate, info.keys, progress)
         else:
             bar = progress_bar(info.keys, "auditing keys") if progress else None
@@ -164,12 +161,5 @@ def _sample(judge: KeyJudge, client_for: Callable[[int], redis.Redis], sizes: di
                             want_memory=judge.needs_memory, limiter=limiter)
         scanned += passed.inspected
     return judge.finish("sample", dbsize, scanned, stats.duplicates)
-
-
-def _seconds(value: object, default: float) -> float:
-    if isinstance(value, str) and value:
-        from redispolicy.catalog.units import parse_duration
-        return float(parse_duration(value))
-    return default
 
 

@@ -17,8 +17,9 @@ from redispolicy.apply.lock import LOCK_KEY, ApplyLock
 from redispolicy.commands import Options
 from redispolicy.errors import RedispolicyError
 from redispolicy.live.connect import ConnectOptions, address, connect
-from redispolicy.live.keyscan import DEFAULT_RATE, KeyspaceInfo, keyspace_info
-from redispolicy.live.snapshot import Identity, identify
+from redispolicy.live.keyscan import keyspace_info
+from redispolicy.live.model import Identity, KeyspaceInfo
+from redispolicy.live.snapshot import identify
 from redispolicy.policy.model import Policy
 
 
@@ -113,15 +114,14 @@ def default_audit_log(environ: dict[str, str]) -> Path:
 
 
 def rate_for(policy: Policy, max_rate: int | None) -> int:
-    return max_rate if max_rate is not None else int(policy.sampling.get("max_rate", DEFAULT_RATE))
+    return max_rate if max_rate is not None else policy.sampling.max_rate
 
 
 def reserved_keys(policy: Policy) -> frozenset[bytes]:
     """Keys redispolicy keeps on the server, never remediated or deleted: the lock and the audit stream."""
     names = {LOCK_KEY}
-    stream = policy.audit.get("stream")
-    if isinstance(stream, dict):
-        names.add(str(stream.get("key", "redispolicy:audit")))
+    if policy.audit.stream is not None:
+        names.add(policy.audit.stream.key)
     return frozenset(n.encode() for n in names)
 
 
@@ -132,14 +132,13 @@ def write_audit(opts: Options, policy: Policy, audit_log: Path | None, client: r
                          environment=policy.environment, target=target, plan_fingerprint="",
                          changes=changes, result=result, detail=detail)
     entry["command"] = command
-    log = policy.audit.get("log")
-    path = audit_log or (Path(log) if isinstance(log, str) and log else None) or default_audit_log(opts.environ)
+    log = policy.audit.log
+    path = audit_log or (Path(log) if log else None) or default_audit_log(opts.environ)
     audit.append_file(path, entry)
-    stream = policy.audit.get("stream")
-    if isinstance(stream, dict):
+    stream = policy.audit.stream
+    if stream is not None:
         with contextlib.suppress(redis.RedisError):  # the file entry stands; the stream is a copy
-            audit.append_stream(client, str(stream.get("key", "redispolicy:audit")),
-                                int(stream.get("maxlen", 1000)), entry)
+            audit.append_stream(client, stream.key, stream.maxlen, entry)
 
 
 def state_file(environ: dict[str, str], name: str) -> Path:

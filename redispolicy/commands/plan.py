@@ -16,17 +16,18 @@ from typing import Any
 from redispolicy import __version__, keyfile
 from redispolicy.commands import Options, Result
 from redispolicy.commands.keyaudit import audit_keys
+from redispolicy.commands.output import render_result
 from redispolicy.diagnostics import Severity
 from redispolicy.errors import RedispolicyError
 from redispolicy.live.connect import ConnectOptions, address, check_url, connect
-from redispolicy.live.snapshot import ConfigSnapshot, Identity, config_snapshot, identify, with_exact
+from redispolicy.live.model import ConfigSnapshot, Identity
+from redispolicy.live.snapshot import config_snapshot, identify, with_exact
 from redispolicy.plan.compare import compare, hidden_names
 from redispolicy.plan.planfile import Provenance, file_digest, to_document
 from redispolicy.policy.checks import check
 from redispolicy.policy.model import Policy, Target
 from redispolicy.policy.resolve import PolicySet, display_path
 from redispolicy.render import renderer
-from redispolicy.render.style import Style
 from redispolicy.report import ValidationReport
 from redispolicy.secret import Secret
 
@@ -132,13 +133,12 @@ def run(opts: Options, env: str, url: str | None, detailed_exitcode: bool, show_
     plan = dataclasses.replace(compare(policy, identity, snapshot), config_declared=declared_config(policy))
     if keys:
         plan = dataclasses.replace(plan, keys=audit_keys(policy, conn, max_rate, progress=True, memory=memory))
-    style = Style(opts.style.color, max(opts.style.verbose, 1 if show_unchanged else 0), opts.style.quiet,
-                  key_names=examples or opts.output == "text")  # the operator's own terminal may show them
-    fmt = opts.output if opts.output in ("text", "json", "markdown") else "text"
-    stdout = renderer(fmt, "plan")(plan, style)
-    plain = Style(color=False, verbose=style.verbose, key_names=examples)
-    files = {path: renderer(f, "plan")(plan, plain) for f, path in opts.reports if f in ("text", "json", "markdown")}
-    summary = renderer("markdown", "plan")(plan, plain) if opts.environ.get("GITHUB_STEP_SUMMARY") else ""
+    if plan.config_check == "not_checked":
+        code = 1
+    else:
+        code = 2 if detailed_exitcode and plan.pending else 0
+    result = render_result(opts, "plan", plan, code, examples=examples,
+                           verbose=max(opts.style.verbose, 1 if show_unchanged else 0))
     if out is not None:
         prov = Provenance(
             files=tuple((display_path(Path(f)), file_digest(Path(f).read_bytes())) for f in policy.files),
@@ -146,10 +146,7 @@ def run(opts: Options, env: str, url: str | None, detailed_exitcode: bool, show_
             policy_dir=display_path(opts.policy_dir),
             created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
         doc = to_document(plan, prov, snapshot.values, fingerprint_key(opts.environ))
-        files[out] = json.dumps(doc, indent=2) + "\n"
-        stdout += f"\nSaved the plan to {out}.\n" if opts.output == "text" else ""
-    if plan.config_check == "not_checked":
-        code = 1
-    else:
-        code = 2 if detailed_exitcode and plan.pending else 0
-    return Result(stdout, code, files, summary)
+        saved = f"\nSaved the plan to {out}.\n" if opts.output == "text" else ""
+        result = dataclasses.replace(result, stdout=result.stdout + saved,
+                                     files={**result.files, out: json.dumps(doc, indent=2) + "\n"})
+    return result

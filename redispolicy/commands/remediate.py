@@ -20,10 +20,10 @@ from redispolicy.apply.remediate import (
     Remediation,
     RemediationReport,
     RemediationResult,
-    conditional_expire,
     remediable,
     unsafe,
 )
+from redispolicy.catalog.features import supports_conditional_expire
 from redispolicy.commands import Options, Result
 from redispolicy.commands import plan as plan_cmd
 from redispolicy.commands.keyops import (
@@ -37,11 +37,10 @@ from redispolicy.commands.keyops import (
     state_file,
     write_audit,
 )
+from redispolicy.commands.output import render_result
 from redispolicy.commands.progress import progress_bar
 from redispolicy.errors import UsageError
 from redispolicy.policy.model import Policy
-from redispolicy.render import renderer
-from redispolicy.render.style import Style
 
 
 def default_checkpoint(environ: dict[str, str], env: str, address: str) -> Path:
@@ -91,7 +90,7 @@ def run_pass(s: Session, policy: Policy, checkpoint: Path | None, execute: bool,
     """
     ident = s.identity
     bar = progress_bar(s.info.keys, "remediating keys" if execute else "counting keys")
-    stage = Remediation(s.client_for, policy.keys, s.dbs, execute, conditional_expire(ident.product, ident.version),
+    stage = Remediation(s.client_for, policy.keys, s.dbs, execute, supports_conditional_expire(ident.product, ident.version),
                         rate_for(policy, max_rate), bar, checkpoint if execute else None, resume, ident.address,
                         ident.run_id, reserved=reserved_keys(policy))
     status, detail = ("done" if execute else "dry_run"), ""
@@ -124,7 +123,4 @@ def _cut_off(what: str, result: RemediationResult, path: Path | None, resume_ste
 
 
 def _render(opts: Options, report: RemediationReport) -> Result:
-    fmt = opts.output if opts.output in ("text", "json") else "text"
-    plain = Style(color=False, verbose=opts.style.verbose)
-    files = {path: renderer(f, "remediation")(report, plain) for f, path in opts.reports if f in ("text", "json")}
-    return Result(renderer(fmt, "remediation")(report, opts.style), report.exit_code, files)
+    return render_result(opts, "remediation", report, report.exit_code)

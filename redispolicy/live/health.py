@@ -8,50 +8,13 @@ over the server's lifetime.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import redis
 
+from redispolicy.live.model import HealthReadings, Reading, SlowEntry
+
 SLOWLOG_SHOWN = 3
-
-
-@dataclass(frozen=True)
-class Reading:
-    at: float  # time.monotonic() of the reading
-    used_memory: int
-    maxmemory: int
-    total_system_memory: int
-    keyspace_hits: int
-    keyspace_misses: int
-    evicted_keys: int
-    expired_keys: int
-    fragmentation_ratio: float
-    fragmentation_bytes: int  # rss - used: the ratio means little when this is small
-    rejected_connections: int
-    blocked_clients: int
-    connected_clients: int
-    role: str
-    master_link_status: str | None  # replicas only
-    rdb_last_bgsave_status: str
-    aof_enabled: bool
-    aof_last_write_status: str
-    loading: bool
-
-
-@dataclass(frozen=True)
-class SlowEntry:
-    id: int
-    duration_us: int
-    command: str  # the command name only: arguments may hold keys or secrets
-
-
-@dataclass(frozen=True)
-class HealthReadings:
-    first: Reading
-    second: Reading | None  # after --window seconds, when asked
-    slowlog_len: int
-    slowest: tuple[SlowEntry, ...]
 
 
 def _int(info: dict[str, Any], key: str) -> int:

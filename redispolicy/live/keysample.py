@@ -2,7 +2,7 @@
 
 RANDOMKEY picks a key with (near-)uniform probability since Redis 6.0, which switched it
 to ``dictGetFairRandomKey``; the residual bias depends on bucket positions of the
-randomly seeded hash, not on key names (research/anchors-sampling.md §3.2). Draws are
+randomly seeded hash, not on key names (Redis src/dict.c). Draws are
 independent, so the sample is a simple random sample *with replacement*: a key drawn
 twice counts as two draws, which keeps the binomial model (and Wilson intervals) exact.
 Repeats are counted and reported. The server chooses the keys, so a run cannot be
@@ -19,7 +19,7 @@ on the server as a SCAN. Never KEYS.
 Both honour the same ``RateLimiter`` (keys/s) as the exact audit: a draw costs one key;
 a MATCH pass costs one key per match inspected plus a quarter of a key for every other
 key the server visits (about COUNT per call; SCAN ≈ 1 µs per visited key against
-≈ 2–3 µs for SCAN + PTTL + TYPE + MEMORY USAGE of an inspected key; research §6), so
+≈ 2–3 µs for SCAN + PTTL + TYPE + MEMORY USAGE of an inspected key; benchmarks/README.md), so
 it loads the server about as much per second as the exact audit does. A pass over N
 keys therefore takes about N / 4 / rate seconds — per rare class.
 """
@@ -32,7 +32,8 @@ from dataclasses import dataclass
 
 import redis
 
-from redispolicy.live.keyscan import MAX_COUNT, Batch, Dedupe, RateLimiter, inspect, no_touch
+from redispolicy.live.keyscan import MAX_COUNT, Dedupe, RateLimiter, inspect, no_touch
+from redispolicy.live.model import Batch
 
 BATCH = 500  # RANDOMKEY calls per pipeline: ~1.5 ms of server time, one round trip
 VISIT_DIVISOR = 4  # a key SCAN MATCH visits but we do not inspect costs 1/4 of an inspected key

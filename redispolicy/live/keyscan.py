@@ -14,83 +14,15 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 import redis
 
+from redispolicy.live.call import execute
+from redispolicy.live.model import DEFAULT_RATE, Batch, KeyspaceInfo, ScanStats
 from redispolicy.live.wire import Wire, command, pack
 
-MAX_COUNT = 1000  # SCAN COUNT ceiling: ~1 ms of server time per call (research §7.4)
-DEFAULT_RATE = 20_000  # keys/s: a gentle default on a production primary
-
-
-class Observation(NamedTuple):
-    """One key's row of a ``Batch``."""
-
-    key: bytes
-    db: int
-    pttl: int  # ms; -1 no TTL; -2 vanished between SCAN and the check
-    type: str | None = None
-    memory: int | None = None
-
-
-class Batch(NamedTuple):
-    """What the audit learnt about a batch of keys, as columns: one list per command.
-
-    Columns rather than an object per key: a million keys are judged per audit, and
-    the judge works on whole lists (classification, counting) instead of per-key objects
-    (measured: building a NamedTuple per key cost 0.8 µs, a third of the whole audit).
-    """
-
-    db: int
-    keys: list[bytes]
-    pttls: list[int]  # ms; -1 no TTL; -2 vanished between SCAN and the check
-    types: list[str | None] | None = None  # TYPE, when a rule needs it (None: vanished)
-    memory: list[int | None] | None = None  # MEMORY USAGE, when a rule needs it
-
-    @classmethod
-    def of(cls, rows: list[Observation]) -> Batch:
-        """Columns from rows (all of one db); TYPE / MEMORY columns when any row has them."""
-        db = rows[0].db if rows else 0
-        types = [r.type for r in rows] if any(r.type is not None for r in rows) else None
-        memory = [r.memory for r in rows] if any(r.memory is not None for r in rows) else None
-        return cls(db, [r.key for r in rows], [r.pttl for r in rows], types, memory)
-
-    def rows(self) -> list[Observation]:
-        n = len(self.keys)
-        types = self.types if self.types is not None else [None] * n
-        memory = self.memory if self.memory is not None else [None] * n
-        return [Observation(k, self.db, p, t, m)
-                for k, p, t, m in zip(self.keys, self.pttls, types, memory, strict=True)]
-
-    def take(self, index: list[int]) -> Batch:
-        """The rows at ``index``, in that order (repeats allowed)."""
-        return Batch(self.db, [self.keys[i] for i in index], [self.pttls[i] for i in index],
-                     None if self.types is None else [self.types[i] for i in index],
-                     None if self.memory is None else [self.memory[i] for i in index])
-
-
-@dataclass(frozen=True)
-class KeyspaceInfo:
-    """INFO keyspace: per db (keys, expires); keys - expires is the exact count without a TTL."""
-
-    dbs: dict[int, tuple[int, int]]
-
-    @property
-    def keys(self) -> int:
-        return sum(k for k, _ in self.dbs.values())
-
-    @property
-    def without_ttl(self) -> int:
-        return sum(k - e for k, e in self.dbs.values())
-
-
-@dataclass(frozen=True)
-class ScanStats:
-    scanned: int  # unique keys inspected
-    duplicates: int  # keys SCAN returned more than once
-    seconds: float
+MAX_COUNT = 1000  # SCAN COUNT ceiling: ~1 ms of server time per call (benchmarks/README.md)
 
 
 def keyspace_info(client: redis.Redis) -> KeyspaceInfo:
@@ -105,7 +37,7 @@ def keyspace_info(client: redis.Redis) -> KeyspaceInfo:
 def no_touch(client: redis.Redis) -> bool:
     """CLIENT NO-TOUCH ON where the server has it (Redis >= 7.2, Valkey >= 7.2)."""
     try:
-        client.execute_command("CLIENT", "NO-TOUCH", "ON")
+        execute(client, "CLIENT", "NO-TOUCH", "ON")
         return True
     except redis.ResponseError:
         return False

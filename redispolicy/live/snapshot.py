@@ -7,31 +7,14 @@ parameters (CONFIG GET returns them in clear text) are wrapped as Secret on arri
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
 from redispolicy.catalog.params import catalog
+from redispolicy.live.call import execute
+from redispolicy.live.model import ConfigSnapshot, Identity, ServerMode
 from redispolicy.secret import Secret
-
-
-@dataclass(frozen=True)
-class Identity:
-    product: str  # redis | valkey
-    version: str  # 7.0.15, or Valkey's own 8.1.1 (Valkey reports redis_version:7.2.4)
-    run_id: str
-    role: str  # master | slave (as INFO says)
-    mode: str  # standalone | cluster | sentinel
-    address: str
-    replicas: int = 0  # connected_slaves: nodes this one feeds, which a CONFIG SET here does not reach
-
-
-@dataclass(frozen=True)
-class ConfigSnapshot:
-    available: bool
-    reason: str = ""  # why not, when unavailable
-    values: dict[str, str | Secret] = field(default_factory=dict)
 
 
 def identify(client: redis.Redis, address: str) -> Identity:
@@ -45,14 +28,15 @@ def identify(client: redis.Redis, address: str) -> Identity:
                     server_mode(info), address, int(repl.get("connected_slaves", 0) or 0))
 
 
-def server_mode(info: dict[str, Any]) -> str:
+def server_mode(info: dict[str, Any]) -> ServerMode:
     """standalone | cluster | sentinel from INFO server: ``redis_mode``, or ``server_mode`` on Valkey >= 8.0."""
-    return str(info.get("redis_mode") or info.get("server_mode") or "standalone")
+    mode = str(info.get("redis_mode") or info.get("server_mode") or "standalone")
+    return mode if mode in ("cluster", "sentinel") else "standalone"  # type: ignore[return-value]
 
 
 def config_snapshot(client: redis.Redis, config_command: str = "CONFIG") -> ConfigSnapshot:
     try:
-        raw = client.execute_command(config_command, "GET", "*")
+        raw = execute(client, config_command, "GET", "*")
     except redis.exceptions.NoPermissionError as exc:
         return ConfigSnapshot(False, f"the ACL user may not run CONFIG GET ({_first(exc)}); "
                                      "grant +config|get, config checks skipped")
@@ -87,7 +71,7 @@ def with_exact(client: redis.Redis, snapshot: ConfigSnapshot, names: list[str],
     values = dict(snapshot.values)
     cat = catalog()
     for name in missing:
-        raw = client.execute_command(config_command, "GET", name)
+        raw = execute(client, config_command, "GET", name)
         pairs = raw.items() if isinstance(raw, dict) else zip(raw[::2], raw[1::2], strict=True)
         for key, value in pairs:
             look = cat.lookup(str(key))

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import redis
 
 from redispolicy.errors import RedispolicyError
+from redispolicy.live.call import execute
 from redispolicy.live.connect import ConnectOptions, connect, for_node
 from redispolicy.live.snapshot import server_mode
 
@@ -157,7 +158,7 @@ def cluster_masters(client: redis.Redis, self_host: str = "") -> list[tuple[str,
     that never met another prints ``:port@cport`` for itself).
     """
     try:
-        reply = client.execute_command("CLUSTER", "NODES")
+        reply = execute(client, "CLUSTER", "NODES")
     except redis.exceptions.NoPermissionError as exc:
         raise _refused(exc) from None
     except redis.ResponseError as exc:
@@ -276,7 +277,7 @@ def discover(client: redis.Redis, opts: ConnectOptions) -> Deployment:
         return Deployment(mode, (given,), 0)
     if mode == "cluster":
         try:
-            reply = client.execute_command("CLUSTER", "NODES")
+            reply = execute(client, "CLUSTER", "NODES")
         except redis.ResponseError as exc:
             first = str(exc).splitlines()[0]
             raise RedispolicyError(

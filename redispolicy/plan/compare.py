@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+from dataclasses import dataclass
 
 from redispolicy.catalog.danger import danger
 from redispolicy.catalog.normalize import normalize
 from redispolicy.catalog.params import Lookup, catalog
-from redispolicy.live.snapshot import ConfigSnapshot, Identity
+from redispolicy.live.model import ConfigSnapshot, Identity
 from redispolicy.plan.ignore import live_rules
-from redispolicy.plan.model import Change, Plan
+from redispolicy.plan.model import Action, Change, Plan
 from redispolicy.policy.model import Policy, Setting
 from redispolicy.secret import REDACTED, Secret
 
@@ -25,7 +26,7 @@ _LOCAL_HOSTS = ("127.", "localhost", "::1", "/")
 
 def active_ignores(policy: Policy, today: datetime.date) -> set[str]:
     """Parameter names an ``ignore:`` rule takes out of management today (expired rules do not)."""
-    return {str(r["parameter"]).lower() for r in live_rules(policy.ignore, today) if r.get("parameter")}
+    return {r.parameter.lower() for r in live_rules(policy.ignore, today) if r.parameter}
 
 
 def compare(policy: Policy, identity: Identity, snapshot: ConfigSnapshot,
@@ -34,12 +35,16 @@ def compare(policy: Policy, identity: Identity, snapshot: ConfigSnapshot,
         return Plan(policy.environment, identity, (), False, snapshot.reason)
     cat = catalog()
     ignored = active_ignores(policy, today or datetime.date.today())
-    changes = []
+    managed = []
     for setting in policy.config:
         look = cat.lookup(setting.name)
         if look is None or setting.canonical in ignored or setting.name.lower() in ignored:
             continue  # validate reports unknown names; ignored ones are not managed
-        changes.append(_change(setting, look, identity, snapshot))
+        managed.append((setting, look, _sides(setting, look, identity, snapshot)))
+    # One structural diff of the whole managed configuration, live against policy (normalized;
+    # secrets as digests): the names it reports are the changes, everything else is a noop.
+    changed = _changed_names({s.name: s.compared for _, _, s in managed if s.name is not None})
+    changes = [_change(setting, look, s, s.name in changed, identity, snapshot) for setting, look, s in managed]
     return Plan(policy.environment, identity, tuple(changes))
 
 
@@ -106,18 +111,26 @@ def _digest(value: str) -> str:
     return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
 
 
-def _change(setting: Setting, look: Lookup, identity: Identity, snapshot: ConfigSnapshot) -> Change:
+@dataclass(frozen=True)
+class _Sides:
+    """One managed parameter's two sides, normalized: what the server has and what the policy wants."""
+
+    name: str | None  # the name this server uses; None: the server does not have it
+    before: str | None
+    desired: str  # normalized; client-output-buffer-limit: merged with the live classes
+    send: str  # what CONFIG SET gets
+    compared: tuple[str | None, str]  # what the diff sees (digests for sensitive parameters)
+
+
+def _sides(setting: Setting, look: Lookup, identity: Identity, snapshot: ConfigSnapshot) -> _Sides:
     p = look.param
     value = setting.value.value
     if value is None:
         raise ValueError(f"{setting.name}: unresolved value reached compare")  # resolve() guards this
     desired = normalize(p, _text(value))
     name = server_name(look, identity, snapshot)
-    sensitive = p.sensitive
     if name is None:
-        return Change(look.canonical, None, REDACTED if sensitive else desired, "unsupported",
-                      setting.value.source, sensitive, Secret(desired) if sensitive else desired,
-                      danger(p) is not None)
+        return _Sides(None, None, desired, desired, (None, desired))
     live_text = _text(snapshot.values[name])
     try:
         before = normalize(p, live_text)
@@ -126,8 +139,20 @@ def _change(setting: Setting, look: Lookup, identity: Identity, snapshot: Config
     send = desired
     if p.name == "client-output-buffer-limit":
         desired, send = _merge_cobl(before, desired)
-    compared = (before, desired) if not sensitive else (_digest(before), _digest(desired))
-    if name not in _changed_names({name: compared}):
+    compared = (before, desired) if not p.sensitive else (_digest(before), _digest(desired))
+    return _Sides(name, before, desired, send, compared)
+
+
+def _change(setting: Setting, look: Lookup, s: _Sides, changed: bool, identity: Identity,
+            snapshot: ConfigSnapshot) -> Change:
+    p = look.param
+    sensitive = p.sensitive
+    dangerous = danger(p) is not None
+    if s.name is None:
+        return Change(look.canonical, None, REDACTED if sensitive else s.desired, "unsupported",
+                      setting.value.source, sensitive, Secret(s.desired) if sensitive else s.desired, dangerous)
+    action: Action
+    if not changed:
         action = "noop"
     elif not p.mutable:
         action = "restart"
@@ -135,10 +160,9 @@ def _change(setting: Setting, look: Lookup, identity: Identity, snapshot: Config
         action = "protected"
     else:
         action = "set"
-    dangerous = danger(p) is not None
     if sensitive:
-        return Change(name, REDACTED, REDACTED, action, setting.value.source, True, Secret(send), dangerous)
-    return Change(name, before, desired, action, setting.value.source, False, send, dangerous)
+        return Change(s.name, REDACTED, REDACTED, action, setting.value.source, True, Secret(s.send), dangerous)
+    return Change(s.name, s.before, s.desired, action, setting.value.source, False, s.send, dangerous)
 
 
 def _merge_cobl(live: str, desired: str) -> tuple[str, str]:

@@ -20,23 +20,26 @@ from __future__ import annotations
 import datetime
 import fnmatch
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Literal
 
 from redispolicy.diagnostics import Location
-from redispolicy.live.snapshot import Identity
+from redispolicy.live.model import Identity
 from redispolicy.plan.health import ORDER, HealthCheck
 from redispolicy.plan.ignore import live_rules
 from redispolicy.plan.keys import KeyFindings
 from redispolicy.plan.model import Plan
-from redispolicy.policy.model import Policy, Target
+from redispolicy.policy.model import IgnoreRule, Policy, Target
 from redispolicy.policy.nodes import key_location
 
-KINDS = ("value_drift", "restart_pending", "protected", "unsupported", "ttl_policy", "unclassified_keys",
-         "health", "server_restarted")
+Kind = Literal["value_drift", "restart_pending", "protected", "unsupported", "ttl_policy", "unclassified_keys",
+               "health", "server_restarted"]
+Severity = Literal["warning", "critical"]
+KINDS: tuple[Kind, ...] = ("value_drift", "restart_pending", "protected", "unsupported", "ttl_policy",
+                           "unclassified_keys", "health", "server_restarted")
 CONFIG_KINDS = ("value_drift", "restart_pending", "protected", "unsupported")
 KEY_KINDS = ("ttl_policy", "unclassified_keys")
 GRADED_KINDS = ("health", "unclassified_keys")  # fail by severity against --fail-on
-_ACTION_KIND = {"set": "value_drift", "restart": "restart_pending", "protected": "protected",
+_ACTION_KIND: dict[str, Kind] = {"set": "value_drift", "restart": "restart_pending", "protected": "protected",
                 "unsupported": "unsupported"}
 # A health check and the policy threshold (health.<name>) it is judged by.
 _THRESHOLD = {"hit_rate_window_percent": "hit_rate_percent", "evicted_keys_window": "evicted_keys"}
@@ -44,10 +47,10 @@ _THRESHOLD = {"hit_rate_window_percent": "hit_rate_percent", "evicted_keys_windo
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # one of KINDS
+    kind: Kind
     subject: str  # parameter, key class, health check
     message: str
-    severity: str  # warning | critical
+    severity: Severity
     location: Location | None = None  # the policy line it concerns
     ignored_because: str = ""  # the ignore rule's reason, when hidden
 
@@ -256,7 +259,7 @@ def _v(value: str | None) -> str:
     return "(absent)" if value is None else (value if value != "" else '""')
 
 
-def apply_ignores(findings: list[Finding], rules: tuple[dict[str, Any], ...],
+def apply_ignores(findings: list[Finding], rules: tuple[IgnoreRule, ...],
                   today: datetime.date) -> list[Finding]:
     """Hide findings an ``ignore:`` rule covers; a rule past its ``until`` date hides nothing.
 
@@ -268,14 +271,14 @@ def apply_ignores(findings: list[Finding], rules: tuple[dict[str, Any], ...],
     for f in findings:
         reason = ""
         for r in in_force:
-            if r.get("parameter") and f.kind in CONFIG_KINDS:
-                hit = _parameter_matches(f.subject, str(r["parameter"]))
-            elif r.get("class") and f.kind in KEY_KINDS:
-                hit = fnmatch.fnmatchcase(f.subject, str(r["class"]))
+            if r.parameter and f.kind in CONFIG_KINDS:
+                hit = _parameter_matches(f.subject, r.parameter)
+            elif r.key_class and f.kind in KEY_KINDS:
+                hit = fnmatch.fnmatchcase(f.subject, r.key_class)
             else:
                 hit = False
             if hit:
-                reason = str(r.get("reason") or "ignored")
+                reason = r.reason or "ignored"
                 break
         out.append(replace(f, ignored_because=reason) if reason else f)
     return out

@@ -1,6 +1,6 @@
 """Health checks: readings against the policy's thresholds -> ok / warning / critical.
 
-Defaults follow DESIGN §1: memory above 80 % of maxmemory is a warning, above 90 %
+Defaults (docs/policy-format.md, health): memory above 80 % of maxmemory is a warning, above 90 %
 critical; a hit rate below 20 % a warning. With maxmemory 0 the share is of system
 memory, and the check says so.
 """
@@ -8,63 +8,62 @@ memory, and the check says so.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
-from redispolicy.live.health import HealthReadings
+from redispolicy.live.model import HealthReadings
+from redispolicy.policy.model import Health, LowerThreshold, Threshold
 
-DEFAULTS: dict[str, dict[str, float]] = {
-    "memory_used_percent": {"warning": 80, "critical": 90},
-    "hit_rate_percent": {"warning_below": 20},
-}
 ORDER = {"ok": 0, "warning": 1, "critical": 2}
 FRAGMENTATION_FLOOR = 10 * 1024 * 1024
 SMALL_INSTANCE = 5 * 1024 * 1024
+
+
+Status = Literal["ok", "warning", "critical", "unknown"]
 
 
 @dataclass(frozen=True)
 class HealthCheck:
     check: str
     value: float | None
-    status: str  # ok | warning | critical | unknown
+    status: Status
     threshold: float | None = None
     detail: str = ""
 
 
-def _upper(name: str, value: float, rule: dict[str, Any], detail: str = "") -> HealthCheck:
-    for level in ("critical", "warning"):
-        limit = rule.get(level)
-        if limit is not None and value > float(limit):
-            return HealthCheck(name, value, level, float(limit), detail)
-    limit = rule.get("warning", rule.get("critical"))
-    return HealthCheck(name, value, "ok", float(limit) if limit is not None else None, detail)
+def _upper(name: str, value: float, rule: Threshold, detail: str = "") -> HealthCheck:
+    levels: tuple[tuple[Status, float | None], ...] = (("critical", rule.critical), ("warning", rule.warning))
+    for level, limit in levels:
+        if limit is not None and value > limit:
+            return HealthCheck(name, value, level, limit, detail)
+    return HealthCheck(name, value, "ok", rule.warning if rule.warning is not None else rule.critical, detail)
 
 
-def _lower(name: str, value: float, rule: dict[str, Any], detail: str = "") -> HealthCheck:
-    for level, key in (("critical", "critical_below"), ("warning", "warning_below")):
-        limit = rule.get(key)
-        if limit is not None and value < float(limit):
-            return HealthCheck(name, value, level, float(limit), detail)
-    limit = rule.get("warning_below", rule.get("critical_below"))
-    return HealthCheck(name, value, "ok", float(limit) if limit is not None else None, detail)
+def _lower(name: str, value: float, rule: LowerThreshold, detail: str = "") -> HealthCheck:
+    levels: tuple[tuple[Status, float | None], ...] = (("critical", rule.critical_below),
+                                                       ("warning", rule.warning_below))
+    for level, limit in levels:
+        if limit is not None and value < limit:
+            return HealthCheck(name, value, level, limit, detail)
+    below = rule.warning_below if rule.warning_below is not None else rule.critical_below
+    return HealthCheck(name, value, "ok", below, detail)
 
 
-def evaluate(readings: HealthReadings, thresholds: dict[str, Any]) -> tuple[HealthCheck, ...]:
-    rules = {**DEFAULTS, **thresholds}
+def evaluate(readings: HealthReadings, rules: Health) -> tuple[HealthCheck, ...]:
     r, w = readings.first, readings.second
     out: list[HealthCheck] = []
     if r.maxmemory:
         pct = 100.0 * r.used_memory / r.maxmemory
-        out.append(_upper("memory_used_percent", round(pct, 1), rules["memory_used_percent"],
+        out.append(_upper("memory_used_percent", round(pct, 1), rules.memory_used_percent,
                           f"{r.used_memory} of maxmemory {r.maxmemory} bytes"))
     elif r.total_system_memory:
         pct = 100.0 * r.used_memory / r.total_system_memory
-        out.append(_upper("memory_used_percent", round(pct, 1), rules["memory_used_percent"],
+        out.append(_upper("memory_used_percent", round(pct, 1), rules.memory_used_percent,
                           f"maxmemory is 0 (no limit): {r.used_memory} of the system's "
                           f"{r.total_system_memory} bytes"))
     lookups = r.keyspace_hits + r.keyspace_misses
     if lookups:
         out.append(_lower("hit_rate_percent", round(100.0 * r.keyspace_hits / lookups, 1),
-                          rules["hit_rate_percent"], f"over the server's lifetime ({lookups} lookups)"))
+                          rules.hit_rate_percent, f"over the server's lifetime ({lookups} lookups)"))
     else:
         out.append(HealthCheck("hit_rate_percent", None, "ok", None, "no key lookups yet"))
     if w is not None:
@@ -72,13 +71,13 @@ def evaluate(readings: HealthReadings, thresholds: dict[str, Any]) -> tuple[Heal
         secs = w.at - r.at
         if wl > 0:
             out.append(_lower("hit_rate_window_percent", round(100.0 * (w.keyspace_hits - r.keyspace_hits) / wl, 1),
-                              rules["hit_rate_percent"], f"over the last {secs:.0f} s ({wl} lookups)"))
+                              rules.hit_rate_percent, f"over the last {secs:.0f} s ({wl} lookups)"))
         out.append(_upper("evicted_keys_window", float(w.evicted_keys - r.evicted_keys),
-                          rules.get("evicted_keys", {}), f"evicted in the last {secs:.0f} s"))
+                          rules.evicted_keys, f"evicted in the last {secs:.0f} s"))
         out.append(HealthCheck("expired_keys_window", float(w.expired_keys - r.expired_keys), "ok", None,
                                f"expired in the last {secs:.0f} s"))
     else:
-        out.append(_upper("evicted_keys", float(r.evicted_keys), rules.get("evicted_keys", {}),
+        out.append(_upper("evicted_keys", float(r.evicted_keys), rules.evicted_keys,
                           "since the server started (or CONFIG RESETSTAT)"))
     if r.used_memory < SMALL_INSTANCE or abs(r.fragmentation_bytes) < FRAGMENTATION_FLOOR:
         # MEMORY DOCTOR's own rules (object.c): below 5 MB used, or with RSS within 10 MB of it,
@@ -87,9 +86,9 @@ def evaluate(readings: HealthReadings, thresholds: dict[str, Any]) -> tuple[Heal
                f"not meaningful: RSS is within {FRAGMENTATION_FLOOR // (1024 * 1024)} MB of used memory")
         out.append(HealthCheck("fragmentation_ratio", r.fragmentation_ratio, "ok", None, why))
     else:
-        out.append(_upper("fragmentation_ratio", r.fragmentation_ratio, rules.get("fragmentation_ratio", {})))
-    out.append(_upper("rejected_connections", float(r.rejected_connections), rules.get("rejected_connections", {})))
-    out.append(_upper("connected_clients", float(r.connected_clients), rules.get("connected_clients", {})))
+        out.append(_upper("fragmentation_ratio", r.fragmentation_ratio, rules.fragmentation_ratio))
+    out.append(_upper("rejected_connections", float(r.rejected_connections), rules.rejected_connections))
+    out.append(_upper("connected_clients", float(r.connected_clients), rules.connected_clients))
     out.append(HealthCheck("blocked_clients", float(r.blocked_clients), "ok"))
     out.append(HealthCheck("slowlog_length", float(readings.slowlog_len), "ok", None,
                            ", ".join(f"{e.command} {e.duration_us} µs" for e in readings.slowest)))

@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
+
+from redispolicy.policy.model import IgnoreRule
 
 
-def live_rules(rules: tuple[dict[str, Any], ...], today: datetime.date) -> list[dict[str, Any]]:
+def live_rules(rules: tuple[IgnoreRule, ...], today: datetime.date) -> list[IgnoreRule]:
     """The ignore rules in force: a rule past its ``until`` date (or with a date we cannot read) hides nothing."""
-    out = []
-    for r in rules:
-        until = r.get("until")
-        try:
-            if until and datetime.date.fromisoformat(str(until)) < today:
-                continue
-        except ValueError:
-            continue
-        out.append(r)
-    return out
+    return [r for r in rules if r.in_force(today)]

@@ -24,7 +24,9 @@ draws' variance; a few big keys make that interval optimistic (heavy tails).
 to the policy's estimate.
 
 Keys no class matches are counted and grouped into suggested glob patterns
-(``PatternSuggester``) a user can paste into the policy.
+(``PatternSuggester``, plan/suggest.py) a user can paste into the policy. The findings
+types (``ClassFindings``, ``KeyFindings``, ``CapacityObservation``) are plan data and live
+in plan/model.py.
 """
 
 from __future__ import annotations
@@ -32,100 +34,28 @@ from __future__ import annotations
 import array
 import dataclasses
 import math
-import re
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+# The findings types live with the other plan data; they stay importable from here, where
+# the renderers and commands have always found them.
+from redispolicy.plan.model import VIOLATIONS, AuditMode, CapacityObservation, ClassFindings, KeyFindings
 from redispolicy.plan.stats import Z95, Estimate, estimate_total, zero_upper_bound, zero_upper_bound_total
+from redispolicy.plan.suggest import PatternSuggester
 from redispolicy.policy.checks import workload_bytes
 from redispolicy.policy.glob import FirstMatch
 from redispolicy.policy.model import KeyClass, Workload
 
 if TYPE_CHECKING:
-    from redispolicy.live.keyscan import Batch
+    from redispolicy.live.model import Batch
 
-VIOLATIONS = ("no_ttl", "ttl_over_max", "ttl_forbidden", "wrong_type", "oversized")
 MAX_EXAMPLES = 5
 MATCH_FLOOR = 300  # a class expected fewer times than this in the sample gets an exact SCAN MATCH pass
 
-
-@dataclass(frozen=True)
-class ClassFindings:
-    name: str
-    pattern: str
-    matched: int  # keys seen in the class: all of them (exact), or the sampled draws (sample)
-    vanished: int
-    violations: dict[str, int]  # per rule, over the keys seen (a key may break two rules)
-    ttl_p50: int | None  # seconds, over keys with a TTL
-    ttl_p90: int | None
-    ttl_max: int | None
-    examples: tuple[str, ...]  # violating key names (decoded for display)
-    memory_bytes: int | None = None  # summed MEMORY USAGE, when measured (sample: estimated total)
-    violating_keys: int | None = None  # keys seen breaking at least one rule
-    exact: bool = True  # False: the estimates below come from a sample
-    via: str = "scan"  # scan (exact mode) | match (SCAN MATCH pass in sample mode) | sample
-    estimated_matched: Estimate | None = None  # keys in the whole keyspace
-    estimated_violations: dict[str, Estimate] | None = None  # per rule
-    estimated_violating: Estimate | None = None  # keys breaking at least one rule
-    upper_bound_violating: float | None = None  # sample, none seen: one-sided 95 % bound on the count
-    upper_bound_rate: float | None = None  # ... and on the class's violation rate
-    remediate: bool = False  # remediate: true with a ttl max: `redispolicy remediate` may fix its TTLs
-    memory_estimate: Estimate | None = None  # total bytes: exact sum (value == low == high) or sampled estimate
-    memory_mean: float | None = None  # mean MEMORY USAGE per key measured (sample: per class draw)
-
-    @property
-    def violating(self) -> int:
-        return sum(self.violations.values())
-
-    @property
-    def keys_violating(self) -> int:
-        return self.violating if self.violating_keys is None else self.violating_keys
-
-    def matched_estimate(self) -> Estimate:
-        return self.estimated_matched or Estimate.exact(self.matched)
-
-    def violating_estimate(self) -> Estimate:
-        return self.estimated_violating or Estimate.exact(self.keys_violating)
-
-    def violation_estimates(self) -> dict[str, Estimate]:
-        if self.estimated_violations is not None:
-            return self.estimated_violations
-        return {k: Estimate.exact(v) for k, v in self.violations.items()}
-
-
-@dataclass(frozen=True)
-class KeyFindings:
-    mode: str  # exact | sample
-    dbsize: int
-    scanned: int  # distinct keys inspected
-    classes: tuple[ClassFindings, ...]
-    unclassified: int  # keys (exact) or draws (sample) no class matched
-    unclassified_examples: tuple[str, ...] = ()
-    duplicates: int = 0  # exact: keys SCAN returned twice; sample: draws repeating a key
-    sample_size: int = 0  # sample: draws that found a key (the n of every interval)
-    estimated_unclassified: Estimate | None = None
-    suggestions: tuple[tuple[str, int], ...] = ()  # (glob, keys or draws) for the unclassified keys
-    capacity: tuple[CapacityObservation, ...] = ()  # capacity.workloads against the observed sizes (--memory)
-    nodes: tuple[str, ...] = ()  # cluster: the masters audited (host:port), whose keys add up to dbsize
-
-    @property
-    def violations(self) -> int:
-        return sum(c.violating for c in self.classes)
-
-    def unclassified_estimate(self) -> Estimate:
-        return self.estimated_unclassified or Estimate.exact(self.unclassified)
-
-
-@dataclass(frozen=True)
-class CapacityObservation:
-    """One ``capacity.workloads`` entry: the policy's resident-size estimate and what the audit saw."""
-
-    key_class: str
-    estimate_bytes: int | None  # the policy's: items x item_size, or arrivals/day x ttl.max days x item_size
-    observed_keys: Estimate  # keys of the class (exact: value == low == high)
-    observed_bytes: Estimate | None  # summed (or estimated) MEMORY USAGE; None when it was not measured
-    exact: bool
+__all__ = [
+    "MATCH_FLOOR", "MAX_EXAMPLES", "VIOLATIONS", "CapacityObservation", "ClassFindings", "KeyFindings", "KeyJudge",
+    "capacity_observations", "sampled_total",
+]
 
 
 def capacity_observations(findings: KeyFindings, workloads: tuple[Workload, ...],
@@ -167,134 +97,6 @@ _HAS_TTL = (-1).__lt__  # pttl > -1: a C-level predicate for filter() (PTTL is -
 
 def _show(key: bytes) -> str:
     return key.decode("utf-8", "backslashreplace")
-
-
-# -- suggested patterns for unclassified keys ------------------------------------------------
-
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_HEX = re.compile(r"[0-9a-fA-F]{8,}")
-_B64 = re.compile(r"[A-Za-z0-9+/_=-]{16,}")
-_NAME_NUMBER = re.compile(r"([A-Za-z][A-Za-z_.-]*?)(\d{3,})")  # doc12345 -> doc*
-_GLOB_META = re.compile(r"([*?\[\]\\])")
-
-# A shape token is a tuple of parts: a str is literal text, None a wildcard.
-Token = tuple[str | None, ...]
-STAR: Token = (None,)
-TOKEN_CACHE = 100_000  # distinct tokens a suggester remembers (ids that are not digits are one-offs)
-
-
-def looks_like_id(token: str) -> bool:
-    """Digits, hex of 8+, a UUID, or a long base64-ish token with digits and letters."""
-    if not token:
-        return False
-    if token.isdigit() or _UUID.fullmatch(token) or _HEX.fullmatch(token):
-        return True
-    return bool(_B64.fullmatch(token) and any(c.isdigit() for c in token) and any(c.isalpha() for c in token))
-
-
-def glob_escape(text: str) -> str:
-    """A literal for a Redis glob: *, ?, [, ] and \\ escaped with a backslash."""
-    return _GLOB_META.sub(r"\\\1", text)
-
-
-def _token_shape(token: str) -> Token:
-    if looks_like_id(token):
-        return STAR
-    if len(token) > 2 and token[0] == "{" and token[-1] == "}" and looks_like_id(token[1:-1]):
-        return ("{", None, "}")  # a hash tag around an id: {123} -> {*}
-    m = _NAME_NUMBER.fullmatch(token)
-    if m:
-        return (m.group(1), None)
-    return (token,)
-
-
-def key_shape(key: str, sep: str = ":") -> tuple[Token, ...]:
-    """The key's tokens with ids collapsed."""
-    return tuple(_token_shape(t) for t in key.split(sep))
-
-
-def render_shape(shape: tuple[Token, ...], sep: str = ":") -> str:
-    """The shape as a Redis glob: literal parts escaped, wildcards as '*'."""
-    return sep.join("".join("*" if part is None else glob_escape(part) for part in t) for t in shape)
-
-
-class PatternSuggester:
-    """Counts unclassified keys by shape; at most ``cap`` distinct shapes are kept.
-
-    A shape is the key's ':'-tokens with id-like tokens replaced by '*'. A position where
-    shapes that agree everywhere else differ collapses to '*' too (user:alice:profile,
-    user:bob:profile -> user:*:profile) when it holds more than ``fanout`` distinct
-    literals, or when its literals are mostly one-offs (at least 2, and at least half as
-    many as the keys in the group) — the case of names in a sample, where each shows up
-    once; a few literals with many keys each (stats:views, stats:clicks) stay apart, and
-    the first token (the namespace) only collapses past the fan-out.
-    Positions are visited left to right, so the result does not depend on key order.
-    Suggestions without any literal text ('*', '*:*') are never offered: they would
-    swallow every key.
-    """
-
-    def __init__(self, cap: int = 10_000, fanout: int = 50, sep: str = ":") -> None:
-        self.cap = cap
-        self.fanout = fanout
-        self.sep = sep
-        self.tokens: dict[str, Token] = {}  # token -> shape: namespaces and field names repeat
-        self.shapes: Counter[tuple[Token, ...]] = Counter()
-        self.overflow = 0  # keys whose shape arrived after the cap was reached
-
-    def _token(self, token: str) -> Token:
-        """``_token_shape``, remembered: an unclassified key costs ~1 µs instead of ~3."""
-        if token.isdigit():  # the commonest id, decided without a lookup
-            return STAR
-        shape = self.tokens.get(token)
-        if shape is None:
-            shape = _token_shape(token)
-            if len(self.tokens) < TOKEN_CACHE:
-                self.tokens[token] = shape
-        return shape
-
-    def add(self, key: str, weight: int = 1) -> None:
-        self.add_all([key], weight)
-
-    def add_all(self, keys: list[str], weight: int = 1) -> None:
-        token, sep, shapes, get, cap = self._token, self.sep, self.shapes, self.shapes.get, self.cap
-        for key in keys:
-            shape = tuple(map(token, key.split(sep)))
-            n = get(shape)
-            if n is not None:
-                shapes[shape] = n + weight
-            elif len(shapes) < cap:
-                shapes[shape] = weight
-            else:
-                self.overflow += weight
-
-    def suggestions(self, top: int = 10) -> tuple[tuple[str, int], ...]:
-        shapes = Counter(self.shapes)
-        longest = max((len(s) for s in shapes), default=0)
-        for pos in range(longest):
-            def rest(s: tuple[Token, ...], pos: int = pos) -> tuple[object, ...]:
-                return (len(s), s[:pos], s[pos + 1:])
-
-            groups: dict[tuple[object, ...], set[Token]] = {}
-            weight: Counter[tuple[object, ...]] = Counter()
-            for s, n in shapes.items():
-                if len(s) > pos and s[pos] != STAR:
-                    groups.setdefault(rest(s), set()).add(s[pos])
-                    weight[rest(s)] += n
-            wide = {g for g, values in groups.items()
-                    if len(values) > self.fanout
-                    or (pos > 0 and len(values) >= 2 and 2 * len(values) >= weight[g])}
-            if not wide:
-                continue
-            merged: Counter[tuple[Token, ...]] = Counter()
-            for s, n in shapes.items():
-                if len(s) > pos and s[pos] != STAR and rest(s) in wide:
-                    s = (*s[:pos], STAR, *s[pos + 1:])
-                merged[s] += n
-            shapes = merged
-        useful = [(render_shape(s, self.sep), n) for s, n in shapes.items()
-                  if any(part for t in s for part in t)]
-        useful.sort(key=lambda item: (-item[1], item[0]))
-        return tuple(useful[:top])
 
 
 # -- the judge --------------------------------------------------------------------------------
@@ -454,7 +256,7 @@ class KeyJudge:
         """Draws that found a live key: the n of every sample interval (vanished draws excluded)."""
         return sum(a.matched for a in self.accs) + self.unclassified
 
-    def finish(self, mode: str, dbsize: int, scanned: int, duplicates: int = 0) -> KeyFindings:
+    def finish(self, mode: AuditMode, dbsize: int, scanned: int, duplicates: int = 0) -> KeyFindings:
         suggestions = self.suggester.suggestions()
         if mode != "sample":
             return KeyFindings(mode, dbsize, scanned, tuple(self._class(a, memory=self.memory) for a in self.accs),

@@ -367,18 +367,11 @@ def check_ignore(policy: Policy, today: datetime.date) -> list[Diagnostic]:
     out = []
     ign = policy.tree.get("ignore")
     for i, entry in enumerate(policy.ignore):
-        until = entry.get("until")
-        if not until:
-            continue
-        try:
-            when = datetime.date.fromisoformat(str(until))
-        except ValueError:
-            continue
-        if when < today:
+        if entry.until is not None and entry.until < today:
             node = ign.items[i] if isinstance(ign, SeqNode) else None
             loc = node.loc if node is not None else Location(policy.file)
-            what = entry.get("parameter") or entry.get("class")
-            out.append(Diagnostic("ignore-expired", W, f"the ignore entry for '{what}' expired on {until}",
+            out.append(Diagnostic("ignore-expired", W,
+                                  f"the ignore entry for '{entry.subject}' expired on {entry.until_text}",
                                   loc, json_path(("ignore", i, "until")),
                                   hint="remove the entry, or extend 'until' after review"))
     return out

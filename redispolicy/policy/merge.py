@@ -1,4 +1,4 @@
-"""The extends merge rule (DESIGN §2), with provenance.
+"""The extends merge rule (docs/policy-format.md, Layering), with provenance.
 
 Mappings deep-merge; scalars and lists replace; an explicit ``null`` removes a
 setting from management; ``keys`` classes merge by ``name``. A replaced node is kept

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal
 
 from redispolicy.diagnostics import Location
+from redispolicy.live.model import DEFAULT_RATE
 from redispolicy.policy.nodes import MapNode
 from redispolicy.secret import Secret
 
@@ -89,6 +91,84 @@ class Capacity:
     location: Location
 
 
+SamplingMode = Literal["auto", "exact", "sample"]
+Unclassified = Literal["ignore", "warn", "error"]
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How the key audit reads the keyspace (``sampling:``); the defaults live here and nowhere else."""
+
+    mode: SamplingMode = "auto"  # auto: exact when the keyspace fits time_budget at max_rate
+    keys: int = 10_000  # draws in sample mode
+    time_budget: int = 60  # seconds an automatic exact audit may take at the rate limit
+    max_rate: int = DEFAULT_RATE  # keys/s; 0 lifts the limit
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """An upper health limit (a value above it is a warning / critical finding)."""
+
+    warning: float | None = None
+    critical: float | None = None
+
+
+@dataclass(frozen=True)
+class LowerThreshold:
+    """A lower health limit (a value below it is a finding): the hit rate."""
+
+    warning_below: float | None = None
+    critical_below: float | None = None
+
+
+@dataclass(frozen=True)
+class Health:
+    """``health:`` thresholds for drift; a policy entry replaces the default for that check whole."""
+
+    memory_used_percent: Threshold = Threshold(warning=80, critical=90)
+    hit_rate_percent: LowerThreshold = LowerThreshold(warning_below=20)
+    fragmentation_ratio: Threshold = Threshold()
+    evicted_keys: Threshold = Threshold()
+    rejected_connections: Threshold = Threshold()
+    connected_clients: Threshold = Threshold()
+
+
+@dataclass(frozen=True)
+class IgnoreRule:
+    """One ``ignore:`` entry: a ``parameter`` or ``class`` glob, why, and until when."""
+
+    reason: str
+    location: Location
+    parameter: str | None = None
+    key_class: str | None = None  # `class:` in the file
+    until: datetime.date | None = None
+    until_text: str = ""  # as written (an unreadable date hides nothing)
+
+    @property
+    def subject(self) -> str:
+        return self.parameter or self.key_class or ""
+
+    def in_force(self, today: datetime.date) -> bool:
+        """Past its ``until`` date, or with a date that cannot be read, a rule hides nothing."""
+        if self.until_text and self.until is None:
+            return False
+        return self.until is None or self.until >= today
+
+
+@dataclass(frozen=True)
+class AuditStream:
+    key: str = "redispolicy:audit"
+    maxlen: int = 1000
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """``audit:``: where apply, remediate and cleanup record what they did."""
+
+    log: str | None = None  # None: --audit-log, or the per-user default
+    stream: AuditStream | None = None  # also XADD each record to a capped stream on the server
+
+
 @dataclass(frozen=True)
 class Policy:
     environment: str | None
@@ -101,12 +181,12 @@ class Policy:
     target: Target | None = None
     targets: tuple[Target, ...] = ()
     persist: bool = False
-    unclassified: str = "warn"
-    sampling: dict[str, Any] = field(default_factory=dict)
+    unclassified: Unclassified = "warn"
+    sampling: Sampling = Sampling()
     capacity: Capacity | None = None
-    health: dict[str, Any] = field(default_factory=dict)
-    ignore: tuple[dict[str, Any], ...] = ()
-    audit: dict[str, Any] = field(default_factory=dict)
+    health: Health = Health()
+    ignore: tuple[IgnoreRule, ...] = ()
+    audit: AuditSettings = AuditSettings()
     # allow_dangerous: parameters that move files, load code or are protected, opted in one by one.
     allow_dangerous: tuple[str, ...] = ()
 

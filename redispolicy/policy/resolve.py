@@ -12,17 +12,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path as FsPath
-from typing import Any
 
-from redispolicy.catalog.params import catalog
-from redispolicy.catalog.units import parse_duration, parse_size
 from redispolicy.diagnostics import Diagnostic, Location, Severity
 from redispolicy.errors import PolicyError
 from redispolicy.policy import schema as schema_mod
+from redispolicy.policy.build import build, scalar_str
+from redispolicy.policy.build import display_path as display_path  # re-exported: commands import it here
 from redispolicy.policy.interpolate import InterpolationSyntaxError, interpolate
 from redispolicy.policy.merge import Removal, merge
-from redispolicy.policy.model import Capacity, KeyClass, Policy, Removed, Setting, Target, Value, Workload
-from redispolicy.policy.nodes import MapNode, Node, ScalarNode, SeqNode, json_path, to_plain
+from redispolicy.policy.model import Policy, Value
+from redispolicy.policy.nodes import MapNode, Node, ScalarNode, SeqNode, json_path
 from redispolicy.policy.yamlload import Loaded, load_file
 from redispolicy.secret import Secret
 
@@ -33,15 +32,6 @@ POLICY_SUFFIXES = (".yaml", ".yml")
 class Resolution:
     policy: Policy | None
     diagnostics: tuple[Diagnostic, ...]
-
-
-def display_path(path: FsPath) -> str:
-    """Paths as the user would type them: relative to the working directory when inside it."""
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return str(path)
-    return str(path) if rel.startswith("..") else rel
 
 
 class PolicySet:
@@ -97,7 +87,7 @@ class PolicySet:
         envs: dict[str, FsPath] = {}
         for path in self.files():
             loaded, _ = self.load(path)
-            name = _scalar_str(loaded.root.get("environment")) if loaded.root else None
+            name = scalar_str(loaded.root.get("environment")) if loaded.root else None
             if name and name not in envs:
                 envs[name] = path
         return envs
@@ -143,7 +133,7 @@ class PolicySet:
         root = self.load(path)[0].root
         assert root is not None
         merged = _own_keys(merged, root, ("environment", "extends"))
-        policy = _build(merged, files, self, diags, removals)
+        policy = build(merged, files, self, diags, removals)
         return Resolution(policy, _dedupe(diags))
 
     def _chain(self, path: FsPath, stack: tuple[FsPath, ...], diags: list[Diagnostic],
@@ -239,10 +229,6 @@ def _own_keys(merged: MapNode, root: MapNode, keys: tuple[str, ...]) -> MapNode:
     return MapNode(entries, key_locs, merged.loc, merged.overrode)
 
 
-def _scalar_str(node: Node | None) -> str | None:
-    return node.value if isinstance(node, ScalarNode) and isinstance(node.value, str) else None
-
-
 def _duplicate_classes(root: MapNode) -> list[Diagnostic]:
     keys = root.get("keys")
     if not isinstance(keys, SeqNode):
@@ -250,7 +236,7 @@ def _duplicate_classes(root: MapNode) -> list[Diagnostic]:
     first: dict[str, Location] = {}
     out = []
     for i, item in enumerate(keys.items):
-        name = _scalar_str(item.get("name")) if isinstance(item, MapNode) else None
+        name = scalar_str(item.get("name")) if isinstance(item, MapNode) else None
         if name is None:
             continue
         loc = item.entries["name"].loc if isinstance(item, MapNode) else item.loc
@@ -266,143 +252,3 @@ def _duplicate_classes(root: MapNode) -> list[Diagnostic]:
 
 
 # -- building the model -----------------------------------------------------------------------
-def _build(tree: MapNode, files: list[FsPath], pset: PolicySet, diags: list[Diagnostic],
-           removals: list[Removal]) -> Policy:
-    cat = catalog()
-    config: list[Setting] = []
-    cfg = tree.get("config")
-    if isinstance(cfg, MapNode):
-        for name, node in cfg.entries.items():
-            if not isinstance(node, ScalarNode) or node.value is None:
-                continue  # null: not managed (a base's value was already removed by the merge)
-            look = cat.lookup(name)
-            sensitive = bool(look and look.param.sensitive)
-            config.append(Setting(name, look.canonical if look else None,
-                                  pset.value(node, ("config", name), sensitive, diags)))
-    removed = []
-    for r in removals:
-        if len(r.path) == 2 and r.path[0] == "config" and isinstance(r.was, ScalarNode):
-            removed.append(Removed(str(r.path[1]), r.at, pset.value(r.was, r.path, False, [])))
-    return Policy(
-        environment=_scalar_str(tree.get("environment")),
-        file=display_path(files[-1]),
-        files=tuple(display_path(f) for f in files),
-        config=tuple(config),
-        removed=tuple(removed),
-        keys=tuple(_key_class(n, diags) for n in _items(tree.get("keys")) if isinstance(n, MapNode)),
-        tree=tree,
-        target=_target(tree.get("target"), pset, diags, ("target",)),
-        targets=tuple(t for i, n in enumerate(_items(tree.get("targets")))
-                      if (t := _target(n, pset, diags, ("targets", i))) is not None),
-        persist=bool(_plain(tree.get("persist"), False)),
-        unclassified=str(_plain(tree.get("unclassified"), "warn")),
-        sampling=_mapping(tree.get("sampling")),
-        capacity=_capacity(tree.get("capacity"), diags),
-        health=_mapping(tree.get("health")),
-        ignore=tuple(_mapping(n) for n in _items(tree.get("ignore"))),
-        audit=_mapping(tree.get("audit")),
-        allow_dangerous=tuple(str(n.value).lower() for n in _items(tree.get("allow_dangerous"))
-                              if isinstance(n, ScalarNode) and n.value is not None),
-    )
-
-
-def _items(node: Node | None) -> tuple[Node, ...]:
-    return node.items if isinstance(node, SeqNode) else ()
-
-
-def _plain(node: Node | None, default: object) -> object:
-    return default if node is None else to_plain(node)
-
-
-def _mapping(node: Node | None) -> dict[str, Any]:
-    plain = to_plain(node) if isinstance(node, MapNode) else {}
-    return plain if isinstance(plain, dict) else {}
-
-
-def _target(node: Node | None, pset: PolicySet, diags: list[Diagnostic],
-            path: tuple[str | int, ...]) -> Target | None:
-    if not isinstance(node, MapNode) or not isinstance(node.get("url"), ScalarNode):
-        return None
-    url = node.entries["url"]
-    assert isinstance(url, ScalarNode)
-
-    def opt(key: str, sensitive: bool) -> Value | None:
-        n = node.get(key)
-        return pset.value(n, (*path, key), sensitive, diags) if isinstance(n, ScalarNode) else None
-
-    def seconds(key: str) -> int | None:
-        text = _scalar_str(node.get(key))
-        return parse_duration(text) if text else None
-
-    tls = node.get("tls")
-    return Target(
-        url=pset.value(url, (*path, "url"), True, diags),  # URLs may carry credentials
-        name=_scalar_str(node.get("name")) or "",
-        topology=_scalar_str(node.get("topology")),
-        username=opt("username", False),
-        password=opt("password", True),
-        connect_timeout=seconds("connect_timeout"),
-        read_timeout=seconds("read_timeout"),
-        tls={k: v.value for k, v in tls.entries.items() if isinstance(v, ScalarNode)}
-        if isinstance(tls, MapNode) else {},
-        config=_scalar_str(node.get("config")) or "available",
-    )
-
-
-def _key_class(node: MapNode, diags: list[Diagnostic]) -> KeyClass:
-    ttl = node.get("ttl")
-    ttl_max = persistent = None
-    if isinstance(ttl, ScalarNode):
-        persistent = ttl.value == "persistent"
-    elif isinstance(ttl, MapNode):
-        ttl_max = parse_duration(str(_scalar_str(ttl.get("max"))))
-    cleanup = node.get("cleanup")
-    idle = _scalar_str(cleanup.get("idle_over")) if isinstance(cleanup, MapNode) else None
-    size = node.get("max_size")
-    return KeyClass(
-        name=str(_scalar_str(node.get("name"))),
-        pattern=_scalar_str(node.get("pattern")) or "",
-        location=node.loc,
-        ttl_max=ttl_max,
-        persistent=bool(persistent),
-        remediate=bool(_plain(node.get("remediate"), False)),
-        cleanup_idle_over=parse_duration(idle) if idle else None,
-        cleanup_always=isinstance(cleanup, MapNode) and _plain(cleanup.get("always"), False) is True,
-        type=_scalar_str(node.get("type")),
-        max_size=_bytes(size, diags),
-    )
-
-
-def _bytes(node: Node | None, diags: list[Diagnostic]) -> int | None:
-    """A size the schema's pattern let through can still exceed what Redis can store."""
-    if not isinstance(node, ScalarNode):
-        return None
-    try:
-        return parse_size(node.value)
-    except ValueError as exc:
-        diags.append(Diagnostic("size-invalid", Severity.ERROR, f"{node.text!r}: {exc}", node.loc,
-                                hint="write a size below 2^64 bytes, e.g. 10mb"))
-        return None
-
-
-def _capacity(node: Node | None, diags: list[Diagnostic]) -> Capacity | None:
-    if not isinstance(node, MapNode):
-        return None
-    workloads = []
-    for w in _items(node.get("workloads")):
-        if not isinstance(w, MapNode):
-            continue
-        size = w.get("item_size")
-        items = w.get("items")
-        arrivals = w.get("arrivals_per_day")
-        workloads.append(Workload(
-            key_class=str(_scalar_str(w.get("class"))),
-            item_size=_bytes(size, diags) or 0,
-            location=w.loc,
-            items=items.value if isinstance(items, ScalarNode) else None,
-            arrivals_per_day=arrivals.value if isinstance(arrivals, ScalarNode) else None,
-            item_size_text=size.text if isinstance(size, ScalarNode) else "",
-        ))
-    limit = node.get("utilization_limit_percent")
-    return Capacity(float(limit.value) if isinstance(limit, ScalarNode) else 100.0,
-                    tuple(workloads), node.loc)

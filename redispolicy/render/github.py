@@ -8,10 +8,15 @@ of the annotation, and a raw one into a workflow command of its own.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from redispolicy.diagnostics import Diagnostic, Severity
 from redispolicy.render.escape import printable as p
 from redispolicy.render.style import Style
-from redispolicy.report import ValidationReport
+
+if TYPE_CHECKING:
+    from redispolicy.plan.drift import DriftReport
+    from redispolicy.report import ValidationReport
 
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "notice"}
 
@@ -53,7 +58,7 @@ def _drift_annotation(level: str, title: str, message: str, file: str = "", line
     return f"::{level} {','.join(props)}::{_data(p(message))}"
 
 
-def render_drift(report: object, style: Style) -> str:
+def render_drift(report: DriftReport, style: Style) -> str:
     """One annotation per finding, at the policy line it concerns when it has one.
 
     Failing findings (drift; health and unclassified keys at or above --fail-on) and
@@ -62,9 +67,6 @@ def render_drift(report: object, style: Style) -> str:
     on the policy file (a ``::notice`` when the policy expects it: target.config: unavailable).
     Errors come first: GitHub shows only the first 10 errors and 10 warnings of a step.
     """
-    from redispolicy.plan.drift import DriftReport
-
-    assert isinstance(report, DriftReport)
     errors: list[str] = []
     warnings: list[str] = []
     notices: list[str] = []

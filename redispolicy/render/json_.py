@@ -10,7 +10,13 @@ from redispolicy.render.style import Style
 from redispolicy.report import ValidationReport
 
 if TYPE_CHECKING:
-    from redispolicy.apply.remediate import RemediationResult
+    from redispolicy.apply.cleanup import CleanupReport
+    from redispolicy.apply.remediate import RemediationReport, RemediationResult
+    from redispolicy.apply.report import ApplyReport
+    from redispolicy.plan.drift import DriftReport
+    from redispolicy.plan.model import CapacityObservation, KeyFindings, Plan
+    from redispolicy.plan.stats import Estimate
+    from redispolicy.policy.explain import Explanation
 
 FORMAT_VERSION = "1"
 
@@ -38,10 +44,7 @@ def render_validation(report: ValidationReport, style: Style) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
-def render_explanation(exp: object, style: Style) -> str:
-    from redispolicy.policy.explain import Explanation
-
-    assert isinstance(exp, Explanation)
+def render_explanation(exp: Explanation, style: Style) -> str:
     doc = {
         "format_version": FORMAT_VERSION,
         "command": "explain",
@@ -56,12 +59,10 @@ def render_explanation(exp: object, style: Style) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
-def plan_dict(plan: object, show_unchanged: bool = False, key_names: bool = False) -> dict[str, Any]:
+def plan_dict(plan: Plan, show_unchanged: bool = False, key_names: bool = False) -> dict[str, Any]:
     """``key_names``: include key-name examples and suggested patterns (``--examples``)."""
     from redispolicy.plan.drift import stale_declaration
-    from redispolicy.plan.model import Plan
 
-    assert isinstance(plan, Plan)
     ident = plan.identity
     config = []
     for c in plan.changes:
@@ -100,14 +101,14 @@ def plan_dict(plan: object, show_unchanged: bool = False, key_names: bool = Fals
     }
 
 
-def _interval(e: Any, exact: bool) -> dict[str, Any]:
+def _interval(e: Estimate, exact: bool) -> dict[str, Any]:
     """{value, low, high}: integers when exact, else rounded to 0.1 key."""
     if exact:
         return {"value": round(e.value), "low": round(e.low), "high": round(e.high)}
     return {"value": round(e.value, 1), "low": round(e.low, 1), "high": round(e.high, 1)}
 
 
-def _memory(e: Any, exact: bool, mean: float | None) -> dict[str, Any]:
+def _memory(e: Estimate, exact: bool, mean: float | None) -> dict[str, Any]:
     """A class's MEMORY USAGE total: the sum over its keys (exact), or dbsize × mean bytes per
     draw with a normal-approximation 95 % interval (sample)."""
     return {"method": "sum" if exact else "sample_estimate", "total_bytes": round(e.value),
@@ -115,7 +116,7 @@ def _memory(e: Any, exact: bool, mean: float | None) -> dict[str, Any]:
             "mean_bytes": None if mean is None else round(mean, 1)}
 
 
-def _capacity(o: Any) -> dict[str, Any]:
+def _capacity(o: CapacityObservation) -> dict[str, Any]:
     """One capacity workload: its class's observed size next to the policy's estimate."""
     out: dict[str, Any] = {
         "class": o.key_class,
@@ -130,7 +131,7 @@ def _capacity(o: Any) -> dict[str, Any]:
     return out
 
 
-def keys_dict(findings: object, key_names: bool = False) -> dict[str, Any]:
+def keys_dict(findings: KeyFindings, key_names: bool = False) -> dict[str, Any]:
     """The key audit. Counts in ``matched``/``violations`` are keys seen: every key in exact mode
     (and for classes with ``"exact": true``), the draws in sample mode. ``estimated_*`` always
     speak of the whole keyspace; an exact class has value == low == high. When a sampled class
@@ -140,9 +141,6 @@ def keys_dict(findings: object, key_names: bool = False) -> dict[str, Any]:
 
     Key names hold tokens and PII: without ``key_names`` (``--examples``) every ``examples`` list
     and ``suggested_patterns`` (built from key names) is empty and ``key_names`` says "withheld"."""
-    from redispolicy.plan.keys import KeyFindings
-
-    assert isinstance(findings, KeyFindings)
     classes = []
     for c in findings.classes:
         violating = _interval(c.violating_estimate(), c.exact)
@@ -194,14 +192,11 @@ def keys_dict(findings: object, key_names: bool = False) -> dict[str, Any]:
     return doc
 
 
-def render_plan(plan: object, style: Style) -> str:
+def render_plan(plan: Plan, style: Style) -> str:
     return json.dumps(plan_dict(plan, show_unchanged=style.verbose > 0, key_names=style.key_names), indent=2) + "\n"
 
 
-def render_apply(report: object, style: Style) -> str:
-    from redispolicy.apply.report import ApplyReport
-
-    assert isinstance(report, ApplyReport)
+def render_apply(report: ApplyReport, style: Style) -> str:
     doc = {
         "format_version": FORMAT_VERSION, "command": "apply", "environment": report.environment,
         "target": report.address, "result": report.status, "detail": report.detail,
@@ -214,14 +209,19 @@ def render_apply(report: object, style: Style) -> str:
     }
     if report.audit_error:
         doc["audit_error"] = report.audit_error
-    if report.scope_note:
-        doc["scope_note"] = report.scope_note
+    if report.unreached is not None:  # nodes of the deployment this apply did not change (CONFIG SET is per node)
+        doc["not_reached"] = _not_reached(report.unreached.mode, report.unreached.replicas)
     if report.keys is not None:  # apply --remediate-keys
         keys: dict[str, Any] = {"result": report.keys.status, "detail": report.keys.detail}
         if report.keys.result is not None:
             keys.update(_remediation_fields(report.keys.result))
         doc["keys"] = keys
     return json.dumps(doc, indent=2) + "\n"
+
+
+def _not_reached(mode: str, replicas: int) -> dict[str, Any]:
+    """``{"mode": "cluster"}`` (the other cluster nodes), ``{"replicas": 2}`` (a primary's replicas)."""
+    return {"mode": "cluster"} if mode == "cluster" else {"replicas": replicas}
 
 
 def _remediation_fields(r: RemediationResult) -> dict[str, Any]:
@@ -234,10 +234,7 @@ def _remediation_fields(r: RemediationResult) -> dict[str, Any]:
     }
 
 
-def render_remediation(report: object, style: Style) -> str:
-    from redispolicy.apply.remediate import RemediationReport
-
-    assert isinstance(report, RemediationReport)
+def render_remediation(report: RemediationReport, style: Style) -> str:
     r = report.result
     doc: dict[str, Any] = {
         "format_version": FORMAT_VERSION, "command": "remediate", "environment": report.environment,
@@ -250,10 +247,7 @@ def render_remediation(report: object, style: Style) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
-def render_cleanup(report: object, style: Style) -> str:
-    from redispolicy.apply.cleanup import CleanupReport
-
-    assert isinstance(report, CleanupReport)
+def render_cleanup(report: CleanupReport, style: Style) -> str:
     doc = {
         "format_version": FORMAT_VERSION, "command": "cleanup", "environment": report.environment,
         "target": report.address, "mode": "execute" if report.execute else "dry_run",
@@ -270,11 +264,10 @@ def render_cleanup(report: object, style: Style) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
-def render_drift(report: object, style: Style) -> str:
-    from redispolicy.plan.drift import CHECKS, CONFIG_KINDS, DriftReport
+def render_drift(report: DriftReport, style: Style) -> str:
+    from redispolicy.plan.drift import CHECKS, CONFIG_KINDS
     from redispolicy.plan.health import overall
 
-    assert isinstance(report, DriftReport)
     targets = []
     key_violations = config_changes = 0
     for t in report.targets:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
 from redispolicy.diagnostics import Severity
 from redispolicy.render.escape import printable
 from redispolicy.render.style import Style
-from redispolicy.render.text import diagnostic_line
-from redispolicy.report import ValidationReport
+from redispolicy.render.text.common import diagnostic_line
+
+if TYPE_CHECKING:
+    from redispolicy.plan.drift import DriftReport, Finding, TargetDrift
+    from redispolicy.report import ValidationReport
 
 # Characters XML 1.0 cannot carry at all (ElementTree writes them unescaped, making the file unparsable).
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -48,7 +52,7 @@ def render_validation(report: ValidationReport, style: Style) -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n"
 
 
-def render_drift(report: object, style: Style) -> str:
+def render_drift(report: DriftReport, style: Style) -> str:
     """One testsuite per target; one testcase per check: every managed config parameter,
     every key class (and the unclassified keys), every health check.
 
@@ -60,9 +64,8 @@ def render_drift(report: object, style: Style) -> str:
     key audit or INFO refused) is a case with an error too, never a pass; skipped when the
     policy expects it (target.config: unavailable).
     """
-    from redispolicy.plan.drift import CONFIG_KINDS, DriftReport, Finding, TargetDrift
+    from redispolicy.plan.drift import CONFIG_KINDS
 
-    assert isinstance(report, DriftReport)
     env = report.environment or "default"
     suites = ET.Element("testsuites", name=_x(f"redispolicy drift {env}"))
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}

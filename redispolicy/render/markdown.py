@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from redispolicy.diagnostics import Severity
 from redispolicy.render.escape import printable
 from redispolicy.render.style import Style
-from redispolicy.report import ValidationReport
+from redispolicy.render.text.common import this_node_only
+from redispolicy.render.text.keys import (
+    bytes_estimate,
+    capacity_lines,
+    class_counts,
+    on_nodes,
+    remediation_lines,
+    suggested_count,
+)
+
+if TYPE_CHECKING:
+    from redispolicy.plan.drift import DriftReport
+    from redispolicy.plan.model import KeyFindings, Plan
+    from redispolicy.report import ValidationReport
 
 _ICON = {Severity.ERROR: "❌ error", Severity.WARNING: "⚠️ warning", Severity.NOTE: "💬 note"}
 
@@ -32,17 +47,13 @@ def render_validation(report: ValidationReport, style: Style) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_plan(plan: object, style: Style) -> str:
-    from redispolicy.plan.model import Plan
-
-    assert isinstance(plan, Plan)
-    ident = plan.identity
+def render_plan(plan: Plan, style: Style) -> str:
     from redispolicy.plan.drift import config_not_checked, stale_declaration
-    from redispolicy.render.text import this_node_only
 
+    ident = plan.identity
     lines = [f"### redispolicy plan: {_cell(plan.environment or '(no environment)')}", "",
              f"{_cell(ident.product)} {_cell(ident.version)} at {_code(ident.address)} ({_cell(ident.role)})", ""]
-    for note in (this_node_only(ident), stale_declaration(plan)):
+    for note in (this_node_only("plan", ident.mode, ident.replicas), stale_declaration(plan)):
         if note:
             lines += [f"ℹ️ {_cell(note)}", ""]
     unchecked = config_not_checked(plan)
@@ -70,24 +81,14 @@ def _code(s: str) -> str:
     return f"`{_cell(s)}`" if "`" not in s else _cell(s)
 
 
-def keys_table(findings: object, key_names: bool = False) -> list[str]:
+def keys_table(findings: KeyFindings, key_names: bool = False) -> list[str]:
     """The key audit as a table: per class its size, what is wrong, TTLs, memory and examples,
     then unclassified keys with suggested patterns, the remediation estimate and capacity.
 
     Markdown leaves the machine (PR comments, issue bodies, job summaries): key names, and the
     suggested patterns built from them, only with ``key_names`` (--examples)."""
     from redispolicy.catalog.units import approx_duration as d
-    from redispolicy.plan.keys import KeyFindings
-    from redispolicy.render.text import (
-        bytes_estimate,
-        capacity_lines,
-        class_counts,
-        on_nodes,
-        remediation_lines,
-        suggested_count,
-    )
 
-    assert isinstance(findings, KeyFindings)
     if findings.mode == "sample":
         head = (f"sample: {findings.sample_size} random draws of {findings.dbsize} keys{on_nodes(findings)}, "
                 "95 % intervals; classes too rare to sample counted exactly by SCAN MATCH")
@@ -130,15 +131,14 @@ _DRIFT_ICON = {"warning": "⚠️", "critical": "❌"}
 _HEALTH_ICON = {"ok": "✅ ok", "warning": "⚠️ warning", "critical": "❌ critical", "unknown": "❔ unknown"}
 
 
-def render_drift(report: object, style: Style) -> str:
+def render_drift(report: DriftReport, style: Style) -> str:
     """A table of findings per target, ignored ones collapsed, then a health table.
 
     Clean (no finding at all, every target checked): one line. Values of sensitive
     parameters never reach a finding's message, so none can reach this.
     """
-    from redispolicy.plan.drift import DriftReport, and_list
+    from redispolicy.plan.drift import and_list
 
-    assert isinstance(report, DriftReport)
     env = report.environment or "(no environment)"
     if report.in_sync and not any(t.notes for t in report.targets):
         where = report.targets[0].label if len(report.targets) == 1 else f"{len(report.targets)} targets"

@@ -7,11 +7,14 @@ textfile directory (node_exporter drops samples whose HELP differs between files
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from redispolicy import __version__
-from redispolicy.plan.drift import CHECKS, KINDS, DriftReport
-from redispolicy.plan.keys import KeyFindings
 from redispolicy.render.style import Style
+
+if TYPE_CHECKING:
+    from redispolicy.plan.drift import DriftReport
+    from redispolicy.plan.model import KeyFindings
 
 _LEVEL = {"ok": 0, "warning": 1, "critical": 2, "unknown": -1}
 
@@ -44,6 +47,8 @@ def _keys(metrics: dict[str, tuple[str, list[str]]], base: str, findings: KeyFin
 
 
 def render_drift(report: DriftReport, style: Style) -> str:
+    from redispolicy.plan.drift import CHECKS, KINDS
+
     env = _label(report.environment or "")
     metrics: dict[str, tuple[str, list[str]]] = {
         "redispolicy_drift_findings": ("Active drift findings by kind (ignored ones excluded).", []),

@@ -8,14 +8,17 @@ repository root; startLine/startColumn are 1-based.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redispolicy import __version__
 from redispolicy.diagnostics import Diagnostic, Severity
 from redispolicy.render.escape import printable
 from redispolicy.render.style import Style
-from redispolicy.report import ValidationReport
 from redispolicy.rules import RULES
+
+if TYPE_CHECKING:
+    from redispolicy.plan.drift import DriftReport
+    from redispolicy.report import ValidationReport
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "note"}
@@ -103,7 +106,7 @@ def _fingerprint(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32] + ":1"
 
 
-def render_drift(report: object, style: Style) -> str:
+def render_drift(report: DriftReport, style: Style) -> str:
     """One result per active finding (ruleId ``drift/<kind>``); ignored findings stay out of
     the results (GitHub ignores SARIF suppressions) and are listed in the run's properties.
 
@@ -111,9 +114,8 @@ def render_drift(report: object, style: Style) -> str:
     of the environment's policy file. The fingerprint is built from environment, target,
     kind and subject, so an alert stays the same alert while its numbers change.
     """
-    from redispolicy.plan.drift import KINDS, DriftReport
+    from redispolicy.plan.drift import KINDS
 
-    assert isinstance(report, DriftReport)
     kinds = [*KINDS, "error", "not_checked"]
     index = {k: i for i, k in enumerate(kinds)}
     rules = [{"id": f"drift/{k}", "name": _DRIFT_RULES[k][0],

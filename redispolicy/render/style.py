@@ -25,7 +25,7 @@ class Style:
 
 
 def use_color(choice: str, isatty: bool, environ: dict[str, str]) -> bool:
-    """DESIGN §3: --color auto|always|never; NO_COLOR (any value) turns auto off."""
+    """docs/cli.md: --color auto|always|never; NO_COLOR (any value) turns auto off."""
     if choice == "always":
         return True
     if choice == "never":

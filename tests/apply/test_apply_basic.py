@@ -5,42 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from redispolicy.main import run
 
-BASE = "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\n"
-
-
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("REDISPOLICY_FINGERPRINT_KEY", "test-key")
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-
-
-def _write(tmp_path: Path, body: str) -> Path:
-    d = tmp_path / "policies"
-    d.mkdir(exist_ok=True)
-    (d / "test.yaml").write_text(BASE + body)
-    return d
-
-
-def _plan(d: Path, url: str, capsys) -> Path:
-    out = d.parent / "test.plan"
-    assert run(["plan", "--policy-dir", str(d), "-e", "test", "--url", url, "--out", str(out)]) == 0
-    capsys.readouterr()
-    return out
+from .conftest import cli, make_plan, write_policy
 
 
 def _apply(plan: Path, url: str, capsys, *extra: str) -> tuple[int, str, str]:
-    code = run(["apply", str(plan), "--url", url, *extra])
-    c = capsys.readouterr()
-    return code, c.out, c.err
+    return cli(capsys, "apply", str(plan), "--url", url, *extra)
 
 
 def test_saved_plan_applies_atomically_and_is_verified(matrix_server, tmp_path, capsys):
-    d = _write(tmp_path, "config:\n  maxmemory: 1gb\n  maxmemory-policy: allkeys-lru\n  timeout: 300\n")
-    plan = _plan(d, matrix_server.url, capsys)
+    d = write_policy(tmp_path, "config:\n  maxmemory: 1gb\n  maxmemory-policy: allkeys-lru\n  timeout: 300\n")
+    plan = make_plan(d, matrix_server.url, capsys)
     code, out, _ = _apply(plan, matrix_server.url, capsys, "-o", "json")
     assert code == 0
     doc = json.loads(out)
@@ -51,8 +27,8 @@ def test_saved_plan_applies_atomically_and_is_verified(matrix_server, tmp_path, 
 
 
 def test_same_plan_twice_is_stale_the_second_time(redis_server, tmp_path, capsys):
-    d = _write(tmp_path, "config:\n  maxmemory: 1gb\n")
-    plan = _plan(d, redis_server.url, capsys)
+    d = write_policy(tmp_path, "config:\n  maxmemory: 1gb\n")
+    plan = make_plan(d, redis_server.url, capsys)
     assert _apply(plan, redis_server.url, capsys)[0] == 0
     redis_server.client().config_set("maxmemory", "536870912")
     code, out, _ = _apply(plan, redis_server.url, capsys)
@@ -62,17 +38,17 @@ def test_same_plan_twice_is_stale_the_second_time(redis_server, tmp_path, capsys
 
 
 def test_changed_policy_file_makes_the_plan_stale(redis_server, tmp_path, capsys):
-    d = _write(tmp_path, "config:\n  maxmemory: 1gb\n")
-    plan = _plan(d, redis_server.url, capsys)
-    (d / "test.yaml").write_text(BASE + "config:\n  maxmemory: 2gb\n")
+    d = write_policy(tmp_path, "config:\n  maxmemory: 1gb\n")
+    plan = make_plan(d, redis_server.url, capsys)
+    write_policy(tmp_path, "config:\n  maxmemory: 2gb\n")
     code, out, _ = _apply(plan, redis_server.url, capsys)
     assert code == 1 and "changed since the plan" in out
     assert redis_server.client().config_get("maxmemory")["maxmemory"] == "0"
 
 
 def test_restart_only_changes_are_reported_not_applied(redis_server, tmp_path, capsys):
-    d = _write(tmp_path, "config:\n  databases: 32\n  maxmemory: 1gb\n")
-    plan = _plan(d, redis_server.url, capsys)
+    d = write_policy(tmp_path, "config:\n  databases: 32\n  maxmemory: 1gb\n")
+    plan = make_plan(d, redis_server.url, capsys)
     code, out, _ = _apply(plan, redis_server.url, capsys)
     assert code == 0
     assert "databases" in out and "restart the server" in out
@@ -82,8 +58,8 @@ def test_restart_only_changes_are_reported_not_applied(redis_server, tmp_path, c
 
 def test_clamped_value_is_rolled_back(matrix_server, tmp_path, capsys):
     """Redis clamps hz to 500: the read-back differs from what was sent, so apply undoes everything."""
-    d = _write(tmp_path, "config:\n  hz: 1000\n  timeout: 300\n")
-    plan = _plan(d, matrix_server.url, capsys)
+    d = write_policy(tmp_path, "config:\n  hz: 1000\n  timeout: 300\n")
+    plan = make_plan(d, matrix_server.url, capsys)
     code, out, _ = _apply(plan, matrix_server.url, capsys)
     assert code == 1
     assert "hz: sent 1000, the server reports 500" in out and "rolled back and verified" in out
@@ -94,8 +70,8 @@ def test_clamped_value_is_rolled_back(matrix_server, tmp_path, capsys):
 def test_persist_without_config_file_is_exit_3(redis_server_factory, tmp_path, capsys):
     server = redis_server_factory.start(config_file=False)
     try:
-        d = _write(tmp_path, "persist: true\nconfig:\n  maxmemory: 1gb\n")
-        plan = _plan(d, server.url, capsys)
+        d = write_policy(tmp_path, "persist: true\nconfig:\n  maxmemory: 1gb\n")
+        plan = make_plan(d, server.url, capsys)
         code, out, _ = _apply(plan, server.url, capsys)
         assert code == 3
         assert "applied at runtime, not persisted" in out and "without a config file" in out
@@ -106,15 +82,15 @@ def test_persist_without_config_file_is_exit_3(redis_server_factory, tmp_path, c
 
 def test_persist_rewrites_the_config_file(matrix_server, tmp_path, capsys):
     assert matrix_server.config_path is not None
-    d = _write(tmp_path, "persist: true\nconfig:\n  maxmemory: 1gb\n")
-    plan = _plan(d, matrix_server.url, capsys)
+    d = write_policy(tmp_path, "persist: true\nconfig:\n  maxmemory: 1gb\n")
+    plan = make_plan(d, matrix_server.url, capsys)
     code, out, _ = _apply(plan, matrix_server.url, capsys)
     assert code == 0 and "Persisted with CONFIG REWRITE" in out
     assert "maxmemory 1gb" in matrix_server.config_path.read_text()
 
 
 def test_fresh_plan_with_auto_approve(redis_server, tmp_path, capsys):
-    d = _write(tmp_path, "config:\n  maxmemory: 1gb\n")
+    d = write_policy(tmp_path, "config:\n  maxmemory: 1gb\n")
     code = run(["apply", "--policy-dir", str(d), "-e", "test", "--url", redis_server.url, "--auto-approve"])
     out = capsys.readouterr().out
     assert code == 0 and "0 → 1073741824" in out and "Applied 1 change" in out

@@ -16,18 +16,18 @@ import pytest
 import redis
 
 from redispolicy.apply import remediate as remediate_mod
-from redispolicy.apply.remediate import conditional_expire
+from redispolicy.catalog.features import supports_conditional_expire as conditional_expire
 from redispolicy.commands import Options
 from redispolicy.commands import apply as apply_cmd
 from redispolicy.commands.remediate import default_checkpoint
 from redispolicy.main import run
 from redispolicy.render.style import Style
-from tests.apply.test_remediate import (  # the same seed, checks and isolation (autouse) as remediate's
-    BASE,
+
+from .conftest import audit_entries, cli, make_plan
+from .test_remediate import (  # the same seed and checks as remediate's
     POLICY,
     SLACK_MS,
     _check_changes,
-    _isolated,  # noqa: F401  # an autouse fixture: imported, it applies here too
     _pttls,
     _seed,
     _truth,
@@ -40,14 +40,7 @@ GIB = "1073741824"
 
 
 def _apply_env(d: Path, url: str, capsys, *extra: str) -> tuple[int, str, str]:
-    code = run(["apply", "--policy-dir", str(d), "-e", "test", "--url", url, "--auto-approve", *extra])
-    c = capsys.readouterr()
-    return code, c.out, c.err
-
-
-def _audit(tmp_path: Path) -> list[dict]:
-    path = tmp_path / "state" / "redispolicy" / "audit.log"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    return cli(capsys, "apply", "--policy-dir", str(d), "-e", "test", "--url", url, "--auto-approve", *extra)
 
 
 def _by_class(keys: dict) -> dict[str, dict[str, int]]:
@@ -99,7 +92,7 @@ def test_reports_the_exact_counts_and_changes_exactly_those_keys(matrix_server, 
     assert keys["scanned"] == len(before) + 1  # every key, and the apply lock held meanwhile
     _check_changes(before, _pttls(matrix_server))
     assert matrix_server.client().exists(LOCK) == 0  # released
-    (entry,) = _audit(tmp_path)
+    (entry,) = audit_entries(tmp_path)
     assert entry["result"] == "nothing" and entry["keys"]["result"] == "done"
     assert _audited(entry["keys"]) == truth
 
@@ -135,7 +128,7 @@ def test_config_change_and_keys_in_one_apply_and_one_audit_record(matrix_server,
     assert doc["keys"]["result"] == "done" and _by_class(doc["keys"]) == truth
     assert _maxmemory(matrix_server) == GIB
     _check_changes(before, _pttls(matrix_server))
-    (entry,) = _audit(tmp_path)
+    (entry,) = audit_entries(tmp_path)
     assert entry["result"] == "applied"
     assert entry["changes"] == [{"parameter": "maxmemory", "before": "0", "after": GIB, "sensitive": False}]
     assert entry["keys"]["result"] == "done" and _audited(entry["keys"]) == truth
@@ -165,13 +158,11 @@ def test_saved_plan_then_apply_file_remediates_keys(redis_server, tmp_path, caps
 def test_stale_saved_plan_changes_no_key(redis_server, tmp_path, capsys, why):
     d = _write(tmp_path, CONFIG + POLICY)
     _seed(redis_server, n=15, dbs=(0,))
-    plan = tmp_path / "test.plan"
-    assert run(["plan", "--policy-dir", str(d), "-e", "test", "--url", redis_server.url, "--out", str(plan)]) == 0
-    capsys.readouterr()
+    plan = make_plan(d, redis_server.url, capsys)
     if why == "server":
         redis_server.client().config_set("maxmemory", "536870912")  # out of band, after the review
     else:
-        (d / "test.yaml").write_text(BASE + CONFIG + POLICY.replace("max: 1h", "max: 2h"))
+        _write(tmp_path, CONFIG + POLICY.replace("max: 1h", "max: 2h"))
     before = _pttls(redis_server)
     code = run(["apply", str(plan), "--url", redis_server.url, "--remediate-keys"])
     out = capsys.readouterr().out
@@ -195,7 +186,7 @@ def test_without_the_flag_apply_changes_no_key(matrix_server, tmp_path, capsys):
     assert doc["result"] == "applied" and "keys" not in doc
     assert _maxmemory(matrix_server) == GIB
     _unchanged(before, _pttls(matrix_server))
-    (entry,) = _audit(tmp_path)
+    (entry,) = audit_entries(tmp_path)
     assert "keys" not in entry
     # Nothing left to apply to the config: without the flag that is the end of it, keys untouched.
     code, out, err = _apply_env(d, matrix_server.url, capsys)
@@ -244,7 +235,7 @@ def test_interrupted_remediation_after_config_is_exit_3_and_remediate_resume_fin
     partial = sum(c["changed"] for c in keys["classes"])
     assert keys["summary"]["changed"] == partial < _totals(truth)[0]
     assert redis_server.client().exists(LOCK) == 0  # released
-    (entry,) = _audit(tmp_path)
+    (entry,) = audit_entries(tmp_path)
     assert entry["result"] == "applied" and entry["keys"]["result"] == "interrupted"
     assert _audited(entry["keys"]) == _by_class(keys)
 
@@ -296,7 +287,7 @@ def test_a_redis_error_in_the_key_pass_is_exit_3_with_the_config_applied_and_aud
     assert doc["keys"]["result"] == "failed" and "stopped by an error (Connection closed by server.)" in doc[
         "keys"]["detail"]
     assert "--execute --resume` to continue" in doc["keys"]["detail"]
-    (entry,) = _audit(tmp_path)
+    (entry,) = audit_entries(tmp_path)
     assert entry["result"] == "applied" and entry["keys"]["result"] == "failed"
     assert redis_server.client().exists(LOCK) == 0
 
@@ -310,7 +301,7 @@ def test_config_setting_requirepass_does_not_lock_the_key_step_out(redis_server,
     assert code == 0, out + err
     doc = json.loads(out)
     assert doc["result"] == "applied" and doc["keys"]["result"] == "done" and _by_class(doc["keys"]) == truth
-    assert "pw-4c1d" not in out + err + json.dumps(_audit(tmp_path))
+    assert "pw-4c1d" not in out + err + json.dumps(audit_entries(tmp_path))
     redis_server.client(password="pw-4c1d").config_set("requirepass", "")
     _check_changes(before, _pttls(redis_server))
 
@@ -338,7 +329,7 @@ def test_confirmation_names_the_classes_whose_keys_get_a_ttl(redis_server, tmp_p
         assert any(line.split()[1:3] == [name, pattern] for line in shown.splitlines() if line.startswith("  ~"))
     assert "locks" not in shown and "pinned" not in shown  # not remediated: not named
     _unchanged(before, _pttls(redis_server))
-    assert _audit(tmp_path) == []
+    assert audit_entries(tmp_path) == []
 
     asked, code, out = _run_env(d, redis_server.url, answer=True)
     assert code == 0 and len(asked) == 1

@@ -21,11 +21,10 @@ import redis
 from redispolicy.apply.cleanup import Deleter, Found, find_eligible, matches_every_key, refused
 from redispolicy.diagnostics import Location
 from redispolicy.errors import RedispolicyError
-from redispolicy.main import run
 from redispolicy.policy.model import KeyClass
-from redispolicy.policy.resolve import PolicySet
 
-BASE = "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\n"
+from .conftest import audit_entries, cli, key_classes, write_policy
+
 IDLE = 2  # seconds; OBJECT IDLETIME has a 1 s resolution, so the test waits IDLE + 1.2 s
 POLICY = f"""
 keys:
@@ -44,17 +43,8 @@ keys:
 """
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("REDISPOLICY_FINGERPRINT_KEY", "test-key")
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-
-
 def _write(tmp_path: Path, body: str = POLICY) -> Path:
-    d = tmp_path / "policies"
-    d.mkdir(exist_ok=True)
-    (d / "test.yaml").write_text(BASE + body)
-    return d
+    return write_policy(tmp_path, body)
 
 
 def _seed(server, n: int = 30, dbs: tuple[int, ...] = (0, 1)) -> None:
@@ -90,9 +80,7 @@ def _eligible(keys: set[tuple[int, str]], touched: set[tuple[int, str]]) -> set[
 
 
 def _cleanup(d: Path, url: str, capsys, *extra: str) -> tuple[int, str, str]:
-    code = run(["cleanup", "--policy-dir", str(d), "-e", "test", "--url", url, *extra])
-    c = capsys.readouterr()
-    return code, c.out, c.err
+    return cli(capsys, "cleanup", "--policy-dir", str(d), "-e", "test", "--url", url, *extra)
 
 
 def _flushes(server) -> int:
@@ -144,23 +132,16 @@ def test_dry_run_deletes_nothing_then_execute_deletes_exactly_the_eligible_keys(
     per_db = [sum(1 for db, _ in eligible if db == x) for x in (0, 1)]
     unlinks = matrix_server.client().info("commandstats")["cmdstat_unlink"]["calls"]
     assert unlinks == sum(math.ceil(n / 500) for n in per_db)
-    entry = json.loads((tmp_path / "state" / "redispolicy" / "audit.log").read_text().splitlines()[-1])
+    entry = audit_entries(tmp_path)[-1]
     assert entry["command"] == "cleanup" and entry["result"] == "applied"
     assert sum(c["deleted"] for c in entry["changes"]) == len(eligible)
-
-
-def _classes(d: Path) -> tuple[KeyClass, ...]:
-    pset = PolicySet(d, {}, connecting=True)
-    res = pset.resolve(pset.env_file("test"))
-    assert res.policy is not None
-    return res.policy.keys
 
 
 def test_a_key_used_between_listing_and_deleting_is_skipped(redis_server, tmp_path):
     d = _write(tmp_path)
     _seed(redis_server, n=10, dbs=(0,))
     time.sleep(IDLE + 1.2)
-    classes = _classes(d)
+    classes = key_classes(d)
     clients: dict[int, redis.Redis] = {}
 
     def client_for(db: int) -> redis.Redis:

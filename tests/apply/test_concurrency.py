@@ -25,11 +25,10 @@ from redispolicy.apply.lock import LOCK_KEY, ApplyLock
 from redispolicy.errors import RedispolicyError
 from redispolicy.main import run
 
+from .conftest import audit_entries, make_plan, write_policy
+
 CLI = str(Path(sys.executable).with_name("redispolicy"))
 POLICY = """\
-apiVersion: redispolicy/v1
-kind: RedisPolicy
-environment: test
 config:
   maxmemory: 1gb
   maxmemory-policy: allkeys-lru
@@ -47,11 +46,8 @@ STALE_MSG = "The plan is stale: nothing was changed."
 
 @pytest.fixture
 def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("REDISPOLICY_FINGERPRINT_KEY", "concurrency-key")
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.setenv("NO_COLOR", "1")
-    (tmp_path / "policies").mkdir()
-    (tmp_path / "policies" / "test.yaml").write_text(POLICY)
+    monkeypatch.setenv("NO_COLOR", "1")  # the subprocesses' output is matched as plain text
+    write_policy(tmp_path, POLICY)
     return tmp_path
 
 
@@ -67,9 +63,7 @@ def _reset(client: redis.Redis) -> None:
 
 
 def _plan(work: Path, url: str, capsys: pytest.CaptureFixture[str]) -> Path:
-    out = work / "test.plan"
-    assert run(["plan", "--policy-dir", str(work / "policies"), "-e", "test", "--url", url, "--out", str(out)]) == 0
-    capsys.readouterr()
+    out = make_plan(work / "policies", url, capsys)
     assert {c["parameter"]: c["after"] for c in json.loads(out.read_text())["changes"]} == PLANNED
     return out
 
@@ -170,7 +164,7 @@ def test_held_lock_refuses_naming_the_holder_then_applies_after_release(matrix_s
     assert _state(client) == PLANNED
     assert client.exists(LOCK_KEY) == 0
     # the audit trail has both attempts: the refusal (nothing changed, why) and the apply
-    trail = [json.loads(line) for line in (work / "state" / "redispolicy" / "audit.log").read_text().splitlines()]
+    trail = audit_entries(work)
     assert [e["result"] for e in trail] == ["refused", "applied"]
     assert trail[0]["changes"] == [] and trail[0]["detail"].startswith("another apply holds the lock")
     assert trail[0]["target"] == trail[1]["target"] == matrix_server.address
@@ -316,14 +310,10 @@ def test_stalled_apply_does_not_overwrite_a_newer_one(matrix_server, work, capsy
     client = matrix_server.client()
     _reset(client)
     newer = work / "newer"
-    (newer / "policies").mkdir(parents=True)
-    (newer / "policies" / "test.yaml").write_text(NEWER)
+    newer.mkdir()
     with FaultProxy(matrix_server.port) as proxy:
         plan_a = _plan(work, proxy.url, capsys)
-        plan_b = newer / "test.plan"
-        assert run(["plan", "--policy-dir", str(newer / "policies"), "-e", "test", "--url", matrix_server.url,
-                    "--out", str(plan_b)]) == 0
-        capsys.readouterr()
+        plan_b = make_plan(write_policy(newer, NEWER), matrix_server.url, capsys)
         proxy.arm(Cut(("CONFIG", "SET"), 1, "hold"))
         a = subprocess.Popen(
             [sys.executable, "-c", SHORT_TTL_APPLY, "1000", "apply", str(plan_a), "--url", proxy.url,

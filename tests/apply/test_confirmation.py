@@ -14,10 +14,9 @@ from redispolicy.commands import apply as apply_cmd
 from redispolicy.main import run
 from redispolicy.render.style import Style
 
+from .conftest import write_policy
+
 POLICY = """\
-apiVersion: redispolicy/v1
-kind: RedisPolicy
-environment: test
 config:
   maxmemory: 1gb
   hz: 20
@@ -25,13 +24,8 @@ config:
 
 
 @pytest.fixture
-def policies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("REDISPOLICY_FINGERPRINT_KEY", "confirm-key")
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    d = tmp_path / "policies"
-    d.mkdir()
-    (d / "test.yaml").write_text(POLICY)
-    return d
+def policies(tmp_path: Path) -> Path:
+    return write_policy(tmp_path, POLICY)
 
 
 def _state(server) -> dict[str, str]:

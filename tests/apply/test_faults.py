@@ -23,12 +23,12 @@ from proxy import Cut, FaultProxy
 
 from redispolicy.main import run
 
+from .conftest import audit_entries, write_policy
+from .conftest import make_plan as policy_plan  # the plan of whatever policy the test wrote
+
 PARAMS = ("maxmemory", "maxmemory-policy", "timeout", "hz")
 AFTER = {"maxmemory": "1073741824", "maxmemory-policy": "allkeys-lru", "timeout": "300", "hz": "20"}
 POLICY = """\
-apiVersion: redispolicy/v1
-kind: RedisPolicy
-environment: test
 config:
   maxmemory: 1gb
   maxmemory-policy: allkeys-lru
@@ -55,16 +55,9 @@ class Outcome:
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("REDISPOLICY_FINGERPRINT_KEY", "fault-test-key")
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    monkeypatch.delenv("REDISPOLICY_DEBUG", raising=False)
-    policy_dir = tmp_path / "policies"
-    policy_dir.mkdir()
-    (policy_dir / "test.yaml").write_text(POLICY)
-    return policy_dir
+def env(tmp_path):
+    """The policy dir, holding POLICY (the environment itself is isolated by conftest)."""
+    return write_policy(tmp_path, POLICY)
 
 
 @pytest.fixture
@@ -96,10 +89,8 @@ def state_of(now: dict[str, str], before: dict[str, str]) -> str:
 
 
 def make_plan(policy_dir: Path, url: str, capsys) -> Path:
-    out = policy_dir.parent / "plan.json"
-    code = run(["plan", "--policy-dir", str(policy_dir), "-e", "test", "--url", url, "--out", str(out)])
-    shown = capsys.readouterr()
-    assert code == 0, shown
+    """The standard policy's plan, checked to plan exactly AFTER (policy_plan takes any policy)."""
+    out = policy_plan(policy_dir, url, capsys)
     doc = json.loads(out.read_text())
     planned = {c["parameter"]: (c["action"], c["after"]) for c in doc["changes"]}
     assert planned == {p: ("set", v) for p, v in AFTER.items()}, planned
@@ -136,8 +127,7 @@ def assert_lock_released(server) -> None:
 
 
 def assert_audit(env: Path, result: str) -> None:
-    log = env.parent / "state" / "redispolicy" / "audit.log"
-    entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    entries = audit_entries(env.parent)
     assert entries[-1]["result"] == result, entries[-1]
 
 
@@ -251,7 +241,7 @@ def test_cut_during_rollback(matrix_server, proxy, env, capsys):
     """hz 600 is applied and clamped to 500, so everything is rolled back; the rollback's first
     CONFIG SET never arrives: apply reconnects, reads back, rolls back again and proves it —
     or says exit 3 naming what is live; never a silent partial state."""
-    (env / "test.yaml").write_text(POLICY.replace("hz: 20", "hz: 600"))
+    write_policy(env.parent, POLICY.replace("hz: 20", "hz: 600"))
     before = live(matrix_server)
     plan = policy_plan(env, proxy.url, capsys)
     proxy.arm(Cut(CONFIG_SET, 1, "before", after=EXEC))  # the first CONFIG SET after the change ran
@@ -279,21 +269,12 @@ REFUSED_POLICY = POLICY.replace("  timeout: 300\n", "  maxclients: 100000000\n  
 NOT_KEPT_POLICY = POLICY.replace("hz: 20", "hz: 600")
 
 
-def policy_plan(policy_dir: Path, url: str, capsys) -> Path:
-    """The plan of whatever policy the test wrote (make_plan checks the standard one's)."""
-    out = policy_dir.parent / "plan.json"
-    code = run(["plan", "--policy-dir", str(policy_dir), "-e", "test", "--url", url, "--out", str(out)])
-    assert code == 0, capsys.readouterr()
-    capsys.readouterr()
-    return out
-
-
 @pytest.mark.parametrize("kind", ["refused", "not-kept"])
 def test_value_refused_mid_batch(matrix_server, env, capsys, kind):
     before = live(matrix_server)
     with matrix_server.client() as c:
         clients_before = c.config_get("maxclients")["maxclients"]
-    (env / "test.yaml").write_text(REFUSED_POLICY if kind == "refused" else NOT_KEPT_POLICY)
+    write_policy(env.parent, REFUSED_POLICY if kind == "refused" else NOT_KEPT_POLICY)
     plan = policy_plan(env, matrix_server.url, capsys)
     o = apply(plan, matrix_server.url, env, capsys)
     assert_nothing_changed(o, matrix_server, before)

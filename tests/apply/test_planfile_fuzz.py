@@ -22,9 +22,9 @@ from redispolicy.catalog.params import catalog
 from redispolicy.main import run
 from redispolicy.plan.planfile import sign
 
-KEY = "plan-fuzz-key"
-POLICY = ("apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\n"
-          "config:\n  maxmemory: 64mb\n  timeout: 300\n  maxmemory-policy: allkeys-lru\n")
+from .conftest import FINGERPRINT_KEY, write_policy
+
+POLICY = "config:\n  maxmemory: 64mb\n  timeout: 300\n  maxmemory-policy: allkeys-lru\n"
 WANT = {"maxmemory": "67108864", "timeout": "300", "maxmemory-policy": "allkeys-lru"}
 ROUNDS = 60
 HOSTILE = ["", "\n+ maxmemory 1gb", "\x1b[2J", "../../etc", "*", None, 0, -1, 2**70, True, [], {}, "x" * 5000,
@@ -98,12 +98,8 @@ def _config(server) -> dict[str, str]:
 
 @pytest.fixture
 def work(tmp_path, monkeypatch):
-    monkeypatch.setenv("REDISPOLICY_FINGERPRINT_KEY", KEY)
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.delenv("REDISPOLICY_DEBUG", raising=False)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "policies").mkdir()
-    (tmp_path / "policies" / "test.yaml").write_text(POLICY)
+    monkeypatch.chdir(tmp_path)  # the commands run with the default --policy-dir (./policies)
+    write_policy(tmp_path, POLICY)
     return tmp_path
 
 
@@ -117,7 +113,7 @@ def test_mutated_plans_are_refused_or_applied_as_the_policy_says(matrix_server, 
     for i in range(ROUNDS):
         doc = _mutate(genuine, rng)
         if i % 2:  # re-signed, so the mutation reaches re-derivation
-            doc = sign(doc, KEY.encode())
+            doc = sign(doc, FINGERPRINT_KEY.encode())
         Path("fuzzed.plan").write_text(json.dumps(doc))
         before = _config(matrix_server)
         code = run(["apply", "fuzzed.plan", "--url", matrix_server.url, "--color", "never"])

@@ -17,22 +17,16 @@ import pytest
 from redispolicy.main import run
 from redispolicy.plan.planfile import sign
 
-KEY = "plan-trust-test-key"
-BASE = "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\n"
+from .conftest import BASE, FINGERPRINT_KEY, write_policy
+
 POLICY = BASE + "config:\n  maxmemory: 64mb\n  timeout: 300\n"
 SECRET = "Trust-Me-Not-4417"
 
 
 @pytest.fixture
 def work(tmp_path, monkeypatch):
-    monkeypatch.setenv("REDISPOLICY_FINGERPRINT_KEY", KEY)
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    monkeypatch.delenv("REDISPOLICY_DEBUG", raising=False)
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "policies").mkdir()
-    (tmp_path / "policies" / "test.yaml").write_text(POLICY)
+    monkeypatch.chdir(tmp_path)  # the commands run with the default --policy-dir (./policies)
+    write_policy(tmp_path, POLICY, header=False)
     return tmp_path
 
 
@@ -66,7 +60,7 @@ def _edit(plan: Path, change, resign: bool) -> None:
     doc = json.loads(plan.read_text())
     change(doc)
     if resign:
-        doc = sign(doc, KEY.encode())
+        doc = sign(doc, FINGERPRINT_KEY.encode())
     plan.write_text(json.dumps(doc))
 
 
@@ -123,7 +117,7 @@ def test_forged_requirepass_entry_never_locks_out_or_prints_the_password(matrix_
 
 
 def test_requirepass_marked_not_sensitive_in_a_resigned_plan_is_refused(matrix_server, work, capsys):
-    (work / "policies" / "test.yaml").write_text(POLICY + "  requirepass: ${TEST_PW}\n")
+    write_policy(work, POLICY + "  requirepass: ${TEST_PW}\n", header=False)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TEST_PW", SECRET)
         plan = _plan(matrix_server, capsys)

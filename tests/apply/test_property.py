@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from redispolicy.catalog.params import catalog
 from redispolicy.main import run
 
-BASE = "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\n"
+from .conftest import make_plan, write_policy
 
 
 @dataclass(frozen=True)
@@ -125,17 +125,7 @@ def _restart_in_place(server: redis_servers.RedisServer) -> None:
         redis_servers.free_port = saved
 
 
-@pytest.fixture
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("REDISPOLICY_FINGERPRINT_KEY", "property-key")
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    (tmp_path / "policies").mkdir()
-    return tmp_path
-
-
 def _check(server: redis_servers.RedisServer, work: Path, capsys: pytest.CaptureFixture[str], sc: Scenario) -> None:
-    policy_dir = work / "policies"
-    plan_file = work / "test.plan"
     audit_log = work / "audit.log"
 
     # Reset: every pool parameter to this example's starting value, whatever earlier examples did.
@@ -147,10 +137,7 @@ def _check(server: redis_servers.RedisServer, work: Path, capsys: pytest.Capture
     client.delete("redispolicy:apply-lock")
 
     body = "config:\n" + "".join(f"  {n}: {_yaml(BY_NAME[n].spell.get(v, v))}\n" for n, v in sc.policy.items())
-    (policy_dir / "test.yaml").write_text(BASE + body)
-    assert run(["plan", "--policy-dir", str(policy_dir), "-e", "test", "--url", server.url,
-                "--out", str(plan_file)]) == 0
-    capsys.readouterr()
+    plan_file = make_plan(write_policy(work, body), server.url, capsys)
     doc = json.loads(plan_file.read_text())
     here = _server_names(server)
     touched = {n for n, v in sc.policy.items() if v != sc.start[n]}
@@ -244,12 +231,7 @@ def test_another_server_is_refused_naming_both_addresses(matrix_server, redis_se
     plan is bound to its target's address (and run_id: a restart at the same address is stale)."""
     other = redis_server_factory.start(matrix_server.spec)
     try:
-        policy_dir = isolated / "policies"
-        (policy_dir / "test.yaml").write_text(BASE + "config:\n  hz: 20\n")
-        plan_file = isolated / "test.plan"
-        assert run(["plan", "--policy-dir", str(policy_dir), "-e", "test", "--url", matrix_server.url,
-                    "--out", str(plan_file)]) == 0
-        capsys.readouterr()
+        plan_file = make_plan(write_policy(isolated, "config:\n  hz: 20\n"), matrix_server.url, capsys)
         code = run(["apply", str(plan_file), "--url", other.url, "-o", "json"])
         err = capsys.readouterr().err
         assert code == 1

@@ -16,14 +16,15 @@ import pytest
 import redis
 
 from redispolicy.apply import remediate as remediate_mod
-from redispolicy.apply.remediate import Remediation, conditional_expire, remediable
+from redispolicy.apply.remediate import Remediation, remediable
+from redispolicy.catalog.features import supports_conditional_expire as conditional_expire
 from redispolicy.diagnostics import Location
 from redispolicy.errors import RedispolicyError
 from redispolicy.main import run
 from redispolicy.policy.model import KeyClass
-from redispolicy.policy.resolve import PolicySet
 
-BASE = "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\n"
+from .conftest import key_classes, write_policy
+
 POLICY = """
 keys:
   - name: pinned            # shadows ocr:* for ocr:pinned:* (first match wins): never remediated
@@ -49,17 +50,8 @@ MAX_MS = {"ocr": 3_600_000, "tmp": 600_000}
 SLACK_MS = 60_000  # generous bound on the time a test takes between the two reads
 
 
-@pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    monkeypatch.setenv("REDISPOLICY_FINGERPRINT_KEY", "test-key")
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-
-
 def _write(tmp_path: Path, body: str = POLICY) -> Path:
-    d = tmp_path / "policies"
-    d.mkdir(exist_ok=True)
-    (d / "test.yaml").write_text(BASE + body)
-    return d
+    return write_policy(tmp_path, body)
 
 
 def _class_of(key: str) -> str | None:
@@ -187,13 +179,6 @@ def test_dry_run_counts_exactly_and_changes_nothing_then_execute_fixes_exactly_t
     assert first == {n: (v["no_ttl"], v["over_max"]) for n, v in truth.items()}
 
 
-def _classes(d: Path) -> tuple[KeyClass, ...]:
-    pset = PolicySet(d, {}, connecting=True)
-    res = pset.resolve(pset.env_file("test"))
-    assert res.policy is not None
-    return res.policy.keys
-
-
 def _stage(server, classes, execute: bool, conditional: bool, **kw) -> Remediation:
     clients: dict[int, redis.Redis] = {}
 
@@ -210,7 +195,7 @@ def _stage(server, classes, execute: bool, conditional: bool, **kw) -> Remediati
 def test_both_methods_change_exactly_the_same_keys(matrix_server, tmp_path, conditional):
     if conditional and not conditional_expire(matrix_server.product, matrix_server.version):
         pytest.skip("EXPIRE NX/LT needs Redis >= 7.0")
-    classes = _classes(_write(tmp_path))
+    classes = key_classes(_write(tmp_path))
     _seed(matrix_server, n=25, dbs=(0,))
     before = _pttls(matrix_server)
     result = _stage(matrix_server, classes, True, conditional).run()
@@ -221,7 +206,7 @@ def test_both_methods_change_exactly_the_same_keys(matrix_server, tmp_path, cond
 
 def test_race_a_key_changed_after_the_check_is_judged_by_the_server(redis_server, tmp_path, monkeypatch):
     """NX/LT decide on the server: a key that got a short TTL between PTTL and EXPIRE is left alone."""
-    classes = _classes(_write(tmp_path))
+    classes = key_classes(_write(tmp_path))
     c = redis_server.client()
     c.set("ocr:a", "v")  # no TTL at the PTTL check ...
     c.set("ocr:b", "v", ex=86400)  # above max at the PTTL check ...
@@ -276,7 +261,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(matrix_server, tmp_path, ca
 
 
 def test_resume_after_a_server_restart_scans_again_from_the_start(redis_server, tmp_path):
-    classes = _classes(_write(tmp_path))
+    classes = key_classes(_write(tmp_path))
     _seed(redis_server, n=60, dbs=(0,))
     truth = _truth(_pttls(redis_server))
     checkpoint = tmp_path / "ck.json"
@@ -298,7 +283,7 @@ def test_resume_after_a_server_restart_scans_again_from_the_start(redis_server, 
 
 
 def test_a_checkpoint_for_other_classes_is_refused(redis_server, tmp_path):
-    classes = _classes(_write(tmp_path))
+    classes = key_classes(_write(tmp_path))
     _seed(redis_server, n=60, dbs=(0,))
     checkpoint = tmp_path / "ck.json"
 
@@ -307,7 +292,7 @@ def test_a_checkpoint_for_other_classes_is_refused(redis_server, tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         _stage(redis_server, classes, True, True, checkpoint=checkpoint, progress=stop, count=50).run()
-    changed = _classes(_write(tmp_path, POLICY.replace("max: 1h", "max: 2h")))
+    changed = key_classes(_write(tmp_path, POLICY.replace("max: 1h", "max: 2h")))
     with pytest.raises(RedispolicyError, match="another target or other key classes"):
         _stage(redis_server, changed, True, True, checkpoint=checkpoint, resume=True).run()
 
@@ -339,7 +324,7 @@ def test_plan_shows_what_remediation_would_change(redis_server, tmp_path, capsys
 
 
 def test_remediable_never_includes_persistent_or_unremediated_classes(tmp_path):
-    classes = {kc.name: remediable(kc) for kc in _classes(_write(tmp_path))}
+    classes = {kc.name: remediable(kc) for kc in key_classes(_write(tmp_path))}
     assert classes == {"pinned": False, "ocr": True, "tmp": True, "locks": False, "state": False}
 
 

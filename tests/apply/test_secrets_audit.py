@@ -15,7 +15,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from redispolicy.main import run
+from .conftest import cli, write_policy
 
 SECRET = "pw-S3cret-7f1c9e"
 OTHER = "other-Secret-42ab"  # a second value: out of band, or a changed environment
@@ -26,15 +26,9 @@ RECORD_KEYS = {"time", "user", "host", "environment", "target", "plan_fingerprin
 @pytest.fixture
 def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TEST_PW", SECRET)
-    monkeypatch.setenv("REDISPOLICY_FINGERPRINT_KEY", "audit-test-key")
-    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    policies = tmp_path / "policies"
-    policies.mkdir()
-    (policies / "test.yaml").write_text(
-        "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\n"
-        "config:\n  requirepass: ${TEST_PW}\n  maxmemory: 1gb\n"
-        f"audit:\n  log: {tmp_path / 'audit' / 'apply.log'}\n"
-        f"  stream:\n    key: {STREAM}\n    maxlen: 100\n")
+    write_policy(tmp_path, "config:\n  requirepass: ${TEST_PW}\n  maxmemory: 1gb\n"
+                           f"audit:\n  log: {tmp_path / 'audit' / 'apply.log'}\n"
+                           f"  stream:\n    key: {STREAM}\n    maxlen: 100\n")
     return tmp_path
 
 
@@ -64,19 +58,13 @@ class Server:
         assert c.config_get("maxmemory")["maxmemory"] == "1073741824"
 
 
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = run(list(argv))
-    c = capsys.readouterr()
-    return code, c.out, c.err
-
-
 def _no_secret(*texts: str) -> None:
     for text in texts:
         assert SECRET not in text and OTHER not in text
 
 
 def test_schema_accepts_the_audit_section(work, capsys):
-    code, out, err = _run(capsys, "validate", str(work / "policies"))
+    code, out, err = cli(capsys, "validate", str(work / "policies"))
     assert code == 0, out + err
 
 
@@ -89,11 +77,11 @@ def test_secret_is_applied_and_appears_nowhere(matrix_server, work, capsys):
     for fmt in ("text", "json"):
         srv.reset()
         plan = work / f"test-{fmt}.plan"
-        code, out, err = _run(capsys, "plan", "--policy-dir", policies, "-e", "test", "--url", url,
+        code, out, err = cli(capsys, "plan", "--policy-dir", policies, "-e", "test", "--url", url,
                               "--out", str(plan), "-o", fmt)
         assert code == 0, out + err
         outputs += [out, err, plan.read_text()]
-        code, out, err = _run(capsys, "apply", str(plan), "--url", url, "-o", fmt, "-v")
+        code, out, err = cli(capsys, "apply", str(plan), "--url", url, "-o", fmt, "-v")
         applies += 1
         assert code == 0, out + err
         outputs += [out, err]
@@ -108,7 +96,7 @@ def test_secret_is_applied_and_appears_nowhere(matrix_server, work, capsys):
         srv.applied()
 
         srv.reset()
-        code, out, err = _run(capsys, "apply", "--policy-dir", policies, "-e", "test", "--url", url,
+        code, out, err = cli(capsys, "apply", "--policy-dir", policies, "-e", "test", "--url", url,
                               "--auto-approve", "-o", fmt, "-v")
         applies += 1
         assert code == 0, out + err
@@ -149,12 +137,12 @@ def test_refusals_about_a_secret_do_not_show_it(matrix_server, work, capsys, mon
     outputs: list[str] = []
     srv.reset()
     plan = work / "test.plan"
-    assert _run(capsys, "plan", "--policy-dir", policies, "-e", "test", "--url", url, "--out", str(plan))[0] == 0
+    assert cli(capsys, "plan", "--policy-dir", policies, "-e", "test", "--url", url, "--out", str(plan))[0] == 0
 
     # 1. The environment now holds another value than the one reviewed.
     monkeypatch.setenv("TEST_PW", OTHER)
     for fmt in ("text", "json"):
-        code, out, err = _run(capsys, "apply", str(plan), "--url", url, "-o", fmt)
+        code, out, err = cli(capsys, "apply", str(plan), "--url", url, "-o", fmt)
         assert code == 1, out + err
         assert "requirepass: the plan's (sensitive) value is not the policy's" in out
         outputs += [out, err]
@@ -166,7 +154,7 @@ def test_refusals_about_a_secret_do_not_show_it(matrix_server, work, capsys, mon
     srv.password = OTHER
     authed = url.replace("redis://", f"redis://:{OTHER}@")
     for fmt in ("text", "json"):
-        code, out, err = _run(capsys, "apply", str(plan), "--url", authed, "-o", fmt, "-v")
+        code, out, err = cli(capsys, "apply", str(plan), "--url", authed, "-o", fmt, "-v")
         assert code == 1, out + err
         assert "requirepass: its (sensitive) value changed since the plan" in out
         outputs += [out, err]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -14,7 +15,7 @@ import pytest
 from redispolicy.catalog.params import Catalog, catalog, identify, parse_version
 
 ROOT = Path(__file__).resolve().parents[2]
-RESEARCH = ROOT.parent / "shared" / "research" / "redis-config-params.yaml"
+SOURCE_TABLE = ROOT / "tools" / "catalog-source" / "redis-config-params.yaml"
 PARAMS_JSON = ROOT / "redispolicy" / "catalog" / "params.json"
 
 
@@ -261,12 +262,20 @@ def test_ranges_are_ordered_and_disjoint() -> None:
 
 
 def test_params_json_is_what_the_generator_makes() -> None:
-    if not RESEARCH.exists():
-        pytest.skip(f"research table not found at {RESEARCH}")
+    # the source table is vendored: a plain clone must regenerate params.json byte for byte
     gen = _gen()
-    assert gen.render(RESEARCH, gen.OVERRIDES) == PARAMS_JSON.read_text(), (
+    assert gen.RESEARCH == SOURCE_TABLE
+    assert gen.render(SOURCE_TABLE, gen.OVERRIDES) == PARAMS_JSON.read_text(), (
         "params.json is stale: run python tools/gen_catalog.py"
     )
+
+
+def test_the_generator_needs_nothing_outside_the_repository(tmp_path: Path) -> None:
+    # run from elsewhere: the old default was a path relative to the working directory
+    done = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_catalog.py"), "--check"],
+                          cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "is up to date" in done.stdout
 
 
 def test_overrides_are_checked_against_their_base() -> None:

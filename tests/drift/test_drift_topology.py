@@ -246,7 +246,7 @@ def test_cluster_nodes_refused_fails_the_target_and_names_the_way_out(
 
 def test_a_server_reached_under_two_addresses_is_reported_once() -> None:
     from redispolicy.commands.drift import _once_per_server
-    from redispolicy.live.snapshot import Identity
+    from redispolicy.live.model import Identity
     from redispolicy.live.topology import Member
     from redispolicy.plan.drift import TargetDrift
     from redispolicy.plan.model import Plan

@@ -8,7 +8,8 @@ import pytest
 
 from redispolicy.live.connect import ConnectOptions, _without_db, connect
 from redispolicy.live.keysample import VISIT_DIVISOR, allocate, match_pass, random_keys, sample_keys
-from redispolicy.live.keyscan import Observation, RateLimiter
+from redispolicy.live.keyscan import RateLimiter
+from redispolicy.live.model import Observation
 from redispolicy.secret import Secret
 
 

@@ -10,7 +10,8 @@ import pytest
 import redis
 from proxy import Cut, FaultProxy
 
-from redispolicy.live.keyscan import Batch, Dedupe, inspect, scan_exact
+from redispolicy.live.keyscan import Dedupe, inspect, scan_exact
+from redispolicy.live.model import Batch
 from redispolicy.main import run
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from redispolicy.live.snapshot import ConfigSnapshot, Identity
+from redispolicy.live.model import ConfigSnapshot, Identity
 from redispolicy.plan.compare import compare
 from redispolicy.policy.resolve import PolicySet
 from redispolicy.secret import Secret

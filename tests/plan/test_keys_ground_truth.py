@@ -127,7 +127,7 @@ def test_sample_mode_intervals_contain_the_truth(matrix_server, tmp_path, capsys
        here means a biased estimator or a wrong denominator, not bad luck.
     2. The reported 95 % intervals miss the truth at most 12 times out of 42. Misses are
        ~Binomial(42, 0.05) (mean 2.1): P(> 12) ≈ 8e-8; still ≈ 4e-6 if residual RANDOMKEY
-       non-uniformity (research §6) cut the coverage to 93 %, 2e-4 at 90 %. Intervals that
+       non-uniformity cut the coverage to 93 %, 2e-4 at 90 %. Intervals that
        were plainly wrong (coverage near 50 %) would miss ~21 times.
     Everything that does not depend on chance is asserted exactly.
     """

@@ -1,4 +1,5 @@
-"""plan/keys.py without a server: judging observations, sample-mode estimates, suggested patterns."""
+"""plan/keys.py and plan/suggest.py without a server: judging observations, sample-mode estimates,
+suggested patterns."""
 
 from __future__ import annotations
 
@@ -9,16 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from redispolicy.diagnostics import Location
-from redispolicy.live.keyscan import Batch, Observation
-from redispolicy.plan.keys import (
-    KeyJudge,
-    PatternSuggester,
-    glob_escape,
-    key_shape,
-    looks_like_id,
-    render_shape,
-)
+from redispolicy.live.model import Batch, Observation
+from redispolicy.plan.keys import KeyJudge
 from redispolicy.plan.stats import estimate_total, zero_upper_bound
+from redispolicy.plan.suggest import PatternSuggester, glob_escape, key_shape, looks_like_id, render_shape
 from redispolicy.policy.glob import matches, to_regex
 from redispolicy.policy.model import KeyClass
 

@@ -95,7 +95,7 @@ def test_totals_scale_the_proportion_by_the_keyspace():
 
 
 def test_draws_to_catch_matches_the_planning_table():
-    # research §7.2: catch >= 1 violator at 5 % / 1 % / 0.5 % / 0.1 % with 95 % confidence
+    # draws that catch >= 1 violator at 5 % / 1 % / 0.5 % / 0.1 % with 95 % confidence: ln 0.05 / ln(1 - p)
     assert [draws_to_catch(p) for p in (0.05, 0.01, 0.005, 0.001)] == [59, 299, 598, 2995]
     with pytest.raises(ValueError):
         draws_to_catch(0)

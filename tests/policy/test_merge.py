@@ -1,4 +1,4 @@
-"""The extends merge rule (DESIGN §2): mappings deep-merge, scalars and lists replace, an
+"""The extends merge rule (docs/policy-format.md, Layering): mappings deep-merge, scalars and lists replace, an
 explicit null removes, key classes merge by name, and every node remembers what it overrode."""
 
 from __future__ import annotations

@@ -18,11 +18,12 @@ from junitparser import Error, Failure, JUnitXml, Skipped
 from prometheus_client.parser import text_string_to_metric_families
 
 from redispolicy.diagnostics import Location
-from redispolicy.live.snapshot import Identity
+from redispolicy.live.model import Identity
 from redispolicy.plan.drift import KINDS, DriftReport, Finding, TargetDrift, apply_ignores, findings_for
 from redispolicy.plan.health import HealthCheck
 from redispolicy.plan.keys import ClassFindings, KeyFindings
 from redispolicy.plan.model import Change, Plan
+from redispolicy.policy.model import IgnoreRule
 from redispolicy.render import renderer
 from redispolicy.render.style import Style
 from redispolicy.secret import REDACTED, Secret
@@ -33,6 +34,13 @@ TODAY = datetime.date(2026, 5, 1)
 
 def _ident(addr: str = "10.0.0.5:6379") -> Identity:
     return Identity("redis", "7.0.15", "abc123", "master", "standalone", addr)
+
+
+def _rules(entries: tuple[dict[str, str], ...]) -> tuple[IgnoreRule, ...]:
+    """ignore: entries as the policy stage builds them."""
+    return tuple(IgnoreRule(e["reason"], Location(F, 1), e.get("parameter"), e.get("class"),
+                            datetime.date.fromisoformat(e["until"]) if "until" in e else None, e.get("until", ""))
+                 for e in entries)
 
 
 def drifted_target(ignore: tuple[dict[str, str], ...] = (), name: str = "") -> TargetDrift:
@@ -58,7 +66,7 @@ def drifted_target(ignore: tuple[dict[str, str], ...] = (), name: str = "") -> T
         HealthCheck("last_save", None, "ok", None, "rdb_last_bgsave_status:ok"),
     )
     found = findings_for(plan, keys, health, restarted_from="old-run-id")
-    found = apply_ignores(found, ignore, TODAY)
+    found = apply_ignores(found, _rules(ignore), TODAY)
     return TargetDrift(ident, plan, keys, health, tuple(found), name=name)
 
 
@@ -114,9 +122,9 @@ def test_expired_rule_hides_nothing_and_aliases_match() -> None:
     assert not any(f.ignored for f in drifted_target(expired).findings)
     alias = ({"parameter": "slave-read-only", "reason": "legacy name"},)
     f = Finding("value_drift", "replica-read-only", "m", "warning")
-    assert apply_ignores([f], alias, TODAY)[0].ignored
+    assert apply_ignores([f], _rules(alias), TODAY)[0].ignored
     cls = ({"class": "cach*", "reason": "known"},)
-    assert [g.subject for g in apply_ignores(list(drifted_target().findings), cls, TODAY) if g.ignored] == ["cache"]
+    assert [g.subject for g in apply_ignores(list(drifted_target().findings), _rules(cls), TODAY) if g.ignored] == ["cache"]
 
 
 def test_exit_semantics() -> None:

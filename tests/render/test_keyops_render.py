@@ -10,7 +10,7 @@ from redispolicy.plan.keys import ClassFindings, KeyFindings
 from redispolicy.plan.stats import Estimate
 from redispolicy.render import renderer
 from redispolicy.render.style import Style
-from redispolicy.render.text import remediation_lines
+from redispolicy.render.text.keys import remediation_lines
 
 PLAIN = Style(color=False)
 

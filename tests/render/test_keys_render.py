@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from redispolicy.diagnostics import Location
-from redispolicy.live.keyscan import Batch, Observation
+from redispolicy.live.model import Batch, Observation
 from redispolicy.plan.keys import KeyJudge
 from redispolicy.policy.model import KeyClass
 from redispolicy.render.json_ import keys_dict
 from redispolicy.render.style import Style
-from redispolicy.render.text import keys_lines
+from redispolicy.render.text.keys import keys_lines
 
 HERE = Location("t.yaml", 1, 1)
 CLASSES = (KeyClass("cache", "c:*", HERE, ttl_max=3600), KeyClass("state", "s:*", HERE, persistent=True),
@@ -97,7 +97,7 @@ def test_markdown_table_for_pull_request_comments():
 
 
 def test_markdown_plan_shows_the_key_audit_even_without_config_changes():
-    from redispolicy.live.snapshot import Identity
+    from redispolicy.live.model import Identity
     from redispolicy.plan.model import Plan
     from redispolicy.render import renderer
 
