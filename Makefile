@@ -3,7 +3,9 @@
 #   make venv          create .venv and install redispolicy with its test tools
 #   make redis-server  make sure a redis-server binary is on PATH (installs it as root)
 #   make test          run the test suite (starts its own redis-server processes on 127.0.0.1)
-#   make lint          ruff, mypy, actionlint
+#   make fmt           format the code (ruff format) and apply ruff's safe fixes
+#   make lint          ruff (lint and format check), mypy, actionlint
+#   make hooks         install the git pre-commit hooks of .pre-commit-config.yaml (the lint tools, locally)
 #   make demo          seed a throwaway local Redis and run redispolicy against it
 #   make clean         remove build output and tool caches (make distclean also removes .venv)
 
@@ -17,7 +19,7 @@ PY     := $(VENV)/bin/python
 STAMP      := $(VENV)/.install.stamp
 LINT_STAMP := $(VENV)/.install-lint.stamp
 
-.PHONY: venv redis-server test lint demo clean distclean
+.PHONY: venv redis-server test fmt lint hooks demo clean distclean
 
 venv: $(STAMP)
 
@@ -49,10 +51,22 @@ redis-server:
 test: venv redis-server
 	$(PY) -m pytest -q
 
+# Fixes first (an import sort can leave lines for the formatter), then the formatter. What ruff
+# cannot fix is printed and left to `make lint`, so the formatter runs either way.
+fmt: $(STAMP)
+	$(VENV)/bin/ruff check --fix --exit-zero .
+	$(VENV)/bin/ruff format .
+
 lint: $(LINT_STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/actionlint .github/workflows/*.yml
+
+# pre-commit is a developer tool, not a dependency of redispolicy: installed into the venv only here.
+hooks: $(LINT_STAMP)
+	$(PY) -m pip install pre-commit
+	$(VENV)/bin/pre-commit install
 
 demo: venv redis-server
 	bash scripts/demo.sh

@@ -182,8 +182,9 @@ def plan(env: str, url: str | None, detailed_exitcode: bool, show_unchanged: boo
     from redispolicy.commands import plan as cmd
 
     opts = _options(**kw)
-    return _emit(cmd.run(opts, env, url, detailed_exitcode, show_unchanged, out, keys, max_rate, memory,
-                         examples), opts)
+    req = cmd.PlanRequest(env=env, url=url, detailed_exitcode=detailed_exitcode, show_unchanged=show_unchanged,
+                          out=out, keys=keys, max_rate=max_rate, memory=memory, examples=examples)
+    return _emit(cmd.run(opts, req), opts)
 
 
 @cli.command()
@@ -223,8 +224,9 @@ def apply(plan_file: Path | None, env: str | None, url: str | None, auto_approve
     if plan_file is not None:
         if auto_approve:
             raise click.UsageError("--auto-approve is for -e ENV; a saved plan was already reviewed")
-        return _emit(cmd.run_file(opts, plan_file, url, lock_timeout, no_lock, audit_log, remediate_keys, max_rate),
-                     opts)
+        req = cmd.ApplyRequest(url=url, lock_timeout=lock_timeout, no_lock=no_lock, audit_log=audit_log,
+                               remediate_keys=remediate_keys, max_rate=max_rate)
+        return _emit(cmd.run_file(opts, plan_file, req), opts)
 
     def confirm(shown: str) -> bool:
         click.echo(shown)
@@ -234,8 +236,10 @@ def apply(plan_file: Path | None, env: str | None, url: str | None, auto_approve
         return str(answer).strip() == "yes"
 
     assert env is not None
-    return _emit(cmd.run_env(opts, env, url, auto_approve, sys.stdin.isatty(), confirm, lock_timeout, no_lock,
-                             audit_log, remediate_keys, max_rate), opts)
+    req = cmd.ApplyRequest(url=url, lock_timeout=lock_timeout, no_lock=no_lock, audit_log=audit_log,
+                           remediate_keys=remediate_keys, max_rate=max_rate, auto_approve=auto_approve,
+                           interactive=sys.stdin.isatty())
+    return _emit(cmd.run_env(opts, env, req, confirm), opts)
 
 
 def _lock_and_audit(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -270,7 +274,9 @@ def remediate(env: str, url: str | None, execute: bool, resume: bool, checkpoint
     from redispolicy.commands import remediate as cmd
 
     opts = _options(**kw)
-    return _emit(cmd.run(opts, env, url, execute, resume, checkpoint, max_rate, lock_timeout, audit_log), opts)
+    req = cmd.RemediateRequest(env=env, url=url, execute=execute, resume=resume, checkpoint=checkpoint,
+                               max_rate=max_rate, lock_timeout=lock_timeout, audit_log=audit_log)
+    return _emit(cmd.run(opts, req), opts)
 
 
 @cli.command()
@@ -279,10 +285,12 @@ def remediate(env: str, url: str | None, execute: bool, resume: bool, checkpoint
 @click.option("--execute", is_flag=True, help="Delete the eligible keys (default: a dry run that only lists them).")
 @click.option("--max-rate", type=click.IntRange(min=0), default=None,
               help="Keys per second to scan and delete (0 = unlimited; default sampling.max_rate or 20000).")
+@click.option("--examples", is_flag=True,
+              help="Include example key names in every format; without it only text on stdout shows them.")
 @_lock_and_audit
 @common("cleanup")
 def cleanup(env: str, url: str | None, execute: bool, max_rate: int | None, lock_timeout: float,
-            audit_log: Path | None, **kw: Any) -> int:
+            audit_log: Path | None, examples: bool, **kw: Any) -> int:
     """Delete keys of classes with `cleanup:` (idle_over: D, or always). Never flushes a database.
 
     A dry run unless --execute: counts and example names per class, nothing deleted.
@@ -299,7 +307,9 @@ def cleanup(env: str, url: str | None, execute: bool, max_rate: int | None, lock
         stream.write(text + "\n")
         stream.flush()
 
-    return _emit(cmd.run(opts, env, url, execute, max_rate, lock_timeout, audit_log, announce), opts)
+    req = cmd.CleanupRequest(env=env, url=url, execute=execute, max_rate=max_rate, lock_timeout=lock_timeout,
+                             audit_log=audit_log, examples=examples)
+    return _emit(cmd.run(opts, req, announce), opts)
 
 
 @cli.command()
@@ -337,8 +347,10 @@ def drift(env: str, url: str | None, keys: bool, window: float, max_rate: int | 
     from redispolicy.commands import drift as cmd
 
     opts = _options(**kw)
-    return _emit(cmd.run(opts, env, url, keys, window, max_rate, fail_on, since_plan, textfile_dir, memory,
-                         discover, examples), opts)
+    req = cmd.DriftRequest(env=env, url=url, keys=keys, window=window, max_rate=max_rate, fail_on=fail_on,
+                           since_plan=since_plan, textfile_dir=textfile_dir, memory=memory, discover_nodes=discover,
+                           examples=examples)
+    return _emit(cmd.run(opts, req), opts)
 
 
 @cli.command()

@@ -92,8 +92,23 @@ class KeyStep:
         return cls(env, max_rate, cmd)
 
 
-def run_file(opts: Options, plan_path: Path, url: str | None, lock_timeout: float, no_lock: bool,
-             audit_log: Path | None, remediate_keys: bool = False, max_rate: int | None = None) -> Result:
+@dataclasses.dataclass(frozen=True)
+class ApplyRequest:
+    """`redispolicy apply`'s flags, by name (the same for `apply FILE` and `apply -e ENV`)."""
+
+    url: str | None = None
+    lock_timeout: float = 30.0
+    no_lock: bool = False
+    audit_log: Path | None = None
+    remediate_keys: bool = False
+    max_rate: int | None = None
+    auto_approve: bool = False  # -e only: apply the fresh plan without asking
+    interactive: bool = False  # -e only: there is a terminal to ask on
+
+
+def run_file(opts: Options, plan_path: Path, req: ApplyRequest) -> Result:
+    url, lock_timeout, no_lock, audit_log = req.url, req.lock_timeout, req.no_lock, req.audit_log
+    remediate_keys, max_rate = req.remediate_keys, req.max_rate
     key = plan_cmd.fingerprint_key(opts.environ)
     try:
         data = read_bounded(plan_path, MAX_PLAN_BYTES, "a plan file")
@@ -153,9 +168,10 @@ def _changed_files(saved: SavedPlan, policy_dir: Path) -> list[str]:
     return changed
 
 
-def run_env(opts: Options, env: str, url: str | None, auto_approve: bool, interactive: bool, confirm: Confirm,
-            lock_timeout: float, no_lock: bool, audit_log: Path | None, remediate_keys: bool = False,
-            max_rate: int | None = None) -> Result:
+def run_env(opts: Options, env: str, req: ApplyRequest, confirm: Confirm) -> Result:
+    url, lock_timeout, no_lock, audit_log = req.url, req.lock_timeout, req.no_lock, req.audit_log
+    remediate_keys, max_rate, auto_approve, interactive = req.remediate_keys, req.max_rate, req.auto_approve, \
+        req.interactive
     policy, failed = plan_cmd.load_policy(opts, env, url is not None)
     if failed is not None:
         return failed

@@ -12,6 +12,7 @@ Exit 0 (dry run or done), 1 refused or error, 130 interrupted.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,8 +39,22 @@ from redispolicy.render import renderer
 Announce = Callable[[str], None]
 
 
-def run(opts: Options, env: str, url: str | None, execute: bool, max_rate: int | None, lock_timeout: float,
-        audit_log: Path | None, announce: Announce) -> Result:
+@dataclasses.dataclass(frozen=True)
+class CleanupRequest:
+    """`redispolicy cleanup`'s flags, by name."""
+
+    env: str
+    url: str | None = None
+    execute: bool = False
+    max_rate: int | None = None
+    lock_timeout: float = 30.0
+    audit_log: Path | None = None
+    examples: bool = False
+
+
+def run(opts: Options, req: CleanupRequest, announce: Announce) -> Result:
+    env, url, execute, max_rate, lock_timeout = req.env, req.url, req.execute, req.max_rate, req.lock_timeout
+    audit_log, examples = req.audit_log, req.examples
     policy, failed = plan_cmd.load_policy(opts, env, url is not None)
     if failed is not None:
         return failed
@@ -63,10 +78,11 @@ def run(opts: Options, env: str, url: str | None, execute: bool, max_rate: int |
             start = time.monotonic()
             found = _find(s.client_for, policy.keys, s.dbs, s.info.keys, rate, execute, reserved_keys(policy))
             if not execute:
-                return _render(opts, _report(policy.environment, ident.address, "dry_run", found))
+                return _render(opts, _report(policy.environment, ident.address, "dry_run", found), examples)
             if found.eligible:
+                # The list before deleting goes to the operator's terminal: key names included.
                 announce(renderer("text", "cleanup")(_report(policy.environment, ident.address, "preview", found),
-                                                     opts.style))
+                                                     dataclasses.replace(opts.style, key_names=True)))
             bar = progress_bar(found.eligible, "deleting keys")
             deleter = Deleter(s.client_for, policy.keys, found, rate, bar)
             status, detail = "done", ""
@@ -86,7 +102,7 @@ def run(opts: Options, env: str, url: str | None, execute: bool, max_rate: int |
                         "skipped": c.skipped} for c in report.classes]
             write_audit(opts, policy, audit_log, s.client, "cleanup", ident.address, changes,
                         "applied" if status == "done" else status, detail)
-    return _render(opts, report)
+    return _render(opts, report, examples)
 
 
 def _unknown_chunk() -> str:
@@ -109,5 +125,5 @@ def _report(environment: str | None, address: str, status: str, found: Found) ->
                          execute=status != "dry_run")
 
 
-def _render(opts: Options, report: CleanupReport) -> Result:
-    return render_result(opts, "cleanup", report, report.exit_code)
+def _render(opts: Options, report: CleanupReport, examples: bool = False) -> Result:
+    return render_result(opts, "cleanup", report, report.exit_code, examples=examples)

@@ -139,9 +139,27 @@ def _failed(policy: Policy, where: str, name: str, message: str, role: str = "un
     return TargetDrift(ident, Plan(policy.environment, ident, ()), None, (), (), error=message, name=name)
 
 
-def run(opts: Options, env: str, url: str | None, keys: bool, window: float, max_rate: int | None,
-        fail_on: str, since_plan: Path | None, textfile_dir: Path | None, memory: bool = False,
-        discover_nodes: bool = True, examples: bool = False) -> Result:
+@dataclasses.dataclass(frozen=True)
+class DriftRequest:
+    """`redispolicy drift`'s flags, by name."""
+
+    env: str
+    url: str | None = None
+    keys: bool = True
+    window: float = 0.0  # seconds between two INFO readings
+    max_rate: int | None = None
+    fail_on: str = "critical"  # warning | critical
+    since_plan: Path | None = None
+    textfile_dir: Path | None = None
+    memory: bool = False
+    discover_nodes: bool = True
+    examples: bool = False
+
+
+def run(opts: Options, req: DriftRequest) -> Result:
+    env, url, keys, window, max_rate, fail_on = req.env, req.url, req.keys, req.window, req.max_rate, req.fail_on
+    since_plan, textfile_dir, memory, discover_nodes, examples = req.since_plan, req.textfile_dir, req.memory, \
+        req.discover_nodes, req.examples
     policy, failed = plan_cmd.load_policy(opts, env, url is not None)
     if failed is not None:
         return failed

@@ -117,11 +117,27 @@ def fingerprint_key(environ: dict[str, str]) -> bytes:
                                   "`redispolicy plan --out FILE`; or set $REDISPOLICY_FINGERPRINT_KEY")
 
 
-def run(opts: Options, env: str, url: str | None, detailed_exitcode: bool, show_unchanged: bool,
-        out: Path | None = None, keys: bool = True, max_rate: int | None = None, memory: bool = False,
-        examples: bool = False) -> Result:
+@dataclasses.dataclass(frozen=True)
+class PlanRequest:
+    """`redispolicy plan`'s flags, by name (two booleans cannot be swapped unnoticed)."""
+
+    env: str
+    url: str | None = None
+    detailed_exitcode: bool = False
+    show_unchanged: bool = False
+    out: Path | None = None  # --out: save the signed plan file here
+    keys: bool = True  # audit keys too
+    max_rate: int | None = None
+    memory: bool = False
+    examples: bool = False  # key names in formats that leave the machine
+
+
+def run(opts: Options, req: PlanRequest) -> Result:
     """Exit 1 also when CONFIG GET could not run (a plan of nothing is not "no changes"), unless the
     policy's target says ``config: unavailable``. Key names leave the machine only with ``examples``."""
+    env, url, out, keys, max_rate = req.env, req.url, req.out, req.keys, req.max_rate
+    detailed_exitcode, show_unchanged, memory, examples = req.detailed_exitcode, req.show_unchanged, req.memory, \
+        req.examples
     from redispolicy.plan.drift import declared_config
 
     policy, failed = load_policy(opts, env, url is not None)

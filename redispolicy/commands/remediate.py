@@ -11,6 +11,7 @@ Exit 0 (dry run or done), 1 error, 130 interrupted (the checkpoint is kept).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +48,23 @@ def default_checkpoint(environ: dict[str, str], env: str, address: str) -> Path:
     return state_file(environ, f"remediate-{env}-{address}.json")
 
 
-def run(opts: Options, env: str, url: str | None, execute: bool, resume: bool, checkpoint: Path | None,
-        max_rate: int | None, lock_timeout: float, audit_log: Path | None) -> Result:
+@dataclasses.dataclass(frozen=True)
+class RemediateRequest:
+    """`redispolicy remediate`'s flags, by name."""
+
+    env: str
+    url: str | None = None
+    execute: bool = False
+    resume: bool = False
+    checkpoint: Path | None = None
+    max_rate: int | None = None
+    lock_timeout: float = 30.0
+    audit_log: Path | None = None
+
+
+def run(opts: Options, req: RemediateRequest) -> Result:
+    env, url, execute, resume, checkpoint = req.env, req.url, req.execute, req.resume, req.checkpoint
+    max_rate, lock_timeout, audit_log = req.max_rate, req.lock_timeout, req.audit_log
     if resume and not execute:
         raise UsageError("--resume continues an interrupted --execute", "add --execute")
     policy, failed = plan_cmd.load_policy(opts, env, url is not None)

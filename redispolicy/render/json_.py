@@ -256,7 +256,7 @@ def render_cleanup(report: CleanupReport, style: Style) -> str:
         "classes": [{"name": c.name, "pattern": c.pattern,
                      "rule": {"always": True} if c.always else {"idle_over_seconds": c.idle_over},
                      "matched": c.matched, "eligible": c.eligible, "deleted": c.deleted, "skipped": c.skipped,
-                     "examples": list(c.examples)} for c in report.classes],
+                     "examples": list(c.examples) if style.key_names else []} for c in report.classes],
         "refused": [{"name": n, "pattern": p} for n, p in report.refused],
         "summary": {"eligible": report.eligible, "deleted": report.deleted, "skipped": report.skipped},
         "exit_code": report.exit_code,

@@ -75,3 +75,18 @@ def key_classes(policy_dir: Path) -> tuple[KeyClass, ...]:
     res = pset.resolve(pset.env_file("test"))
     assert res.policy is not None
     return res.policy.keys
+
+
+def too_many_clients() -> str:
+    """A ``maxclients`` every server refuses, quickly: just above the kernel's ceiling on open files.
+
+    The server raises its open-files limit to fit ``maxclients`` and, when the kernel says no, tries
+    again 16 lower each time, one setrlimit(2) per try, before it refuses. Even a server running as
+    root cannot pass ``fs.nr_open``, so a value just above it is refused after a few dozen tries;
+    100000000 costs the server millions of tries (seconds, longer than a loaded CI's socket timeout).
+    """
+    try:
+        ceiling = int(Path("/proc/sys/fs/nr_open").read_text())
+    except (OSError, ValueError):  # not Linux: the kernels we know cap open files lower than this
+        ceiling = 1 << 20
+    return str(ceiling + 1024)

@@ -309,9 +309,8 @@ def test_config_setting_requirepass_does_not_lock_the_key_step_out(redis_server,
 def _run_env(d: Path, url: str, answer: bool) -> tuple[list[str], int, str]:
     asked: list[str] = []
     opts = Options(d, dict(os.environ), "text", (), Style(color=False))
-    result = apply_cmd.run_env(opts, "test", url, auto_approve=False, interactive=True,
-                               confirm=lambda shown: asked.append(shown) or answer, lock_timeout=0, no_lock=False,
-                               audit_log=None, remediate_keys=True)
+    req = apply_cmd.ApplyRequest(url=url, lock_timeout=0, remediate_keys=True, interactive=True)
+    result = apply_cmd.run_env(opts, "test", req, lambda shown: asked.append(shown) or answer)
     return asked, result.exit_code, result.stdout
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,12 @@ from redispolicy.policy.model import KeyClass
 
 from .conftest import audit_entries, cli, key_classes, write_policy
 
-IDLE = 2  # seconds; OBJECT IDLETIME has a 1 s resolution, so the test waits IDLE + 1.2 s
+# The idle window, and how long the seeded keys look unread. Keys read just before cleanup (idle
+# ~0 s) must stay under IDLE until cleanup checks them: with 10 minutes, no stalled CI run gets
+# there. The seed is aged by _age (RESTORE ... IDLETIME) instead of by sleeping, so the wait costs
+# nothing and the aged keys are far past the window (a sleep of IDLE + 1.2 s left 2 s of margin).
+IDLE = 600
+AGE = 3600
 POLICY = f"""
 keys:
   - name: keep-scratch      # shadows scratch:* for scratch:keep:* (first match wins)
@@ -33,7 +37,7 @@ keys:
   - name: temp
     pattern: "doc:*:temp"
     ttl: {{max: 6h}}
-    cleanup: {{idle_over: {IDLE}s}}
+    cleanup: {{idle_over: {IDLE // 60}m}}
   - name: scratch
     pattern: "scratch:*"
     cleanup: {{always: true}}
@@ -59,6 +63,26 @@ def _seed(server, n: int = 30, dbs: tuple[int, ...] = (0, 1)) -> None:
             p.set(f"scratch:keep:{i}", "v")
             p.set(f"other:{i}", "v")
         p.execute()
+
+
+def _age(server, dbs: tuple[int, ...] = (0, 1)) -> None:
+    """Every key of ``dbs`` as if nobody had read it for AGE seconds, its value and TTL unchanged.
+
+    RESTORE ... IDLETIME (Redis >= 5.0, Valkey) sets the idle clock that OBJECT IDLETIME reports.
+    """
+    for db in dbs:
+        c = server.client(db=db, decode_responses=False)
+        keys = list(c.scan_iter(count=1000))
+        p = c.pipeline(transaction=False)
+        for k in keys:
+            p.dump(k)
+            p.pttl(k)
+        replies = p.execute()
+        p = c.pipeline(transaction=False)
+        for k, dumped, pttl in zip(keys, replies[0::2], replies[1::2], strict=True):
+            p.restore(k, max(pttl, 0), dumped, replace=True, idletime=AGE)  # PTTL -1: no TTL (0)
+        p.execute()
+        assert all(c.object("idletime", k) > IDLE for k in keys[:3])  # aged past the window
 
 
 def _keys(server) -> set[tuple[int, str]]:
@@ -91,7 +115,7 @@ def _flushes(server) -> int:
 def _prepare(server, tmp_path) -> tuple[Path, set, set]:
     d = _write(tmp_path)
     _seed(server)
-    time.sleep(IDLE + 1.2)
+    _age(server)
     touched = {(0, "doc:1:temp"), (0, "doc:2:h:temp"), (1, "doc:3:temp")}
     for db, k in touched:
         if ":h:" in k:
@@ -105,7 +129,7 @@ def _prepare(server, tmp_path) -> tuple[Path, set, set]:
 def test_dry_run_deletes_nothing_then_execute_deletes_exactly_the_eligible_keys(matrix_server, tmp_path, capsys):
     d, keys, eligible = _prepare(matrix_server, tmp_path)
     sizes = [matrix_server.client(db=db).dbsize() for db in (0, 1)]
-    code, out, _ = _cleanup(d, matrix_server.url, capsys, "-o", "json")
+    code, out, _ = _cleanup(d, matrix_server.url, capsys, "-o", "json", "--examples")
     assert code == 0
     doc = json.loads(out)
     assert doc["mode"] == "dry_run" and doc["result"] == "dry_run"
@@ -140,7 +164,7 @@ def test_dry_run_deletes_nothing_then_execute_deletes_exactly_the_eligible_keys(
 def test_a_key_used_between_listing_and_deleting_is_skipped(redis_server, tmp_path):
     d = _write(tmp_path)
     _seed(redis_server, n=10, dbs=(0,))
-    time.sleep(IDLE + 1.2)
+    _age(redis_server, dbs=(0,))
     classes = key_classes(d)
     clients: dict[int, redis.Redis] = {}
 

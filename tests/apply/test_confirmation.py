@@ -70,9 +70,8 @@ def test_declined_at_the_prompt_changes_nothing(matrix_server, policies, capsys)
     """With a terminal, anything but 'yes' declines: exit 1, nothing changed (the prompt is stubbed)."""
     asked: list[str] = []
     opts = Options(policies, dict(os.environ), "text", (), Style(color=False))
-    result = apply_cmd.run_env(opts, "test", matrix_server.url, auto_approve=False, interactive=True,
-                               confirm=lambda shown: asked.append(shown) or False, lock_timeout=0, no_lock=False,
-                               audit_log=None)
+    req = apply_cmd.ApplyRequest(url=matrix_server.url, lock_timeout=0, interactive=True)
+    result = apply_cmd.run_env(opts, "test", req, lambda shown: asked.append(shown) or False)
     assert result.exit_code == 1
     assert "Apply cancelled: nothing was changed." in result.stdout
     assert len(asked) == 1 and "maxmemory" in asked[0] and "hz" in asked[0]  # it showed the plan first

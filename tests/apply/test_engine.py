@@ -26,12 +26,15 @@ from redispolicy.catalog.features import supports_multi_config_set
 from redispolicy.catalog.params import catalog
 from redispolicy.secret import Secret
 
+from .conftest import too_many_clients
+
 # parameter -> (what is sent, what the server reports back once it is set)
 PLANNED = {"maxmemory": ("1gb", "1073741824"), "hz": ("20", "20"), "timeout": ("300", "300")}
 START = {"maxmemory": "0", "hz": "10", "timeout": "0"}
 CONFIG_SET = ("CONFIG", "SET")
 SECRET = "pw-Engine-9d2e71"
 PATHS = {"multi": True, "per-parameter": False}
+TOO_MANY = too_many_clients()
 
 
 def _param(name: str):
@@ -139,11 +142,10 @@ def test_nothing_to_apply_sends_nothing(server, proxy):
 # -- a value the server refuses, and one it does not keep ------------------------------------------------
 @pytest.mark.parametrize("path", list(PATHS))
 def test_refused_value_leaves_every_parameter_as_before(server, proxy, path):
-    """maxclients 1000000000 passes validation; every server refuses it (above any open-files limit)."""
+    """Every server refuses a maxclients above the kernel's ceiling on open files (see too_many_clients)."""
     multi = _path(server, path)
     before = {**START, "maxclients": _live(server, ["maxclients"])["maxclients"]}
-    planned = {"maxmemory": PLANNED["maxmemory"], "maxclients": ("1000000000", "1000000000"),
-               "timeout": PLANNED["timeout"]}
+    planned = {"maxmemory": PLANNED["maxmemory"], "maxclients": (TOO_MANY, TOO_MANY), "timeout": PLANNED["timeout"]}
     items = _items(planned, before)
     result = apply_items(_factory(proxy), items, multi)
     assert_all_or_nothing(result, server, items)
@@ -156,7 +158,7 @@ def test_refused_value_leaves_every_parameter_as_before(server, proxy, path):
         assert result.detail.startswith("the server refused maxclients: "), result
         assert result.detail.endswith("rolled back and verified: the server is as before"), result
         # Stopped at the refusal (timeout never sent), then put maxmemory back.
-        assert _sets(proxy) == [["maxmemory", "1gb"], ["maxclients", "1000000000"], ["maxmemory", "0"]]
+        assert _sets(proxy) == [["maxmemory", "1gb"], ["maxclients", TOO_MANY], ["maxmemory", "0"]]
     assert result.mismatches == ()
 
 
@@ -211,16 +213,16 @@ def test_sensitive_value_is_applied_and_never_shown(server, proxy, path):
 @pytest.mark.parametrize("path", list(PATHS))
 def test_a_refused_sensitive_value_is_redacted_from_the_server_error(server, proxy, path):
     """The server's error may quote the value it refused (Redis 6.x does: "Invalid argument
-    '1000000000' for CONFIG SET 'maxclients'"). Marked sensitive, that value never appears in
-    what the engine returns, whatever the server says."""
+    '<value>' for CONFIG SET 'maxclients'"). Marked sensitive, that value never appears in what
+    the engine returns, whatever the server says."""
     multi = _path(server, path)
     before = _live(server, ["maxclients"])["maxclients"]
     secret_param = dataclasses.replace(_param("maxclients"), sensitive=True)
     items = [*_items({"timeout": PLANNED["timeout"]}, START),
-             Item("maxclients", secret_param, Secret("1000000000"), Secret("1000000000"), Secret(before))]
+             Item("maxclients", secret_param, Secret(TOO_MANY), Secret(TOO_MANY), Secret(before))]
     result = apply_items(_factory(proxy), items, multi)
     assert result.status in ("refused", "rolled_back"), result
-    assert "1000000000" not in repr(result) and before not in result.detail, result
+    assert TOO_MANY not in repr(result) and before not in result.detail, result
     assert_all_or_nothing(result, server, items)
 
 

@@ -23,7 +23,7 @@ from proxy import Cut, FaultProxy
 
 from redispolicy.main import run
 
-from .conftest import audit_entries, write_policy
+from .conftest import audit_entries, too_many_clients, write_policy
 from .conftest import make_plan as policy_plan  # the plan of whatever policy the test wrote
 
 PARAMS = ("maxmemory", "maxmemory-policy", "timeout", "hz")
@@ -263,9 +263,9 @@ def test_cut_during_rollback(matrix_server, proxy, env, capsys):
 
 
 # -- 2. a value the server refuses (or does not keep) in the middle of the batch ---------------------
-# Both pass validation: the server alone knows that it cannot take 100000000 clients (more than
+# Both pass validation: the server alone knows that it cannot take that many clients (more than
 # any open-files limit), and that it clamps hz to 500.
-REFUSED_POLICY = POLICY.replace("  timeout: 300\n", "  maxclients: 100000000\n  timeout: 300\n")
+REFUSED_POLICY = POLICY.replace("  timeout: 300\n", f"  maxclients: {too_many_clients()}\n  timeout: 300\n")
 NOT_KEPT_POLICY = POLICY.replace("hz: 20", "hz: 600")
 
 

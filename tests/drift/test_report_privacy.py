@@ -114,3 +114,15 @@ def test_control_characters_cannot_fake_lines(planted: Path, capsys: pytest.Capt
     if verb == "drift":
         ET.fromstring(found["report junit"])
         assert "\\u001b" not in found["report sarif"]  # SARIF messages are shown to people: escaped too
+
+
+def test_cleanup_json_carries_key_names_only_with_examples(planted: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """cleanup lists eligible keys per class: the names stay on the operator's terminal unless --examples."""
+    (planted / "policies" / "test.yaml").write_text(POLICY.replace("ttl: {max: 1h}", "cleanup: {always: true}"))
+    code, out = cli(capsys, "cleanup", "-o", "json", "--report", "text=out.txt")
+    assert code == 0 and json.loads(out)["classes"][0]["eligible"] == 1
+    assert LEAK not in out and LEAK not in Path("out.txt").read_text()
+    code, out = cli(capsys, "cleanup", "-o", "text")
+    assert LEAK in out  # the operator's terminal
+    code, out = cli(capsys, "cleanup", "-o", "json", "--examples")
+    assert json.loads(out)["classes"][0]["examples"] == ["session:tok_SECRET123"]

@@ -42,7 +42,7 @@ def render_cleanup(report: CleanupReport, style: Style) -> str:
                 else f"{c.eligible} of {c.matched} keys eligible")
         mark = style.paint("-", "red", "bold") if (c.deleted if done else c.eligible) else style.paint("✓", "green")
         lines.append(f"  {mark} {c.name:<{width}}  {c.pattern:<{pwidth}}  {_rule(c):<{rwidth}}  {what}")
-        if c.examples and not done:
+        if c.examples and not done and style.key_names:
             lines.append(style.paint("      e.g. " + ", ".join(c.examples), "dim"))
     lines.append("")
     if report.status == "dry_run":
