@@ -43,8 +43,12 @@ def main() -> int:
     policies = sorted(str(p) for p in (ROOT / "policies").glob("*.yaml"))
     candidates = {
         "redispolicy validate (schema + Redis checks)": [str(BIN / "redispolicy"), "validate", "-q"],
-        "check-jsonschema (schema only)": [str(BIN / "check-jsonschema"), "--schemafile",
-                                           str(ROOT / "redispolicy/policy/schema.json"), *policies],
+        "check-jsonschema (schema only)": [
+            str(BIN / "check-jsonschema"),
+            "--schemafile",
+            str(ROOT / "redispolicy/policy/schema.json"),
+            *policies,
+        ],
     }
     print(f"{'command':48} {'median ms':>10} {'min':>7} {'max':>7}  runs={args.runs}")
     for name, cmd in candidates.items():

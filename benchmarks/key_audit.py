@@ -42,8 +42,13 @@ from redispolicy.policy.model import KeyClass  # noqa: E402
 from redispolicy.secret import Secret  # noqa: E402
 
 # namespace, share of keys, TTL rule (seconds) -- the document pipeline of policies/
-MIX = [("ocr", 0.30, 3 * 86400), ("entities", 0.20, 12 * 3600), ("chunks", 0.40, 86400),
-       ("lock", 0.05, 600), ("misc", 0.05, None)]
+MIX = [
+    ("ocr", 0.30, 3 * 86400),
+    ("entities", 0.20, 12 * 3600),
+    ("chunks", 0.40, 86400),
+    ("lock", 0.05, 600),
+    ("misc", 0.05, None),
+]
 
 
 def seed(client: redis.Redis, total: int) -> None:
@@ -52,7 +57,8 @@ def seed(client: redis.Redis, total: int) -> None:
         client.execute_command("DEBUG", "POPULATE", n, name, 64)
         if ttl:
             # 90 % get a TTL (a tenth of those above the rule), 10 % none: violations to find.
-            client.eval("""
+            client.eval(
+                """
                 local n, ttl = tonumber(ARGV[2]), tonumber(ARGV[3])
                 for i = 0, n - 1 do
                   if i % 10 ~= 0 then
@@ -60,13 +66,26 @@ def seed(client: redis.Redis, total: int) -> None:
                     if i % 100 == 1 then t = ttl * 2000 end
                     redis.call('PEXPIRE', ARGV[1] .. ':' .. i, t)
                   end
-                end""", 0, name, n, ttl)
+                end""",
+                0,
+                name,
+                n,
+                ttl,
+            )
 
 
 def audit(url: str, memory: bool, rate: int) -> tuple[int, float]:
-    classes = tuple(KeyClass(name, f"{name}:*", Location("bench"), ttl_max=ttl,
-                             max_size=1 << 20 if memory and name == "ocr" else None)
-                    for name, _, ttl in MIX if ttl)
+    classes = tuple(
+        KeyClass(
+            name,
+            f"{name}:*",
+            Location("bench"),
+            ttl_max=ttl,
+            max_size=1 << 20 if memory and name == "ocr" else None,
+        )
+        for name, _, ttl in MIX
+        if ttl
+    )
     judge = KeyJudge(classes)
     conn = ConnectOptions(Secret(url), decode_responses=False)
     stats = scan_exact(lambda db: connect(conn), [0], judge.add, want_memory=memory, rate=rate)
@@ -90,8 +109,9 @@ print(statistics.quantiles(s, n=100)[98], len(s))
 
 def ping_p99(port: int, seconds: float) -> tuple[float, int]:
     """PING p99 (ms) from a separate process, so our own threads do not colour the reading."""
-    out = subprocess.run([sys.executable, "-c", PINGER, str(port), str(seconds)], capture_output=True,
-                         text=True, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", PINGER, str(port), str(seconds)], capture_output=True, text=True, check=True
+    ).stdout.split()
     return float(out[0]), int(out[1])
 
 
@@ -107,21 +127,29 @@ def main() -> int:
         seed(client, args.keys)
         n = client.dbsize()
         url = f"redis://127.0.0.1:{port}/0"
-        print(f"server: {args.server} {version}, {n} keys, loopback, {shutil.which('nproc') and ''}"
-              f"{subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores")
+        print(
+            f"server: {args.server} {version}, {n} keys, loopback, {shutil.which('nproc') and ''}"
+            f"{subprocess.run(['nproc'], capture_output=True, text=True).stdout.strip()} cores"
+        )
         print(f"{'measurement':58} {'seconds':>8} {'keys/s':>10}")
         scanned, secs = audit(url, memory=False, rate=0)
         print(f"{'redispolicy exact audit, PTTL (unthrottled)':58} {secs:8.2f} {scanned / secs:10,.0f}")
         scanned, secs = audit(url, memory=True, rate=0)
-        print(f"{'redispolicy exact audit, PTTL + MEMORY USAGE (unthrottled)':58} {secs:8.2f} "
-              f"{scanned / secs:10,.0f}")
+        print(
+            f"{'redispolicy exact audit, PTTL + MEMORY USAGE (unthrottled)':58} {secs:8.2f} "
+            f"{scanned / secs:10,.0f}"
+        )
         if cli:
             for flag in ("--memkeys", "--bigkeys"):
                 secs = timed([cli, "-p", str(port), flag])
                 print(f"{'redis-cli ' + flag:58} {secs:8.2f} {n / secs:10,.0f}")
         if bench:
-            out = subprocess.run([bench, "-p", str(port), "-n", str(n), "-P", "64", "-q", "PTTL", "ocr:1"],
-                                 capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(
+                [bench, "-p", str(port), "-n", str(n), "-P", "64", "-q", "PTTL", "ocr:1"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             rps = float(re.findall(r"([0-9][0-9.,]*) requests per second", out)[-1].replace(",", ""))
             print(f"{'redis-benchmark -P 64 PTTL (server ceiling, 1 key)':58} {n / rps:8.2f} {rps:10,.0f}")
         idle, n_idle = ping_p99(port, 10.0)
@@ -130,8 +158,10 @@ def main() -> int:
         t.start()
         busy, n_busy = ping_p99(port, 10.0)  # the first 10 s of a ~50 s default-rate audit
         t.join()
-        print(f"PING p99 from another process: idle {idle:.3f} ms ({n_idle} pings); during a default-rate "
-              f"audit ({DEFAULT_RATE} keys/s) {busy:.3f} ms ({n_busy} pings): +{busy - idle:.3f} ms")
+        print(
+            f"PING p99 from another process: idle {idle:.3f} ms ({n_idle} pings); during a default-rate "
+            f"audit ({DEFAULT_RATE} keys/s) {busy:.3f} ms ({n_busy} pings): +{busy - idle:.3f} ms"
+        )
         print(f"default-rate audit: {result[0][0]} keys in {result[0][1]:.1f} s")
     return 0
 

@@ -38,7 +38,9 @@ from redispolicy.policy.model import KeyClass  # noqa: E402
 
 
 def remediate(port: int, execute: bool) -> tuple[int, int, float]:
-    classes = tuple(KeyClass(n, f"{n}:*", Location("bench"), ttl_max=t, remediate=True) for n, _, t in MIX if t)
+    classes = tuple(
+        KeyClass(n, f"{n}:*", Location("bench"), ttl_max=t, remediate=True) for n, _, t in MIX if t
+    )
     client = redis.Redis(port=port)
     try:
         result = Remediation(lambda db: client, classes, [0], execute, True, 0).run()
@@ -54,9 +56,15 @@ def peer(port: int) -> tuple[float, int]:
     for name, _, ttl in MIX:
         if not ttl:
             continue
-        out = subprocess.run(f"set -o pipefail; redis-cli -p {port} --scan --pattern '{name}:*'"
-                             f" | awk '{{print \"EXPIRE \" $0 \" {ttl} NX\"}}' | redis-cli -p {port} --pipe",
-                             shell=True, executable="/bin/bash", check=True, capture_output=True, text=True).stdout
+        out = subprocess.run(
+            f"set -o pipefail; redis-cli -p {port} --scan --pattern '{name}:*'"
+            f' | awk \'{{print "EXPIRE " $0 " {ttl} NX"}}\' | redis-cli -p {port} --pipe',
+            shell=True,
+            executable="/bin/bash",
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         replies += int(re.findall(r"replies: (\d+)", out)[-1])
     return time.perf_counter() - start, replies
 
@@ -73,16 +81,22 @@ def main() -> int:
         print(f"server: {args.server} {version}, {n} keys, loopback")
         print(f"{'measurement':62} {'seconds':>8} {'keys/s':>10}  changed")
         scanned, would, secs = remediate(port, execute=False)
-        print(f"{'redispolicy remediate (dry run: exact counts)':62} {secs:8.2f} {scanned / secs:10,.0f}  "
-              f"{would} would")
+        print(
+            f"{'redispolicy remediate (dry run: exact counts)':62} {secs:8.2f} {scanned / secs:10,.0f}  "
+            f"{would} would"
+        )
         secs, sent = peer(port)
-        print(f"{'redis-cli --scan | awk | redis-cli --pipe (EXPIRE NX only)':62} {secs:8.2f} {n / secs:10,.0f}  "
-              f"not reported ({sent} EXPIREs sent)")
+        print(
+            f"{'redis-cli --scan | awk | redis-cli --pipe (EXPIRE NX only)':62} {secs:8.2f} {n / secs:10,.0f}  "
+            f"not reported ({sent} EXPIREs sent)"
+        )
         client.flushall()
         seed(client, args.keys)
         scanned, changed, secs = remediate(port, execute=True)
-        print(f"{'redispolicy remediate --execute (EXPIRE NX + LT)':62} {secs:8.2f} {scanned / secs:10,.0f}  "
-              f"{changed} changed{'' if changed == would else ' (dry run said ' + str(would) + ')'}")
+        print(
+            f"{'redispolicy remediate --execute (EXPIRE NX + LT)':62} {secs:8.2f} {scanned / secs:10,.0f}  "
+            f"{changed} changed{'' if changed == would else ' (dry run said ' + str(would) + ')'}"
+        )
     return 0
 
 

@@ -48,8 +48,12 @@ from redispolicy.secret import Secret  # noqa: E402
 
 MIN = 60
 # class, share of keys, ttl.max (s), % of keys without a TTL, % with a TTL above max
-MIX = [("ocr", 0.40, 3 * 86400, 2, 3), ("chunks", 0.30, 86400, 5, 1),
-       ("locks", 0.20, 10 * MIN, 10, 2), ("sessions", 0.10, 30 * MIN, 10, 1)]
+MIX = [
+    ("ocr", 0.40, 3 * 86400, 2, 3),
+    ("chunks", 0.30, 86400, 5, 1),
+    ("locks", 0.20, 10 * MIN, 10, 2),
+    ("sessions", 0.10, 30 * MIN, 10, 1),
+]
 KINDS = ("no_ttl", "ttl_over_max")
 NAIVE_TOLERANCE = 0.20  # the peer's point estimate "close enough": within ±20 % of the true count
 TARGET = 36  # of 40: the issue's bar for 95 % intervals
@@ -75,8 +79,11 @@ def seed(client: redis.Redis, total: int) -> dict[str, dict[str, int]]:
         client.execute_command("DEBUG", "POPULATE", n, name, 32)
         client.eval(SET_TTLS, 0, name, n, ttl * 1000, no_ttl, over)
         residues = [i % 100 for i in range(n)]
-        truth[name] = {"keys": n, "no_ttl": sum(r < no_ttl for r in residues),
-                       "ttl_over_max": sum(no_ttl <= r < no_ttl + over for r in residues)}
+        truth[name] = {
+            "keys": n,
+            "no_ttl": sum(r < no_ttl for r in residues),
+            "ttl_over_max": sum(no_ttl <= r < no_ttl + over for r in residues),
+        }
     return truth
 
 
@@ -87,8 +94,9 @@ def classes() -> tuple[KeyClass, ...]:
 Row = tuple[str, str]
 
 
-def repeat(raw: redis.Redis, dbsize: int, truth: dict[str, dict[str, int]], rows: list[Row], runs: int,
-           draws: int) -> tuple[dict[Row, int], dict[Row, int], dict[Row, int], dict[Row, float], int, float]:
+def repeat(
+    raw: redis.Redis, dbsize: int, truth: dict[str, dict[str, int]], rows: list[Row], runs: int, draws: int
+) -> tuple[dict[Row, int], dict[Row, int], dict[Row, int], dict[Row, float], int, float]:
     """``runs`` independent samples of ``draws`` keys: per row, intervals covering the truth, the
     peer's point estimate within ±20 %, the peer saying 0, and the mean interval width."""
     covered = dict.fromkeys(rows, 0)
@@ -131,8 +139,12 @@ def main() -> int:
     ap.add_argument("--keys", type=int, default=200_000)
     ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--draws", type=int, default=2000)
-    ap.add_argument("--long-runs", type=int, default=1000,
-                    help="further runs that measure each row's coverage precisely (0 = skip)")
+    ap.add_argument(
+        "--long-runs",
+        type=int,
+        default=1000,
+        help="further runs that measure each row's coverage precisely (0 = skip)",
+    )
     ap.add_argument("--server", default="redis-server")
     args = ap.parse_args()
     started = time.monotonic()
@@ -153,37 +165,54 @@ def main() -> int:
 
         rows = [(name, kind) for name, *_ in MIX for kind in ("keys", *KINDS) if truth[name][kind]]
         covered, naive_close, naive_zero, widths, draws_total, sample_secs = repeat(
-            raw, dbsize, truth, rows, args.runs, args.draws)
-        long_covered = repeat(raw, dbsize, truth, rows, args.long_runs, args.draws)[0] if args.long_runs else {}
+            raw, dbsize, truth, rows, args.runs, args.draws
+        )
+        long_covered = (
+            repeat(raw, dbsize, truth, rows, args.long_runs, args.draws)[0] if args.long_runs else {}
+        )
         raw.close()
 
-        print(f"server: {args.server} {version} on 127.0.0.1, {dbsize} keys (truth checked by an exact audit)")
-        print(f"sample mode: {args.runs} runs x {args.draws} RANDOMKEY draws "
-              f"({draws_total / args.runs:.0f} judged per run, {sample_secs / args.runs * 1000:.0f} ms per run); "
-              "continuity-corrected Wilson 95 % intervals on counts")
-        print(f"{'class':9} {'estimate':13} {'true count':>10} {'rate':>6} {'mean CI width':>13} "
-              f"{'CI covers truth':>15} {'>= ' + str(TARGET * args.runs // 40) + '?':>6} "
-              f"{'naive ±20 %':>11} {'naive says 0':>12}"
-              + (f" {'coverage over ' + str(args.long_runs) + ' runs (95 % CI)':>34}" if long_covered else ""))
+        print(
+            f"server: {args.server} {version} on 127.0.0.1, {dbsize} keys (truth checked by an exact audit)"
+        )
+        print(
+            f"sample mode: {args.runs} runs x {args.draws} RANDOMKEY draws "
+            f"({draws_total / args.runs:.0f} judged per run, {sample_secs / args.runs * 1000:.0f} ms per run); "
+            "continuity-corrected Wilson 95 % intervals on counts"
+        )
+        print(
+            f"{'class':9} {'estimate':13} {'true count':>10} {'rate':>6} {'mean CI width':>13} "
+            f"{'CI covers truth':>15} {'>= ' + str(TARGET * args.runs // 40) + '?':>6} "
+            f"{'naive ±20 %':>11} {'naive says 0':>12}"
+            + (f" {'coverage over ' + str(args.long_runs) + ' runs (95 % CI)':>34}" if long_covered else "")
+        )
         for name, kind in rows:
             true = truth[name][kind]
             ok = covered[(name, kind)] * 40 >= TARGET * args.runs
-            print(f"{name:9} {kind:13} {true:10} {true / dbsize:6.1%} {widths[(name, kind)]:13.0f} "
-                  f"{covered[(name, kind)]:>9}/{args.runs:<5} {'yes' if ok else 'NO':>6} "
-                  f"{naive_close[(name, kind)]:>5}/{args.runs:<5} {naive_zero[(name, kind)]:>6}/{args.runs:<5}"
-                  + (f" {_coverage(long_covered[(name, kind)], args.long_runs):>34}" if long_covered else ""))
+            print(
+                f"{name:9} {kind:13} {true:10} {true / dbsize:6.1%} {widths[(name, kind)]:13.0f} "
+                f"{covered[(name, kind)]:>9}/{args.runs:<5} {'yes' if ok else 'NO':>6} "
+                f"{naive_close[(name, kind)]:>5}/{args.runs:<5} {naive_zero[(name, kind)]:>6}/{args.runs:<5}"
+                + (f" {_coverage(long_covered[(name, kind)], args.long_runs):>34}" if long_covered else "")
+            )
         total_cov = sum(covered.values())
-        print(f"overall: {total_cov}/{len(rows) * args.runs} intervals covered the truth "
-              f"({total_cov / (len(rows) * args.runs):.1%}); every row >= {TARGET}/40: "
-              f"{'yes' if all(v * 40 >= TARGET * args.runs for v in covered.values()) else 'NO'}")
+        print(
+            f"overall: {total_cov}/{len(rows) * args.runs} intervals covered the truth "
+            f"({total_cov / (len(rows) * args.runs):.1%}); every row >= {TARGET}/40: "
+            f"{'yes' if all(v * 40 >= TARGET * args.runs for v in covered.values()) else 'NO'}"
+        )
         below = _prob_below(TARGET * args.runs // 40, args.runs, 0.95)
-        print(f"for scale: a row whose intervals cover exactly 95 % scores < {TARGET * args.runs // 40}/{args.runs} "
-              f"with probability {below:.0%}; at least one of {len(rows)} such rows does with probability "
-              f"{1 - (1 - below) ** len(rows):.0%}")
+        print(
+            f"for scale: a row whose intervals cover exactly 95 % scores < {TARGET * args.runs // 40}/{args.runs} "
+            f"with probability {below:.0%}; at least one of {len(rows)} such rows does with probability "
+            f"{1 - (1 - below) ** len(rows):.0%}"
+        )
         if long_covered:
             lc = sum(long_covered.values())
-            print(f"over {args.long_runs} further runs: {lc}/{len(rows) * args.long_runs} covered "
-                  f"({lc / (len(rows) * args.long_runs):.1%})")
+            print(
+                f"over {args.long_runs} further runs: {lc}/{len(rows) * args.long_runs} covered "
+                f"({lc / (len(rows) * args.long_runs):.1%})"
+            )
         print(f"wall time {time.monotonic() - started:.1f} s")
     return 0
 

@@ -24,9 +24,24 @@ def throwaway_server(binary: str = "redis-server") -> Iterator[tuple[int, redis.
     """(port, client) of a fresh server started from ``binary``."""
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                 "--appendonly", "no", "--dir", tmp, "--enable-debug-command", "yes"],
-                                stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                tmp,
+                "--enable-debug-command",
+                "yes",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
         client = redis.Redis(port=port)
         try:
             for _ in range(50):

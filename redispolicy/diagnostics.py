@@ -48,4 +48,3 @@ class Diagnostic:
     def sort_key(self) -> tuple[str, int, int, str, str]:
         loc = self.location
         return (loc.file, loc.line, loc.col, self.rule, self.message)
-

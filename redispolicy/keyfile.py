@@ -32,9 +32,10 @@ def read_or_create(path: Path, what: str, regenerate: str) -> bytes:
     except FileExistsError:
         pass  # another run created it first: use theirs, so both sign with the same key
     except OSError as exc:
-        raise RedispolicyError(f"cannot create the {what} {path}: {exc.strerror}",
-                               "check that the directory is writable, or set the key in the environment "
-                               "instead") from None
+        raise RedispolicyError(
+            f"cannot create the {what} {path}: {exc.strerror}",
+            "check that the directory is writable, or set the key in the environment instead",
+        ) from None
     return _read(path, what, regenerate)
 
 
@@ -44,12 +45,20 @@ def _read(path: Path, what: str, regenerate: str) -> bytes:
     except FileNotFoundError:
         raise
     except OSError as exc:
-        raise RedispolicyError(f"cannot read the {what} {path}: {exc.strerror}",
-                               "check its permissions (it should be readable by you only, mode 0600)") from None
+        raise RedispolicyError(
+            f"cannot read the {what} {path}: {exc.strerror}",
+            "check its permissions (it should be readable by you only, mode 0600)",
+        ) from None
     if len(key.strip()) < MIN_KEY_BYTES:
-        state = "is empty" if not key.strip() else f"is too short ({len(key.strip())} bytes, at least {MIN_KEY_BYTES})"
-        raise RedispolicyError(f"the {what} {path} {state}: it was cut off while being written, or made by hand",
-                               f"delete it and a new key is created on the next run ({regenerate})")
+        state = (
+            "is empty"
+            if not key.strip()
+            else f"is too short ({len(key.strip())} bytes, at least {MIN_KEY_BYTES})"
+        )
+        raise RedispolicyError(
+            f"the {what} {path} {state}: it was cut off while being written, or made by hand",
+            f"delete it and a new key is created on the next run ({regenerate})",
+        )
     return key
 
 

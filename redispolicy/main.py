@@ -26,8 +26,15 @@ EX_USAGE = 64
 
 # The report each command renders. With the renderer registry this is the whole format
 # contract: a command accepts, for -o and --report, exactly the formats of its report.
-REPORT_KIND = {"validate": "validation", "explain": "explanation", "plan": "plan", "apply": "apply",
-               "remediate": "remediation", "cleanup": "cleanup", "drift": "drift"}
+REPORT_KIND = {
+    "validate": "validation",
+    "explain": "explanation",
+    "plan": "plan",
+    "apply": "apply",
+    "remediate": "remediation",
+    "cleanup": "cleanup",
+    "drift": "drift",
+}
 
 
 def _unsupported(command: str, fmt: str, report: bool) -> click.UsageError:
@@ -36,8 +43,10 @@ def _unsupported(command: str, fmt: str, report: bool) -> click.UsageError:
     ok = ", ".join(formats(REPORT_KIND[command]))
     elsewhere = ", ".join(c for c, kind in REPORT_KIND.items() if fmt in formats(kind))
     supports = f"--report FORMAT=PATH with FORMAT one of {ok}" if report else f"-o {ok}"
-    return click.UsageError(f"{command} has no {fmt} {'report' if report else 'output'}: {command} supports "
-                            f"{supports} ({fmt} is for {elsewhere})")
+    return click.UsageError(
+        f"{command} has no {fmt} {'report' if report else 'output'}: {command} supports "
+        f"{supports} ({fmt} is for {elsewhere})"
+    )
 
 
 def _format_options(command: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
@@ -51,7 +60,9 @@ def _format_options(command: str) -> tuple[Callable[..., Any], Callable[..., Any
             raise click.BadParameter(f"{value!r} is not a format: {command} supports -o {', '.join(ok)}")
         return value
 
-    def reports(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> tuple[tuple[str, Path], ...]:
+    def reports(
+        ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+    ) -> tuple[tuple[str, Path], ...]:
         out = []
         for v in values:
             fmt, sep, path = v.partition("=")
@@ -62,22 +73,47 @@ def _format_options(command: str) -> tuple[Callable[..., Any], Callable[..., Any
             out.append((fmt, Path(path)))
         return tuple(out)
 
-    return (click.option("-o", "--output", default="text", show_default=True,
-                         metavar=f"[{'|'.join(ok)}]", callback=output, help="Format written to stdout."),
-            click.option("--report", "reports", multiple=True, callback=reports, metavar="FORMAT=PATH",
-                         help=f"Also write a report in FORMAT ({', '.join(ok)}) to PATH (repeatable)."))
+    return (
+        click.option(
+            "-o",
+            "--output",
+            default="text",
+            show_default=True,
+            metavar=f"[{'|'.join(ok)}]",
+            callback=output,
+            help="Format written to stdout.",
+        ),
+        click.option(
+            "--report",
+            "reports",
+            multiple=True,
+            callback=reports,
+            metavar="FORMAT=PATH",
+            help=f"Also write a report in FORMAT ({', '.join(ok)}) to PATH (repeatable).",
+        ),
+    )
 
 
 def common(command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Options every command shares (docs/cli.md); -o and --report take the formats of ``command``'s report."""
     output, reports = _format_options(command)
     options = [
-        click.option("--policy-dir", type=click.Path(path_type=Path), default=Path("policies"),
-                     show_default=True, help="Directory holding the policy files."),
+        click.option(
+            "--policy-dir",
+            type=click.Path(path_type=Path),
+            default=Path("policies"),
+            show_default=True,
+            help="Directory holding the policy files.",
+        ),
         output,
         reports,
-        click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
-                     show_default=True, help="Colour text output (NO_COLOR is honoured)."),
+        click.option(
+            "--color",
+            type=click.Choice(["auto", "always", "never"]),
+            default="auto",
+            show_default=True,
+            help="Colour text output (NO_COLOR is honoured).",
+        ),
         click.option("-v", "--verbose", count=True, help="Show notes and more detail."),
         click.option("-q", "--quiet", is_flag=True, help="Show errors only."),
     ]
@@ -90,8 +126,14 @@ def common(command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return decorate
 
 
-def _options(policy_dir: Path, output: str, reports: tuple[tuple[str, Path], ...], color: str,
-             verbose: int, quiet: bool) -> Options:
+def _options(
+    policy_dir: Path,
+    output: str,
+    reports: tuple[tuple[str, Path], ...],
+    color: str,
+    verbose: int,
+    quiet: bool,
+) -> Options:
     environ = dict(os.environ)
     style = Style(color=use_color(color, sys.stdout.isatty(), environ), verbose=verbose, quiet=quiet)
     return Options(policy_dir, environ, output, reports, style)
@@ -103,15 +145,19 @@ def _emit(result: Result, opts: Options) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(content, encoding="utf-8")
         except OSError as exc:
-            raise RedispolicyError(f"cannot write report {path}: {exc.strerror}",
-                                   "check that the directory exists and is writable") from None
+            raise RedispolicyError(
+                f"cannot write report {path}: {exc.strerror}",
+                "check that the directory exists and is writable",
+            ) from None
     summary_path = opts.environ.get("GITHUB_STEP_SUMMARY")
     if result.step_summary and summary_path:
         try:
             with open(summary_path, "a", encoding="utf-8") as fh:
                 fh.write(result.step_summary)
         except OSError as exc:
-            click.echo(f"redispolicy: warning: cannot append to $GITHUB_STEP_SUMMARY: {exc.strerror}", err=True)
+            click.echo(
+                f"redispolicy: warning: cannot append to $GITHUB_STEP_SUMMARY: {exc.strerror}", err=True
+            )
     sys.stdout.write(result.stdout)
     sys.stdout.flush()
     return result.exit_code
@@ -160,21 +206,48 @@ def explain(env: str, param: str | None, **kw: Any) -> int:
 @click.option("--url", help="Server URL, overriding the policy's target (redis://, rediss://, unix://).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none.")
 @click.option("--show-unchanged", is_flag=True, help="List managed parameters that already match.")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
-              help="Save the plan to FILE for review and `redispolicy apply FILE`.")
-@click.option("--keys/--no-keys", default=True, show_default=True,
-              help="Audit key TTLs against the policy's key classes.")
-@click.option("--max-rate", type=click.IntRange(min=0), default=None,
-              help="Keys per second the key audit may read (0 = unlimited; default sampling.max_rate or 20000).")
-@click.option("--memory", is_flag=True,
-              help="Measure MEMORY USAGE (SAMPLES 5) of every key class, and compare each capacity workload "
-                   "with its observed size.")
-@click.option("--examples", is_flag=True,
-              help="Include key names (examples, suggested patterns) in every format; without it only text on "
-                   "stdout shows them (they may hold tokens or personal data).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Save the plan to FILE for review and `redispolicy apply FILE`.",
+)
+@click.option(
+    "--keys/--no-keys",
+    default=True,
+    show_default=True,
+    help="Audit key TTLs against the policy's key classes.",
+)
+@click.option(
+    "--max-rate",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Keys per second the key audit may read (0 = unlimited; default sampling.max_rate or 20000).",
+)
+@click.option(
+    "--memory",
+    is_flag=True,
+    help="Measure MEMORY USAGE (SAMPLES 5) of every key class, and compare each capacity workload "
+    "with its observed size.",
+)
+@click.option(
+    "--examples",
+    is_flag=True,
+    help="Include key names (examples, suggested patterns) in every format; without it only text on "
+    "stdout shows them (they may hold tokens or personal data).",
+)
 @common("plan")
-def plan(env: str, url: str | None, detailed_exitcode: bool, show_unchanged: bool, out: Path | None, keys: bool,
-         max_rate: int | None, memory: bool, examples: bool, **kw: Any) -> int:
+def plan(
+    env: str,
+    url: str | None,
+    detailed_exitcode: bool,
+    show_unchanged: bool,
+    out: Path | None,
+    keys: bool,
+    max_rate: int | None,
+    memory: bool,
+    examples: bool,
+    **kw: Any,
+) -> int:
     """Compare the live server with the policy and show what apply would change.
 
     Exit 1 also when CONFIG could not be read (unless the target says `config: unavailable`).
@@ -182,30 +255,66 @@ def plan(env: str, url: str | None, detailed_exitcode: bool, show_unchanged: boo
     from redispolicy.commands import plan as cmd
 
     opts = _options(**kw)
-    req = cmd.PlanRequest(env=env, url=url, detailed_exitcode=detailed_exitcode, show_unchanged=show_unchanged,
-                          out=out, keys=keys, max_rate=max_rate, memory=memory, examples=examples)
+    req = cmd.PlanRequest(
+        env=env,
+        url=url,
+        detailed_exitcode=detailed_exitcode,
+        show_unchanged=show_unchanged,
+        out=out,
+        keys=keys,
+        max_rate=max_rate,
+        memory=memory,
+        examples=examples,
+    )
     return _emit(cmd.run(opts, req), opts)
 
 
 @cli.command()
 @click.argument("plan_file", required=False, type=click.Path(path_type=Path, dir_okay=False))
-@click.option("-e", "--env", "env", help="Make a fresh plan for ENV, show it and apply it after confirmation.")
+@click.option(
+    "-e", "--env", "env", help="Make a fresh plan for ENV, show it and apply it after confirmation."
+)
 @click.option("--url", help="Server URL, overriding the policy's target.")
 @click.option("--auto-approve", is_flag=True, help="Apply a fresh plan without asking (for CI).")
-@click.option("--lock-timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
-              help="Seconds to wait for another apply on the same server to finish.")
+@click.option(
+    "--lock-timeout",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for another apply on the same server to finish.",
+)
 @click.option("--no-lock", is_flag=True, help="Do not take the server's apply lock (redispolicy:apply-lock).")
-@click.option("--audit-log", type=click.Path(path_type=Path, dir_okay=False),
-              help="Append the audit record here (default: policy audit.log, else ~/.local/state/redispolicy/audit.log).")
-@click.option("--remediate-keys", is_flag=True,
-              help="Once the config is as planned, give keys of `remediate: true` classes their TTL "
-                   "(as `remediate --execute`), under the same lock; reports the exact counts.")
-@click.option("--max-rate", type=click.IntRange(min=0), default=None,
-              help="With --remediate-keys: keys per second to scan (0 = unlimited; default sampling.max_rate "
-                   "or 20000).")
+@click.option(
+    "--audit-log",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Append the audit record here (default: policy audit.log, else ~/.local/state/redispolicy/audit.log).",
+)
+@click.option(
+    "--remediate-keys",
+    is_flag=True,
+    help="Once the config is as planned, give keys of `remediate: true` classes their TTL "
+    "(as `remediate --execute`), under the same lock; reports the exact counts.",
+)
+@click.option(
+    "--max-rate",
+    type=click.IntRange(min=0),
+    default=None,
+    help="With --remediate-keys: keys per second to scan (0 = unlimited; default sampling.max_rate "
+    "or 20000).",
+)
 @common("apply")
-def apply(plan_file: Path | None, env: str | None, url: str | None, auto_approve: bool, lock_timeout: float,
-          no_lock: bool, audit_log: Path | None, remediate_keys: bool, max_rate: int | None, **kw: Any) -> int:
+def apply(
+    plan_file: Path | None,
+    env: str | None,
+    url: str | None,
+    auto_approve: bool,
+    lock_timeout: float,
+    no_lock: bool,
+    audit_log: Path | None,
+    remediate_keys: bool,
+    max_rate: int | None,
+    **kw: Any,
+) -> int:
     """Apply a saved plan exactly (FILE), or a fresh plan for -e ENV after confirmation.
 
     A saved plan is refused, changing nothing, if any parameter it touches or the server
@@ -224,31 +333,55 @@ def apply(plan_file: Path | None, env: str | None, url: str | None, auto_approve
     if plan_file is not None:
         if auto_approve:
             raise click.UsageError("--auto-approve is for -e ENV; a saved plan was already reviewed")
-        req = cmd.ApplyRequest(url=url, lock_timeout=lock_timeout, no_lock=no_lock, audit_log=audit_log,
-                               remediate_keys=remediate_keys, max_rate=max_rate)
+        req = cmd.ApplyRequest(
+            url=url,
+            lock_timeout=lock_timeout,
+            no_lock=no_lock,
+            audit_log=audit_log,
+            remediate_keys=remediate_keys,
+            max_rate=max_rate,
+        )
         return _emit(cmd.run_file(opts, plan_file, req), opts)
 
     def confirm(shown: str) -> bool:
         click.echo(shown)
-        question = ("Apply these changes and set the TTLs of those keys? Only 'yes' is accepted" if remediate_keys
-                    else "Apply these changes? Only 'yes' is accepted")
+        question = (
+            "Apply these changes and set the TTLs of those keys? Only 'yes' is accepted"
+            if remediate_keys
+            else "Apply these changes? Only 'yes' is accepted"
+        )
         answer = click.prompt(question, default="", show_default=False)
         return str(answer).strip() == "yes"
 
     assert env is not None
-    req = cmd.ApplyRequest(url=url, lock_timeout=lock_timeout, no_lock=no_lock, audit_log=audit_log,
-                           remediate_keys=remediate_keys, max_rate=max_rate, auto_approve=auto_approve,
-                           interactive=sys.stdin.isatty())
+    req = cmd.ApplyRequest(
+        url=url,
+        lock_timeout=lock_timeout,
+        no_lock=no_lock,
+        audit_log=audit_log,
+        remediate_keys=remediate_keys,
+        max_rate=max_rate,
+        auto_approve=auto_approve,
+        interactive=sys.stdin.isatty(),
+    )
     return _emit(cmd.run_env(opts, env, req, confirm), opts)
 
 
 def _lock_and_audit(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--lock-timeout and --audit-log, as apply has them, for the commands that change keys."""
-    fn = click.option("--audit-log", type=click.Path(path_type=Path, dir_okay=False),
-                      help="Append the audit record here (default: policy audit.log, "
-                           "else ~/.local/state/redispolicy/audit.log).")(fn)
-    return click.option("--lock-timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
-                        help="Seconds to wait for an apply, remediate or cleanup on the same server to finish.")(fn)
+    fn = click.option(
+        "--audit-log",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Append the audit record here (default: policy audit.log, "
+        "else ~/.local/state/redispolicy/audit.log).",
+    )(fn)
+    return click.option(
+        "--lock-timeout",
+        type=click.FloatRange(min=0),
+        default=30.0,
+        show_default=True,
+        help="Seconds to wait for an apply, remediate or cleanup on the same server to finish.",
+    )(fn)
 
 
 @cli.command()
@@ -256,14 +389,30 @@ def _lock_and_audit(fn: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--url", help="Server URL, overriding the policy's target.")
 @click.option("--execute", is_flag=True, help="Set the TTLs (default: a dry run that only counts).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted --execute from its checkpoint.")
-@click.option("--checkpoint", type=click.Path(path_type=Path, dir_okay=False),
-              help="Cursor checkpoint file (default: ~/.local/state/redispolicy/remediate-ENV-HOST_PORT.json).")
-@click.option("--max-rate", type=click.IntRange(min=0), default=None,
-              help="Keys per second to scan (0 = unlimited; default sampling.max_rate or 20000).")
+@click.option(
+    "--checkpoint",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Cursor checkpoint file (default: ~/.local/state/redispolicy/remediate-ENV-HOST_PORT.json).",
+)
+@click.option(
+    "--max-rate",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Keys per second to scan (0 = unlimited; default sampling.max_rate or 20000).",
+)
 @_lock_and_audit
 @common("remediate")
-def remediate(env: str, url: str | None, execute: bool, resume: bool, checkpoint: Path | None,
-              max_rate: int | None, lock_timeout: float, audit_log: Path | None, **kw: Any) -> int:
+def remediate(
+    env: str,
+    url: str | None,
+    execute: bool,
+    resume: bool,
+    checkpoint: Path | None,
+    max_rate: int | None,
+    lock_timeout: float,
+    audit_log: Path | None,
+    **kw: Any,
+) -> int:
     """Give keys of `remediate: true` classes a TTL: none -> max, above max -> max.
 
     A dry run unless --execute: an exact scan that counts what would change. --execute
@@ -274,23 +423,48 @@ def remediate(env: str, url: str | None, execute: bool, resume: bool, checkpoint
     from redispolicy.commands import remediate as cmd
 
     opts = _options(**kw)
-    req = cmd.RemediateRequest(env=env, url=url, execute=execute, resume=resume, checkpoint=checkpoint,
-                               max_rate=max_rate, lock_timeout=lock_timeout, audit_log=audit_log)
+    req = cmd.RemediateRequest(
+        env=env,
+        url=url,
+        execute=execute,
+        resume=resume,
+        checkpoint=checkpoint,
+        max_rate=max_rate,
+        lock_timeout=lock_timeout,
+        audit_log=audit_log,
+    )
     return _emit(cmd.run(opts, req), opts)
 
 
 @cli.command()
 @click.option("-e", "--env", "env", required=True, help="Environment whose key classes to clean up.")
 @click.option("--url", help="Server URL, overriding the policy's target.")
-@click.option("--execute", is_flag=True, help="Delete the eligible keys (default: a dry run that only lists them).")
-@click.option("--max-rate", type=click.IntRange(min=0), default=None,
-              help="Keys per second to scan and delete (0 = unlimited; default sampling.max_rate or 20000).")
-@click.option("--examples", is_flag=True,
-              help="Include example key names in every format; without it only text on stdout shows them.")
+@click.option(
+    "--execute", is_flag=True, help="Delete the eligible keys (default: a dry run that only lists them)."
+)
+@click.option(
+    "--max-rate",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Keys per second to scan and delete (0 = unlimited; default sampling.max_rate or 20000).",
+)
+@click.option(
+    "--examples",
+    is_flag=True,
+    help="Include example key names in every format; without it only text on stdout shows them.",
+)
 @_lock_and_audit
 @common("cleanup")
-def cleanup(env: str, url: str | None, execute: bool, max_rate: int | None, lock_timeout: float,
-            audit_log: Path | None, examples: bool, **kw: Any) -> int:
+def cleanup(
+    env: str,
+    url: str | None,
+    execute: bool,
+    max_rate: int | None,
+    lock_timeout: float,
+    audit_log: Path | None,
+    examples: bool,
+    **kw: Any,
+) -> int:
     """Delete keys of classes with `cleanup:` (idle_over: D, or always). Never flushes a database.
 
     A dry run unless --execute: counts and example names per class, nothing deleted.
@@ -307,8 +481,15 @@ def cleanup(env: str, url: str | None, execute: bool, max_rate: int | None, lock
         stream.write(text + "\n")
         stream.flush()
 
-    req = cmd.CleanupRequest(env=env, url=url, execute=execute, max_rate=max_rate, lock_timeout=lock_timeout,
-                             audit_log=audit_log, examples=examples)
+    req = cmd.CleanupRequest(
+        env=env,
+        url=url,
+        execute=execute,
+        max_rate=max_rate,
+        lock_timeout=lock_timeout,
+        audit_log=audit_log,
+        examples=examples,
+    )
     return _emit(cmd.run(opts, req, announce), opts)
 
 
@@ -316,28 +497,67 @@ def cleanup(env: str, url: str | None, execute: bool, max_rate: int | None, lock
 @click.option("-e", "--env", "env", required=True, help="Environment to check.")
 @click.option("--url", help="Server URL, overriding the policy's target(s).")
 @click.option("--keys/--no-keys", default=True, show_default=True, help="Audit key TTLs too.")
-@click.option("--window", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Seconds between two INFO readings, for hit rate and evictions in that window.")
-@click.option("--max-rate", type=click.IntRange(min=0), default=None, help="Keys per second for the key audit.")
-@click.option("--memory", is_flag=True,
-              help="Measure MEMORY USAGE (SAMPLES 5) of every key class, and compare each capacity workload "
-                   "with its observed size.")
-@click.option("--fail-on", type=click.Choice(["warning", "critical"]), default="critical", show_default=True,
-              help="Health level that counts as failing (exit 2).")
-@click.option("--since-plan", type=click.Path(path_type=Path, dir_okay=False, exists=True),
-              help="A saved plan: report a server restart since it was made.")
-@click.option("--textfile-dir", type=click.Path(path_type=Path, file_okay=False),
-              help="Also write redispolicy_<env>.prom for node_exporter's textfile collector.")
-@click.option("--discover/--no-discover", default=True, show_default=True,
-              help="Check every node of the target: a primary's replicas, a replica's primary, every cluster "
-                   "node (--no-discover, or target.topology: standalone, checks the node the URL names).")
-@click.option("--examples", is_flag=True,
-              help="Include key names (examples, suggested patterns) in every format; without it only text on "
-                   "stdout shows them (they may hold tokens or personal data).")
+@click.option(
+    "--window",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Seconds between two INFO readings, for hit rate and evictions in that window.",
+)
+@click.option(
+    "--max-rate", type=click.IntRange(min=0), default=None, help="Keys per second for the key audit."
+)
+@click.option(
+    "--memory",
+    is_flag=True,
+    help="Measure MEMORY USAGE (SAMPLES 5) of every key class, and compare each capacity workload "
+    "with its observed size.",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["warning", "critical"]),
+    default="critical",
+    show_default=True,
+    help="Health level that counts as failing (exit 2).",
+)
+@click.option(
+    "--since-plan",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="A saved plan: report a server restart since it was made.",
+)
+@click.option(
+    "--textfile-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Also write redispolicy_<env>.prom for node_exporter's textfile collector.",
+)
+@click.option(
+    "--discover/--no-discover",
+    default=True,
+    show_default=True,
+    help="Check every node of the target: a primary's replicas, a replica's primary, every cluster "
+    "node (--no-discover, or target.topology: standalone, checks the node the URL names).",
+)
+@click.option(
+    "--examples",
+    is_flag=True,
+    help="Include key names (examples, suggested patterns) in every format; without it only text on "
+    "stdout shows them (they may hold tokens or personal data).",
+)
 @common("drift")
-def drift(env: str, url: str | None, keys: bool, window: float, max_rate: int | None, fail_on: str,
-          since_plan: Path | None, textfile_dir: Path | None, memory: bool, discover: bool, examples: bool,
-          **kw: Any) -> int:
+def drift(
+    env: str,
+    url: str | None,
+    keys: bool,
+    window: float,
+    max_rate: int | None,
+    fail_on: str,
+    since_plan: Path | None,
+    textfile_dir: Path | None,
+    memory: bool,
+    discover: bool,
+    examples: bool,
+    **kw: Any,
+) -> int:
     """Report config drift, key findings and health against the policy, for every target.
 
     Every node of a replicated or clustered target is a target of its own (config and
@@ -347,9 +567,19 @@ def drift(env: str, url: str | None, keys: bool, window: float, max_rate: int | 
     from redispolicy.commands import drift as cmd
 
     opts = _options(**kw)
-    req = cmd.DriftRequest(env=env, url=url, keys=keys, window=window, max_rate=max_rate, fail_on=fail_on,
-                           since_plan=since_plan, textfile_dir=textfile_dir, memory=memory, discover_nodes=discover,
-                           examples=examples)
+    req = cmd.DriftRequest(
+        env=env,
+        url=url,
+        keys=keys,
+        window=window,
+        max_rate=max_rate,
+        fail_on=fail_on,
+        since_plan=since_plan,
+        textfile_dir=textfile_dir,
+        memory=memory,
+        discover_nodes=discover,
+        examples=examples,
+    )
     return _emit(cmd.run(opts, req), opts)
 
 
@@ -382,8 +612,14 @@ def _warn_once() -> Callable[..., None]:
     lock = threading.Lock()
     usual = warnings.showwarning
 
-    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-             file: Any = None, line: str | None = None) -> None:
+    def show(
+        message: Warning | str,
+        category: type[Warning],
+        filename: str,
+        lineno: int,
+        file: Any = None,
+        line: str | None = None,
+    ) -> None:
         if not issubclass(category, InsecureConnectionWarning):
             usual(message, category, filename, lineno, file, line)
             return
@@ -425,6 +661,9 @@ def _run(argv: list[str] | None) -> int:
     except Exception as exc:  # the last line of defence: a bug, said plainly, no traceback
         if os.environ.get("REDISPOLICY_DEBUG"):
             raise
-        click.echo(f"redispolicy: internal error: {type(exc).__name__}"
-                   "\n  hint: rerun with REDISPOLICY_DEBUG=1 for the traceback and report it", err=True)
+        click.echo(
+            f"redispolicy: internal error: {type(exc).__name__}"
+            "\n  hint: rerun with REDISPOLICY_DEBUG=1 for the traceback and report it",
+            err=True,
+        )
         return 1

@@ -47,7 +47,10 @@ _RULES = [
     Rule("config-protected", "A protected parameter: settable only with enable-protected-configs"),
     Rule("config-literal-secret", "A sensitive parameter has a literal value; secrets come from ${VAR}"),
     Rule("config-alias", "A parameter is set by its alias; the policy names it twice or by an old name"),
-    Rule("config-unobservable", "A value the server reads back without part of it, so drift in that part cannot be seen"),
+    Rule(
+        "config-unobservable",
+        "A value the server reads back without part of it, so drift in that part cannot be seen",
+    ),
     Rule("config-maxmemory-zero-policy", "An eviction policy with maxmemory 0 (no limit) never evicts"),
     # Key classes
     Rule("keys-duplicate-class", "Two key classes share a name"),
@@ -61,9 +64,14 @@ _RULES = [
     Rule("capacity-unknown-class", "A capacity workload names a key class that does not exist"),
     Rule("capacity-no-limit", "Capacity cannot be checked: no maxmemory limit is set"),
     Rule("capacity-no-ttl", "A workload sized by arrivals_per_day needs a class with ttl.max"),
-    Rule("config-dangerous", "A parameter that points the server at files or opens code loading, without an allow_dangerous opt-in"),
+    Rule(
+        "config-dangerous",
+        "A parameter that points the server at files or opens code loading, without an allow_dangerous opt-in",
+    ),
     Rule("allow-dangerous-unknown", "allow_dangerous names an unknown parameter"),
-    Rule("allow-dangerous-unused", "allow_dangerous names a parameter that needs no opt-in or is not managed"),
+    Rule(
+        "allow-dangerous-unused", "allow_dangerous names a parameter that needs no opt-in or is not managed"
+    ),
     # Key classes that would make cleanup / remediate a flush (issue 10)
     Rule("keys-catch-all", "A class with cleanup: or remediate: true whose pattern matches every key"),
     Rule("keys-ttl-zero", "ttl.max is zero: Redis deletes a key whose TTL is 0 at once"),

@@ -101,6 +101,7 @@ def matrix_server(
 
 # -- clusters: one per server and session, flushed before each test ---------------------------
 
+
 @pytest.fixture(scope="session")
 def _system_cluster(redis_server_factory: RedisServerFactory) -> Iterator[RedisCluster]:
     cluster = redis_server_factory.start_cluster()
@@ -111,7 +112,9 @@ def _system_cluster(redis_server_factory: RedisServerFactory) -> Iterator[RedisC
 
 
 @pytest.fixture(scope="session", params=SERVERS, ids=[s.name for s in SERVERS])
-def _matrix_cluster(request: pytest.FixtureRequest, redis_server_factory: RedisServerFactory) -> Iterator[RedisCluster]:
+def _matrix_cluster(
+    request: pytest.FixtureRequest, redis_server_factory: RedisServerFactory
+) -> Iterator[RedisCluster]:
     # pytest groups the tests by param and finishes one cluster before starting the next
     spec: ServerSpec = request.param
     if _binary(spec) is not None and _binary(spec) == _binary(redis_server_factory.default):

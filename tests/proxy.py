@@ -79,13 +79,13 @@ def parse_command(buf: bytes) -> tuple[list[bytes], int] | None:
         end = buf.find(b"\r\n", pos)
         if end < 0:
             return None
-        if buf[pos:pos + 1] != b"$":
-            raise ValueError(f"unexpected RESP from the client: {buf[pos:pos + 20]!r}")
-        size = int(buf[pos + 1:end])
+        if buf[pos : pos + 1] != b"$":
+            raise ValueError(f"unexpected RESP from the client: {buf[pos : pos + 20]!r}")
+        size = int(buf[pos + 1 : end])
         start = end + 2
         if len(buf) < start + size + 2:
             return None
-        args.append(buf[start:start + size])
+        args.append(buf[start : start + size])
         pos = start + size + 2
     return args, pos
 
@@ -186,7 +186,9 @@ class FaultProxy:
                 continue
             with self._lock:
                 self._sockets.update((client, upstream))
-            t = threading.Thread(target=self._pump, args=(client, upstream), name="fault-proxy-conn", daemon=True)
+            t = threading.Thread(
+                target=self._pump, args=(client, upstream), name="fault-proxy-conn", daemon=True
+            )
             with self._lock:
                 self._threads.append(t)
             t.start()

@@ -330,6 +330,7 @@ class RedisServer:
             if db not in cache:
                 cache[db] = self.client(db=db, decode_responses=False)
             return cache[db]
+
         return client_for
 
     @property
@@ -406,8 +407,15 @@ class RedisCluster:
     returns once every node reports cluster_state:ok and sees the whole topology.
     """
 
-    def __init__(self, spec: ServerSpec, directory: Path, *, masters: int = 3, replicas: int = 1,
-                 form_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        spec: ServerSpec,
+        directory: Path,
+        *,
+        masters: int = 3,
+        replicas: int = 1,
+        form_timeout: float = 30.0,
+    ) -> None:
         self.spec = spec
         self.dir = Path(directory)
         self.n_masters = masters
@@ -420,12 +428,25 @@ class RedisCluster:
     def start(self) -> RedisCluster:
         try:
             for i in range(self.n_masters * (1 + self.n_replicas)):
-                node = RedisServer(self.spec, self.dir / f"node-{i}", port_picker=free_cluster_port, extra_args=(
-                    "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                    # pings every node_timeout / 2 at least: gossip settles in well under a second;
-                    # no automatic failover, so a stalled test machine cannot reshuffle the masters
-                    "--cluster-node-timeout", "2000", "--cluster-replica-no-failover", "yes",
-                    "--repl-diskless-sync-delay", "0"))
+                node = RedisServer(
+                    self.spec,
+                    self.dir / f"node-{i}",
+                    port_picker=free_cluster_port,
+                    extra_args=(
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        "nodes.conf",
+                        # pings every node_timeout / 2 at least: gossip settles in well under a second;
+                        # no automatic failover, so a stalled test machine cannot reshuffle the masters
+                        "--cluster-node-timeout",
+                        "2000",
+                        "--cluster-replica-no-failover",
+                        "yes",
+                        "--repl-diskless-sync-delay",
+                        "0",
+                    ),
+                )
                 self.nodes.append(node)
                 node.start()
             self._form()
@@ -436,13 +457,15 @@ class RedisCluster:
 
     def _form(self) -> None:
         m = self.n_masters
-        clients = [redis.Redis(host=HOST, port=n.port, decode_responses=True, socket_timeout=10) for n in self.nodes]
+        clients = [
+            redis.Redis(host=HOST, port=n.port, decode_responses=True, socket_timeout=10) for n in self.nodes
+        ]
         try:
             for c, (lo, hi) in zip(clients[:m], slot_ranges(m), strict=True):
                 c.execute_command("CLUSTER", "ADDSLOTS", *range(lo, hi + 1))
             self.ids = [str(c.execute_command("CLUSTER", "MYID")) for c in clients]
             for i, c in enumerate(clients):  # a full mesh of MEETs: no waiting for gossip to spread
-                for node in self.nodes[i + 1:]:
+                for node in self.nodes[i + 1 :]:
                     c.execute_command("CLUSTER", "MEET", HOST, node.port)
             self._wait("every node to know every other", clients, self._knows_all)
             for i, c in enumerate(clients[m:]):
@@ -464,16 +487,18 @@ class RedisCluster:
         lines = [line.split() for line in str(client.execute_command("CLUSTER", "NODES")).splitlines()]
         masters = {f[0] for f in lines if "master" in f[2].split(",") and len(f) > 8}
         myself = next(f for f in lines if "myself" in f[2].split(","))
-        if myself[0] in self.ids[self.n_masters:] and "slave" not in myself[2].split(","):
+        if myself[0] in self.ids[self.n_masters :] and "slave" not in myself[2].split(","):
             return False
-        return masters == set(self.ids[:self.n_masters])
+        return masters == set(self.ids[: self.n_masters])
 
     def _wait(self, what: str, clients: list[redis.Redis], done: Callable[[redis.Redis], bool]) -> None:
         deadline = time.monotonic() + self.form_timeout
         while not all(done(c) for c in clients):
             if time.monotonic() > deadline:
                 logs = "\n".join(f"-- {n.address}\n{n.log_tail(5)}" for n in self.nodes)
-                raise ServerStartError(f"{self.spec.name} cluster: waited {self.form_timeout:.0f}s for {what}\n{logs}")
+                raise ServerStartError(
+                    f"{self.spec.name} cluster: waited {self.form_timeout:.0f}s for {what}\n{logs}"
+                )
             time.sleep(0.05)
 
     def stop(self) -> None:
@@ -502,7 +527,7 @@ class RedisCluster:
 
     @property
     def replicas(self) -> list[RedisServer]:
-        return self.nodes[self.n_masters:]
+        return self.nodes[self.n_masters :]
 
     @property
     def running(self) -> bool:

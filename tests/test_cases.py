@@ -74,8 +74,9 @@ def prepare(case: Path, exp: dict[str, Any], tmp_path: Path) -> Path:
 
 
 def policy_files(directory: Path, exp: dict[str, Any]) -> list[Path]:
-    names = exp.get("files") or sorted(p.name for p in directory.iterdir()
-                                       if p.suffix in (".yaml", ".yml") and p.name != "expected.yaml")
+    names = exp.get("files") or sorted(
+        p.name for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.name != "expected.yaml"
+    )
     return [directory / n for n in names]
 
 
@@ -89,10 +90,21 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-def validate(directory: Path, exp: dict[str, Any], capsys: pytest.CaptureFixture[str],
-             fmt: str = "json") -> tuple[int, str, str]:
-    argv = ["validate", "--policy-dir", str(directory), "-o", fmt, "--color", "never", "-v",
-            *exp.get("args", []), *map(str, policy_files(directory, exp))]
+def validate(
+    directory: Path, exp: dict[str, Any], capsys: pytest.CaptureFixture[str], fmt: str = "json"
+) -> tuple[int, str, str]:
+    argv = [
+        "validate",
+        "--policy-dir",
+        str(directory),
+        "-o",
+        fmt,
+        "--color",
+        "never",
+        "-v",
+        *exp.get("args", []),
+        *map(str, policy_files(directory, exp)),
+    ]
     code = run(argv)
     out, err = capsys.readouterr()
     assert "Traceback" not in err, err
@@ -100,8 +112,13 @@ def validate(directory: Path, exp: dict[str, Any], capsys: pytest.CaptureFixture
 
 
 def describe(diags: list[dict[str, Any]]) -> str:
-    return "\n".join(f"  {d['severity']:7} {d['rule']} {basename(d['file'])}:{d['line']}:{d['column']} {d['message']}"
-                     for d in diags) or "  (none)"
+    return (
+        "\n".join(
+            f"  {d['severity']:7} {d['rule']} {basename(d['file'])}:{d['line']}:{d['column']} {d['message']}"
+            for d in diags
+        )
+        or "  (none)"
+    )
 
 
 def matches(want: dict[str, Any], got: dict[str, Any]) -> bool:
@@ -132,8 +149,10 @@ def check_diagnostics(exp: dict[str, Any], diags: list[dict[str, Any]]) -> None:
     listed = exp.get("diagnostics", [])
 
     def expected(d: dict[str, Any]) -> bool:
-        return any(w["rule"] == d["rule"] and w["file"] == basename(d["file"]) and w["line"] == d["line"]
-                   for w in listed)
+        return any(
+            w["rule"] == d["rule"] and w["file"] == basename(d["file"]) and w["line"] == d["line"]
+            for w in listed
+        )
 
     unexpected_errors = [d for d in diags if d["severity"] == "error" and not expected(d)]
     assert not unexpected_errors, f"unexpected errors:\n{describe(unexpected_errors)}"
@@ -157,8 +176,9 @@ def check_secrets_absent(directory: Path, exp: dict[str, Any], capsys: pytest.Ca
 
 
 @pytest.mark.parametrize("case", INVALID, ids=[p.name for p in INVALID])
-def test_invalid_case(case: Path, tmp_path: Path, clean_env: pytest.MonkeyPatch,
-                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_invalid_case(
+    case: Path, tmp_path: Path, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     exp = load_expected(case)
     assert exp.get("diagnostics"), f"{case.name}: an invalid case must list its expected diagnostics"
     for name, value in exp.get("env", {}).items():
@@ -174,8 +194,9 @@ def test_invalid_case(case: Path, tmp_path: Path, clean_env: pytest.MonkeyPatch,
 
 
 @pytest.mark.parametrize("case", VALID, ids=[p.name for p in VALID])
-def test_valid_case(case: Path, tmp_path: Path, clean_env: pytest.MonkeyPatch,
-                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_valid_case(
+    case: Path, tmp_path: Path, clean_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     exp = load_expected(case)
     for name, value in exp.get("env", {}).items():
         clean_env.setenv(name, value)

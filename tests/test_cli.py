@@ -75,8 +75,9 @@ def test_shipped_policies_are_valid(in_repo: Path, capsys: pytest.CaptureFixture
     assert "policies/base.yaml" in doc["files"]
 
 
-def test_shipped_policies_validate_strictly_with_their_variables(in_repo: Path, capsys: pytest.CaptureFixture[str],
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shipped_policies_validate_strictly_with_their_variables(
+    in_repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     for env in ("PRODUCTION", "STAGING"):
         monkeypatch.setenv(f"REDIS_URL_{env}", f"redis://{env.lower()}.internal:6379/0")
         monkeypatch.setenv(f"REDIS_PASSWORD_{env}", SECRET)
@@ -86,7 +87,9 @@ def test_shipped_policies_validate_strictly_with_their_variables(in_repo: Path, 
     assert SECRET not in out
 
 
-def test_shipped_policies_fail_strict_env_without_variables(in_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_shipped_policies_fail_strict_env_without_variables(
+    in_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = cli(["validate", "--strict-env", "-o", "json"], capsys)
     assert code == 1
     rules = {d["rule"] for d in json.loads(out)["diagnostics"] if d["severity"] == "error"}
@@ -100,19 +103,22 @@ def test_invalid_policy_exits_1(invalid_dir: Path, capsys: pytest.CaptureFixture
     assert "[config-enum]" in out
 
 
-@pytest.mark.parametrize("args", [
-    ["validate", "--no-such-option"],
-    ["validate", "--report", "nonsense"],
-    ["validate", "--report", "xml=out.xml"],
-    ["validate", "--report", "sarif="],
-    ["validate", "-o", "nonsense"],
-    ["validate", "--color", "sometimes"],
-    ["validate", "does-not-exist.yaml"],
-    ["validate", "--policy-dir", "no/such/dir"],
-    ["explain", "maxmemory"],  # -e is required
-    ["no-such-command"],
-    [],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["validate", "--no-such-option"],
+        ["validate", "--report", "nonsense"],
+        ["validate", "--report", "xml=out.xml"],
+        ["validate", "--report", "sarif="],
+        ["validate", "-o", "nonsense"],
+        ["validate", "--color", "sometimes"],
+        ["validate", "does-not-exist.yaml"],
+        ["validate", "--policy-dir", "no/such/dir"],
+        ["explain", "maxmemory"],  # -e is required
+        ["no-such-command"],
+        [],
+    ],
+)
 def test_usage_errors_exit_64(args: list[str], in_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = cli(args, capsys)
     assert code == 64, (out, err)
@@ -130,12 +136,15 @@ def test_run_stoppers_exit_1_with_a_hint(in_repo: Path, capsys: pytest.CaptureFi
 
 
 # -- reports and step summary ------------------------------------------------------------------------
-def test_report_files_written_alongside_stdout(invalid_dir: Path, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_files_written_alongside_stdout(
+    invalid_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     sarif_path = tmp_path / "out" / "redispolicy.sarif"
     junit_path = tmp_path / "out" / "junit.xml"
-    code, out, _ = cli(["validate", "--report", f"sarif={sarif_path}", "--report", f"junit={junit_path}",
-                        "-o", "github"], capsys)
+    code, out, _ = cli(
+        ["validate", "--report", f"sarif={sarif_path}", "--report", f"junit={junit_path}", "-o", "github"],
+        capsys,
+    )
     assert code == 1
     assert out.startswith("::error file=policies/production.yaml,line=6,col=21,")
     sarif = json.loads(sarif_path.read_text())
@@ -146,7 +155,9 @@ def test_report_files_written_alongside_stdout(invalid_dir: Path, tmp_path: Path
     assert [c.attrib["name"] for c in junit.iter("testcase")] == ["policies/production.yaml"]
 
 
-def test_report_files_have_no_colour(invalid_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_report_files_have_no_colour(
+    invalid_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     text_path = tmp_path / "report.txt"
     code, out, _ = cli(["validate", "--color", "always", "--report", f"text={text_path}"], capsys)
     assert code == 1
@@ -155,8 +166,9 @@ def test_report_files_have_no_colour(invalid_dir: Path, tmp_path: Path, capsys: 
     assert "[config-enum]" in text_path.read_text()
 
 
-def test_unwritable_report_is_a_clean_error(invalid_dir: Path, tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_unwritable_report_is_a_clean_error(
+    invalid_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
     code, _, err = cli(["validate", "--report", f"json={blocker}/sub/x.json"], capsys)
@@ -164,8 +176,9 @@ def test_unwritable_report_is_a_clean_error(invalid_dir: Path, tmp_path: Path,
     assert "cannot write report" in err and "hint:" in err
 
 
-def test_step_summary_appended(invalid_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_step_summary_appended(
+    invalid_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     summary = tmp_path / "summary.md"
     summary.write_text("# earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
@@ -181,8 +194,9 @@ def test_step_summary_appended(invalid_dir: Path, tmp_path: Path, monkeypatch: p
     assert summary.read_text().count("### redispolicy validate") == 2
 
 
-def test_step_summary_for_valid_policies(in_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_step_summary_for_valid_policies(
+    in_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     code, _, _ = cli(["validate"], capsys)
@@ -190,15 +204,16 @@ def test_step_summary_for_valid_policies(in_repo: Path, tmp_path: Path, monkeypa
     assert "✅ Policies are valid" in summary.read_text()
 
 
-def test_no_step_summary_without_the_variable(invalid_dir: Path, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_step_summary_without_the_variable(
+    invalid_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cli(["validate"], capsys)
     assert not list(tmp_path.glob("*.md"))
 
 
-def test_unwritable_step_summary_warns_but_keeps_the_verdict(invalid_dir: Path, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_unwritable_step_summary_warns_but_keeps_the_verdict(
+    invalid_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(tmp_path / "missing-dir" / "summary.md"))
     code, _, err = cli(["validate"], capsys)
     assert code == 1
@@ -223,7 +238,9 @@ def test_schema_is_2020_12_and_accepts_the_shipped_policies(capsys: pytest.Captu
 
 
 # -- explain ----------------------------------------------------------------------------------------
-def test_explain_shows_value_source_and_what_it_overrode(in_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_explain_shows_value_source_and_what_it_overrode(
+    in_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = cli(["explain", "-e", "production", "maxmemory"], capsys)
     assert code == 0
     assert "1073741824" in out
@@ -243,21 +260,25 @@ def test_explain_json(in_repo: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert [o["written"] for o in entry["overrode"]] == ["512mb"]
 
 
-@pytest.mark.parametrize("args", [
-    ["explain", "-e", "production"],
-    ["explain", "-e", "production", "requirepass"],
-    ["explain", "-e", "production", "-o", "json"],
-    ["explain", "-e", "production", "-v", "--color", "always"],
-    ["validate", "-o", "json", "-v"],
-    ["validate", "-o", "sarif"],
-    ["validate", "-o", "text", "-v"],
-    ["validate", "-o", "junit"],
-    ["validate", "-o", "github"],
-    ["validate", "-o", "markdown"],
-    ["validate", "--strict-env", "-o", "json"],
-])
-def test_secret_values_never_printed(args: list[str], in_repo: Path, monkeypatch: pytest.MonkeyPatch,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["explain", "-e", "production"],
+        ["explain", "-e", "production", "requirepass"],
+        ["explain", "-e", "production", "-o", "json"],
+        ["explain", "-e", "production", "-v", "--color", "always"],
+        ["validate", "-o", "json", "-v"],
+        ["validate", "-o", "sarif"],
+        ["validate", "-o", "text", "-v"],
+        ["validate", "-o", "junit"],
+        ["validate", "-o", "github"],
+        ["validate", "-o", "markdown"],
+        ["validate", "--strict-env", "-o", "json"],
+    ],
+)
+def test_secret_values_never_printed(
+    args: list[str], in_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("REDIS_PASSWORD_PRODUCTION", SECRET)
     monkeypatch.setenv("REDIS_URL_PRODUCTION", f"redis://app:{SECRET}@cache.internal:6379/0")
     code, out, err = cli(args, capsys)
@@ -267,19 +288,29 @@ def test_secret_values_never_printed(args: list[str], in_repo: Path, monkeypatch
         assert "requirepass" in out or "maxmemory" in out  # it did print the table
 
 
-def test_explain_never_prints_literal_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_explain_never_prints_literal_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Even a literal secret (which validate refuses) is not echoed, nor one it overrode."""
     d = tmp_path / "policies"
     d.mkdir()
-    (d / "base.yaml").write_text("apiVersion: redispolicy/v1\nkind: RedisPolicy\n"
-                                 "config:\n  requirepass: base-literal-pw\n  masterauth: base-literal-pw\n"
-                                 "target:\n  url: redis://:url-literal-pw@h:6379\n")
-    (d / "prod.yaml").write_text("apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: prod\n"
-                                 "extends: [base.yaml]\nconfig:\n  requirepass: prod-literal-pw\n")
+    (d / "base.yaml").write_text(
+        "apiVersion: redispolicy/v1\nkind: RedisPolicy\n"
+        "config:\n  requirepass: base-literal-pw\n  masterauth: base-literal-pw\n"
+        "target:\n  url: redis://:url-literal-pw@h:6379\n"
+    )
+    (d / "prod.yaml").write_text(
+        "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: prod\n"
+        "extends: [base.yaml]\nconfig:\n  requirepass: prod-literal-pw\n"
+    )
     monkeypatch.chdir(tmp_path)
-    for args in (["explain", "-e", "prod"], ["explain", "-e", "prod", "-o", "json"],
-                 ["explain", "-e", "prod", "requirepass"], ["validate", "-o", "json"], ["validate", "-v"]):
+    for args in (
+        ["explain", "-e", "prod"],
+        ["explain", "-e", "prod", "-o", "json"],
+        ["explain", "-e", "prod", "requirepass"],
+        ["validate", "-o", "json"],
+        ["validate", "-v"],
+    ):
         _, out, err = cli(args, capsys)
         for secret in ("base-literal-pw", "prod-literal-pw", "url-literal-pw"):
             assert secret not in out + err, (args, secret)
@@ -289,8 +320,9 @@ def test_explain_never_prints_literal_secrets(tmp_path: Path, monkeypatch: pytes
     assert [o["written"] for o in entry["overrode"]] == ["(sensitive)"]
 
 
-def test_explain_reports_a_broken_policy_instead_of_explaining(invalid_dir: Path,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_explain_reports_a_broken_policy_instead_of_explaining(
+    invalid_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (invalid_dir / "production.yaml").write_text(INVALID_POLICY + "  maxmemory: 2gb\n")
     code, out, _ = cli(["explain", "-e", "production"], capsys)
     assert code == 1
@@ -306,8 +338,9 @@ def test_color_always_and_never(invalid_dir: Path, capsys: pytest.CaptureFixture
     assert not ANSI.search(out)
 
 
-def test_auto_colour_follows_the_terminal_and_no_color(invalid_dir: Path, monkeypatch: pytest.MonkeyPatch,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_auto_colour_follows_the_terminal_and_no_color(
+    invalid_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     _, out, _ = cli(["validate"], capsys)
     assert ANSI.search(out), "auto on a terminal: colour"
@@ -325,26 +358,39 @@ def test_no_colour_off_a_terminal(invalid_dir: Path, capsys: pytest.CaptureFixtu
     assert not ANSI.search(out)
 
 
-@pytest.mark.parametrize(("choice", "tty", "env", "expected"), [
-    ("auto", True, {}, True),
-    ("auto", False, {}, False),
-    ("auto", True, {"NO_COLOR": "1"}, False),
-    ("auto", True, {"NO_COLOR": ""}, True),  # no-color.org: only a non-empty value counts
-    ("auto", True, {"TERM": "dumb"}, False),
-    ("always", False, {"NO_COLOR": "1"}, True),
-    ("never", True, {}, False),
-])
+@pytest.mark.parametrize(
+    ("choice", "tty", "env", "expected"),
+    [
+        ("auto", True, {}, True),
+        ("auto", False, {}, False),
+        ("auto", True, {"NO_COLOR": "1"}, False),
+        ("auto", True, {"NO_COLOR": ""}, True),  # no-color.org: only a non-empty value counts
+        ("auto", True, {"TERM": "dumb"}, False),
+        ("always", False, {"NO_COLOR": "1"}, True),
+        ("never", True, {}, False),
+    ],
+)
 def test_use_color(choice: str, tty: bool, env: dict[str, str], expected: bool) -> None:
     assert use_color(choice, tty, env) is expected
 
 
 # -- the process, for real ------------------------------------------------------------------------------
-def subprocess_run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("REDIS_") and k != "GITHUB_STEP_SUMMARY"}
+def subprocess_run(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environ = {
+        k: v for k, v in os.environ.items() if not k.startswith("REDIS_") and k != "GITHUB_STEP_SUMMARY"
+    }
     environ["PYTHONPATH"] = os.pathsep.join([str(REPO), environ.get("PYTHONPATH", "")])
     environ.update(env or {})
-    return subprocess.run([sys.executable, "-m", "redispolicy", *args], cwd=cwd, env=environ,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "redispolicy", *args],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_version_via_python_m() -> None:
@@ -353,15 +399,18 @@ def test_version_via_python_m() -> None:
     assert proc.stdout.strip() == f"redispolicy, version {__version__}"
 
 
-@pytest.mark.parametrize("content", [
-    b"\xff\xfe\x00b\x00a\x00d",  # UTF-16
-    b"apiVersion: [",
-    b"a: &a [*a]",
-    b"- just\n- a list\n",
-    b"apiVersion: redispolicy/v1\nkind: RedisPolicy\nextends: \"\\0\"\n",
-    b"apiVersion: redispolicy/v1\nkind: RedisPolicy\nconfig: {maxmemory: 1gb}\nkeys: [{name: a, pattern: 'a:*',"
-    b" ttl: {max: 1d}}]\ncapacity: {workloads: [{class: a, arrivals_per_day: .inf, item_size: 1gb}]}\n",
-])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"\xff\xfe\x00b\x00a\x00d",  # UTF-16
+        b"apiVersion: [",
+        b"a: &a [*a]",
+        b"- just\n- a list\n",
+        b'apiVersion: redispolicy/v1\nkind: RedisPolicy\nextends: "\\0"\n',
+        b"apiVersion: redispolicy/v1\nkind: RedisPolicy\nconfig: {maxmemory: 1gb}\nkeys: [{name: a, pattern: 'a:*',"
+        b" ttl: {max: 1d}}]\ncapacity: {workloads: [{class: a, arrivals_per_day: .inf, item_size: 1gb}]}\n",
+    ],
+)
 def test_no_traceback_for_bad_input(content: bytes, tmp_path: Path) -> None:
     d = tmp_path / "policies"
     d.mkdir()
@@ -383,8 +432,9 @@ def test_no_traceback_for_usage_errors(tmp_path: Path) -> None:
     assert proc.stderr.startswith("redispolicy: error:")
 
 
-def test_paths_in_diagnostics_are_relative_to_the_working_directory(invalid_dir: Path,
-                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_paths_in_diagnostics_are_relative_to_the_working_directory(
+    invalid_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     _, out, _ = cli(["validate", "-o", "json", str(invalid_dir / "production.yaml")], capsys)
     (d,) = json.loads(out)["diagnostics"]
     assert d["file"] == "policies/production.yaml"

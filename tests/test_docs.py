@@ -26,8 +26,15 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 PAGES = ("architecture.md", "policy-format.md", "cli.md", "json-format.md", "plan-file.md", "security.md")
 
-COMMAND_KIND = {"validate": "validation", "explain": "explanation", "plan": "plan", "apply": "apply",
-                "remediate": "remediation", "cleanup": "cleanup", "drift": "drift"}
+COMMAND_KIND = {
+    "validate": "validation",
+    "explain": "explanation",
+    "plan": "plan",
+    "apply": "apply",
+    "remediate": "remediation",
+    "cleanup": "cleanup",
+    "drift": "drift",
+}
 SHARED_EXEMPT = {"schema"}  # the one command without the shared options
 
 
@@ -95,7 +102,9 @@ def test_cli_page_names_only_options_that_exist() -> None:
         # a quoted command line (`redispolicy remediate -e ENV --execute --resume`) is checked as itself
         assert quoted in COMMANDS, f"docs/cli.md quotes `redispolicy {quoted}`, not a command"
         unknown = _long_options(args) - _options(COMMANDS[quoted])
-        assert not unknown, f"docs/cli.md: `redispolicy {quoted}{args}`: {sorted(unknown)} are not its options"
+        assert not unknown, (
+            f"docs/cli.md: `redispolicy {quoted}{args}`: {sorted(unknown)} are not its options"
+        )
     for name, section in per_command.items():
         section = QUOTED_COMMAND.sub("", section.split("\n", 1)[1])  # the heading is a quoted command too
         unknown = _long_options(section) - _options(COMMANDS[name])
@@ -173,7 +182,9 @@ def test_policy_page_has_one_heading_per_top_level_field_and_no_other() -> None:
     text = _page("policy-format.md")
     fields = _sections(text)["Fields"]
     headings = re.findall(r"^### `([^`]+)`$", fields, re.M)
-    assert headings == list(_schema()["properties"]), "docs/policy-format.md: one ### heading per field, in order"
+    assert headings == list(_schema()["properties"]), (
+        "docs/policy-format.md: one ### heading per field, in order"
+    )
 
 
 def test_policy_page_names_every_nested_field() -> None:
@@ -213,8 +224,10 @@ def test_module_map_lists_exactly_the_modules_of_the_tree() -> None:
     listed = set(re.findall(r"^- `([\w/]+\.py)`", block, re.M))
     listed |= {f"{p}__init__.py" for p in re.findall(r"^\*\*`([\w/]+/)`\*\*", block, re.M)}
     tree = {rel for rel, _ in mm.modules()}
-    assert listed == tree, (f"module map is stale (added: {sorted(tree - listed)}, gone: {sorted(listed - tree)}): "
-                            "run python tools/module_map.py")
+    assert listed == tree, (
+        f"module map is stale (added: {sorted(tree - listed)}, gone: {sorted(listed - tree)}): "
+        "run python tools/module_map.py"
+    )
 
 
 def _imports(path: Path) -> set[str]:
@@ -228,11 +241,14 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize(("library", "doors"), [
-    ("click", {"main.py"}),
-    ("yaml", {"policy/yamlload.py"}),
-    ("jsonschema", {"policy/schema.py"}),
-])
+@pytest.mark.parametrize(
+    ("library", "doors"),
+    [
+        ("click", {"main.py"}),
+        ("yaml", {"policy/yamlload.py"}),
+        ("jsonschema", {"policy/schema.py"}),
+    ],
+)
 def test_one_door_per_library(library: str, doors: set[str]) -> None:
     package = ROOT / "redispolicy"
     users = {p.relative_to(package).as_posix() for p in package.rglob("*.py") if library in _imports(p)}
@@ -241,8 +257,12 @@ def test_one_door_per_library(library: str, doors: set[str]) -> None:
 
 def test_pure_stages_do_not_import_redis() -> None:
     package = ROOT / "redispolicy"
-    offenders = [p.relative_to(package).as_posix() for folder in ("policy", "catalog", "plan", "render")
-                 for p in (package / folder).rglob("*.py") if "redis" in _imports(p)]
+    offenders = [
+        p.relative_to(package).as_posix()
+        for folder in ("policy", "catalog", "plan", "render")
+        for p in (package / folder).rglob("*.py")
+        if "redis" in _imports(p)
+    ]
     assert not offenders, f"docs/architecture.md: redis-py stays out of these stages: {offenders}"
 
 
@@ -251,22 +271,39 @@ def test_pure_stages_do_not_import_redis() -> None:
 
 def _repo_files() -> list[Path]:
     """Tracked and new (not ignored) files: what a clone of the working tree would hold."""
-    out = subprocess.run(["git", "-C", str(ROOT), "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-                         capture_output=True, check=True).stdout.decode()
+    out = subprocess.run(
+        ["git", "-C", str(ROOT), "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
     return [ROOT / p for p in sorted(set(out.split("\0"))) if p and (ROOT / p).is_file()]
 
 
 def test_relative_links_in_docs_and_readme_resolve() -> None:
-    for page in [ROOT / "README.md", *sorted(DOCS.glob("*.md")), ROOT / "tools" / "catalog-source" / "ORIGIN.md"]:
+    for page in [
+        ROOT / "README.md",
+        *sorted(DOCS.glob("*.md")),
+        ROOT / "tools" / "catalog-source" / "ORIGIN.md",
+    ]:
         for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
             if "://" in target:
                 continue
-            assert (page.parent / target).exists(), f"{page.relative_to(ROOT)} links to {target}, which does not exist"
+            assert (page.parent / target).exists(), (
+                f"{page.relative_to(ROOT)} links to {target}, which does not exist"
+            )
 
 
 # Built from parts so that this file does not match itself.
-OUTSIDE = [re.compile(p) for p in (r"DESIGN" + r" ?§", r"DESIGN" + r"\.md", r"shared/" + r"research",
-                                    r"research" + r" §", r"research/" + r"anchors")]
+OUTSIDE = [
+    re.compile(p)
+    for p in (
+        r"DESIGN" + r" ?§",
+        r"DESIGN" + r"\.md",
+        r"shared/" + r"research",
+        r"research" + r" §",
+        r"research/" + r"anchors",
+    )
+]
 SHARED_DIR = re.compile(r"\.\./" + r"shared\b")
 # The CI entry and the test matrix run the environment's server-matrix tool (not documentation);
 # the extends fixture names a path outside the policy directory on purpose (it must be refused).
@@ -282,10 +319,14 @@ def test_nothing_in_the_repository_points_outside_it() -> None:
             continue  # binary
         rel = path.relative_to(ROOT).as_posix()
         for pattern in OUTSIDE:
-            found += [f"{rel}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}" for m in pattern.finditer(text)]
+            found += [
+                f"{rel}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}" for m in pattern.finditer(text)
+            ]
         if rel not in SHARED_ALLOWED:
-            found += [f"{rel}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}"
-                      for m in SHARED_DIR.finditer(text)]
+            found += [
+                f"{rel}:{text.count(chr(10), 0, m.start()) + 1}: {m.group(0)}"
+                for m in SHARED_DIR.finditer(text)
+            ]
     assert not found, "references outside the repository (point them at docs/ instead):\n" + "\n".join(found)
 
 
@@ -296,12 +337,14 @@ def test_matrix_tool_is_the_only_outside_path_the_ci_files_use() -> None:
         assert uses <= {"../" + "shared/tools/redis-servers", "../" + "shared."}, (rel, uses)
 
 
-
 def test_readme_rules_table_lists_every_rule() -> None:
     """Every stable rule id validate can emit is in the README's table, with its summary, and nothing else."""
     from redispolicy.rules import RULES
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    table = dict(re.findall(r"^\| `([a-z0-9-]+)` \| (.+?) \|$", text.split("## Rules", 1)[1].split("\n## ", 1)[0],
-                            re.M))
+    table = dict(
+        re.findall(
+            r"^\| `([a-z0-9-]+)` \| (.+?) \|$", text.split("## Rules", 1)[1].split("\n## ", 1)[0], re.M
+        )
+    )
     assert table == {r.id: r.summary for r in RULES.values()}

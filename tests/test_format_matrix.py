@@ -99,12 +99,20 @@ def _connected(s: socket.socket) -> bool:
     return True
 
 
-@pytest.mark.parametrize(("command", "fmt"), [p for p in PAIRS if p[1] not in formats(REPORT_KIND[p[0]])],
-                         ids=[f"{c}-{f}" for c, f in PAIRS if f not in formats(REPORT_KIND[c])])
+@pytest.mark.parametrize(
+    ("command", "fmt"),
+    [p for p in PAIRS if p[1] not in formats(REPORT_KIND[p[0]])],
+    ids=[f"{c}-{f}" for c, f in PAIRS if f not in formats(REPORT_KIND[c])],
+)
 @pytest.mark.parametrize("how", ["-o", "--report"])
 def test_an_unsupported_pair_is_a_usage_error_before_anything_runs(
-        command: str, fmt: str, how: str, workdir: Path, listener: socket.socket,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    command: str,
+    fmt: str,
+    how: str,
+    workdir: Path,
+    listener: socket.socket,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     target = workdir / "out" / f"report.{fmt}"
     flag = ["-o", fmt] if how == "-o" else ["--report", f"{fmt}={target}"]
     code = run([command, *ARGS[command], *flag])
@@ -115,8 +123,10 @@ def test_an_unsupported_pair_is_a_usage_error_before_anything_runs(
     if how == "-o":
         assert f"{command} has no {fmt} output: {command} supports -o {supported}" in err, err
     else:
-        assert f"{command} has no {fmt} report: {command} supports --report FORMAT=PATH with FORMAT one of " \
-               f"{supported}" in err, err
+        assert (
+            f"{command} has no {fmt} report: {command} supports --report FORMAT=PATH with FORMAT one of "
+            f"{supported}" in err
+        ), err
     assert not _connected(listener), f"{command} contacted the server before refusing {how} {fmt}"
     assert "Traceback" not in err
 
@@ -142,7 +152,9 @@ def _parse(fmt: str, text: str, command: str) -> Any:
         return families
     if fmt == "github":
         lines = text.splitlines()
-        assert all(line.startswith(("::error ", "::warning ", "::notice ", "redispolicy")) for line in lines), text
+        assert all(
+            line.startswith(("::error ", "::warning ", "::notice ", "redispolicy")) for line in lines
+        ), text
         assert lines[-1].startswith("redispolicy"), text  # the summary line
         return lines
     if fmt == "markdown":
@@ -162,11 +174,19 @@ def server(redis_server_factory: RedisServerFactory) -> RedisServer:
     return s
 
 
-@pytest.mark.parametrize(("command", "fmt"), [p for p in PAIRS if p[1] in formats(REPORT_KIND[p[0]])],
-                         ids=[f"{c}-{f}" for c, f in PAIRS if f in formats(REPORT_KIND[c])])
-def test_a_supported_pair_renders_that_format(command: str, fmt: str, workdir: Path, request: pytest.FixtureRequest,
-                                              monkeypatch: pytest.MonkeyPatch,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("command", "fmt"),
+    [p for p in PAIRS if p[1] in formats(REPORT_KIND[p[0]])],
+    ids=[f"{c}-{f}" for c, f in PAIRS if f in formats(REPORT_KIND[c])],
+)
+def test_a_supported_pair_renders_that_format(
+    command: str,
+    fmt: str,
+    workdir: Path,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     if command in NEEDS_SERVER:
         monkeypatch.setenv("MATRIX_URL", request.getfixturevalue("server").url)
     else:

@@ -38,8 +38,12 @@ RESEARCH = Path(__file__).resolve().parent / "catalog-source" / "redis-config-pa
 BUILD_FEATURES = {"#ifdef LOG_REQ_RES": "log-req-res"}
 
 ATTR_DEFAULTS: dict[str, Any] = {
-    "mutable": True, "sensitive": False, "protected": False, "deny_loading": False,
-    "multi_arg": False, "hidden": False,
+    "mutable": True,
+    "sensitive": False,
+    "protected": False,
+    "deny_loading": False,
+    "multi_arg": False,
+    "hidden": False,
 }
 KINDS = {"bool", "integer", "memory", "memory_or_percent", "octal", "enum", "enum_flags", "string", "special"}
 
@@ -88,7 +92,9 @@ def research_line(doc: dict[str, Any], product: str, line: str) -> dict[str, Sta
         if line in (a.get("where") or {}).get(product, []):
             primary = names.get(a["primary"])
             if primary is None or primary["alias_of"] is not None:
-                raise OverrideError(f"research {product} {line}: alias {alias} of a missing primary {a['primary']}")
+                raise OverrideError(
+                    f"research {product} {line}: alias {alias} of a missing primary {a['primary']}"
+                )
             if alias in names:
                 raise OverrideError(f"research {product} {line}: {alias} is both a parameter and an alias")
             names[alias] = {"alias_of": a["primary"], "hidden": primary["hidden"], "build": primary["build"]}
@@ -112,7 +118,11 @@ def apply_entry(base: dict[str, State], entry: dict[str, Any], where: str) -> di
         spec = spec or {}
         if "alias_of" in spec:
             primary = _need(names, spec["alias_of"], where, f"alias {name} of")
-            names[name] = {"alias_of": spec["alias_of"], "hidden": primary["hidden"], "build": primary["build"]}
+            names[name] = {
+                "alias_of": spec["alias_of"],
+                "hidden": primary["hidden"],
+                "build": primary["build"],
+            }
         else:
             names[name] = {"alias_of": None, "hidden": bool(spec.get("hidden", False)), "build": None}
     for name in entry.get("listed") or []:
@@ -132,8 +142,14 @@ def apply_entry(base: dict[str, State], entry: dict[str, Any], where: str) -> di
     return names
 
 
-def _resolve(doc: dict[str, Any], product: str, version: str, by_version: dict[str, Any],
-             done: dict[str, dict[str, State]], chain: tuple[str, ...] = ()) -> dict[str, State]:
+def _resolve(
+    doc: dict[str, Any],
+    product: str,
+    version: str,
+    by_version: dict[str, Any],
+    done: dict[str, dict[str, State]],
+    chain: tuple[str, ...] = (),
+) -> dict[str, State]:
     if version in done:
         return done[version]
     if version in chain:
@@ -151,7 +167,9 @@ def _resolve(doc: dict[str, Any], product: str, version: str, by_version: dict[s
     return done[version]
 
 
-def version_lines(doc: dict[str, Any], overrides: dict[str, Any]) -> dict[str, list[tuple[str, dict[str, State]]]]:
+def version_lines(
+    doc: dict[str, Any], overrides: dict[str, Any]
+) -> dict[str, list[tuple[str, dict[str, State]]]]:
     """product -> [(version, names)], oldest first."""
     out: dict[str, list[tuple[str, dict[str, State]]]] = {}
     for product, entries in overrides["versions"].items():
@@ -187,6 +205,7 @@ def to_ranges(versions: list[str], flags: list[bool]) -> Ranges:
 
 
 # -- parameters ---------------------------------------------------------------------------
+
 
 def _research_param(p: dict[str, Any]) -> dict[str, Any]:
     entry: dict[str, Any] = {
@@ -271,9 +290,12 @@ def convert(doc: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
             features = {s["build"] for s in states if s is not None and s["build"]}
             for feature in features:
                 build.setdefault(feature, {})[product] = to_ranges(
-                    versions, [s is not None and s["build"] == feature for s in states])
+                    versions, [s is not None and s["build"] == feature for s in states]
+                )
             primary_of |= {s["alias_of"] for s in states if s is not None and s["alias_of"]}
-            found = [v for v, s in zip(versions, states, strict=True) if s is not None and s["alias_of"] is None]
+            found = [
+                v for v, s in zip(versions, states, strict=True) if s is not None and s["alias_of"] is None
+            ]
             if found:
                 present_in[product] = found
         if len(build) > 1:
@@ -341,8 +363,10 @@ def convert(doc: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
         if name not in params and name not in aliases:
             print(f"note: {name} exists only in development lines; left out", file=sys.stderr)
     if skipped:
-        print(f"note: {len(skipped)} later additions without a known type left out: {', '.join(skipped)}",
-              file=sys.stderr)
+        print(
+            f"note: {len(skipped)} later additions without a known type left out: {', '.join(skipped)}",
+            file=sys.stderr,
+        )
 
     return {
         "generated_from": "tools/catalog-source/redis-config-params.yaml "
@@ -369,7 +393,7 @@ def main(argv: list[str]) -> int:
     if "--overrides" in args:
         i = args.index("--overrides")
         overrides = Path(args[i + 1])
-        del args[i:i + 2]
+        del args[i : i + 2]
     research = Path(args[0]) if args else RESEARCH
     try:
         text = render(research, overrides)

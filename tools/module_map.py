@@ -28,14 +28,16 @@ def summary(path: Path) -> str:
         return ""
     para = " ".join(doc.strip().split("\n\n")[0].split())
     end = para.find(". ")
-    return para if end < 0 else para[:end + 1]
+    return para if end < 0 else para[: end + 1]
 
 
 def modules() -> list[tuple[str, str]]:
     """(module path relative to the package, summary): top-level modules, then package by package."""
     out = []
-    for path in sorted(PACKAGE.rglob("*.py"), key=lambda p: (p.parent.relative_to(PACKAGE).parts,
-                                                              p.name != "__init__.py", p.name)):
+    for path in sorted(
+        PACKAGE.rglob("*.py"),
+        key=lambda p: (p.parent.relative_to(PACKAGE).parts, p.name != "__init__.py", p.name),
+    ):
         rel = path.relative_to(PACKAGE).as_posix()
         if rel in ("__init__.py", "__main__.py"):
             continue  # the package itself: the page says what it is

@@ -19,16 +19,32 @@ import redis
 from redispolicy.errors import RedispolicyError
 
 
-def record(*, time: str, environment: str | None, target: str, plan_fingerprint: str,
-           changes: list[dict[str, Any]], result: str, detail: str,
-           keys: dict[str, Any] | None = None) -> dict[str, Any]:
+def record(
+    *,
+    time: str,
+    environment: str | None,
+    target: str,
+    plan_fingerprint: str,
+    changes: list[dict[str, Any]],
+    result: str,
+    detail: str,
+    keys: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = str(os.getuid())
-    entry: dict[str, Any] = {"time": time, "user": user, "host": socket.gethostname(),
-                             "environment": environment, "target": target, "plan_fingerprint": plan_fingerprint,
-                             "changes": changes, "result": result, "detail": detail}
+    entry: dict[str, Any] = {
+        "time": time,
+        "user": user,
+        "host": socket.gethostname(),
+        "environment": environment,
+        "target": target,
+        "plan_fingerprint": plan_fingerprint,
+        "changes": changes,
+        "result": result,
+        "detail": detail,
+    }
     if keys is not None:
         entry["keys"] = keys
     return entry
@@ -42,8 +58,9 @@ def append_file(path: Path, entry: dict[str, Any]) -> None:
         with os.fdopen(fd, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(entry, sort_keys=True) + "\n")
     except OSError as exc:
-        raise RedispolicyError(f"cannot write the audit log {path}: {exc.strerror}",
-                               "pass --audit-log PATH to a writable file") from None
+        raise RedispolicyError(
+            f"cannot write the audit log {path}: {exc.strerror}", "pass --audit-log PATH to a writable file"
+        ) from None
 
 
 def check_writable(path: Path) -> None:
@@ -52,8 +69,10 @@ def check_writable(path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
     except OSError as exc:
-        raise RedispolicyError(f"cannot write the audit log {path}: {exc.strerror}; nothing was changed",
-                               "pass --audit-log PATH to a writable file") from None
+        raise RedispolicyError(
+            f"cannot write the audit log {path}: {exc.strerror}; nothing was changed",
+            "pass --audit-log PATH to a writable file",
+        ) from None
 
 
 def append_stream(client: redis.Redis, key: str, maxlen: int, entry: dict[str, Any]) -> None:

@@ -14,8 +14,11 @@ from redispolicy.policy.model import KeyClass
 
 
 class Classifier:
-    def __init__(self, classes: tuple[KeyClass, ...] | list[KeyClass],
-                 reserved: frozenset[bytes] = frozenset({LOCK_KEY.encode()})) -> None:
+    def __init__(
+        self,
+        classes: tuple[KeyClass, ...] | list[KeyClass],
+        reserved: frozenset[bytes] = frozenset({LOCK_KEY.encode()}),
+    ) -> None:
         self.classes = [kc for kc in classes if kc.pattern]
         self.first = FirstMatch([kc.pattern for kc in self.classes])
         self.reserved = reserved
@@ -24,8 +27,10 @@ class Classifier:
         """``classify`` for a batch, in one regex pass (policy.glob.FirstMatch.numbers)."""
         slots: list[KeyClass | None] = [None, *self.classes, None]
         reserved = self.reserved
-        return [None if key in reserved else slots[n]
-                for key, n in zip(keys, self.first.numbers(keys), strict=True)]
+        return [
+            None if key in reserved else slots[n]
+            for key, n in zip(keys, self.first.numbers(keys), strict=True)
+        ]
 
     def classify(self, key: bytes) -> KeyClass | None:
         """The first class whose pattern matches the key; None for unclassified and reserved keys."""

@@ -94,10 +94,12 @@ def refuse_catch_all(classes: tuple[KeyClass, ...]) -> None:
     bad = refused(classes)
     if bad:
         names = ", ".join(f"'{kc.name}' ({kc.pattern!r})" for kc in bad)
-        raise RedispolicyError(f"cleanup refused: the pattern of class {names} matches every key, so deleting by "
-                               "it would be a flush; nothing was deleted",
-                               "narrow the pattern to the keys the class is for (e.g. 'tmp:*'), or remove cleanup: "
-                               "from the class")
+        raise RedispolicyError(
+            f"cleanup refused: the pattern of class {names} matches every key, so deleting by "
+            "it would be a flush; nothing was deleted",
+            "narrow the pattern to the keys the class is for (e.g. 'tmp:*'), or remove cleanup: "
+            "from the class",
+        )
 
 
 def threshold(kc: KeyClass) -> int:
@@ -121,7 +123,9 @@ class ClassCleanup:
 class Found:
     classes: tuple[ClassCleanup, ...]
     scanned: int  # distinct keys SCAN returned (every class, unclassified included)
-    keys: dict[int, list[tuple[bytes, str]]] = field(default_factory=dict)  # db -> (key, class); keep=True only
+    keys: dict[int, list[tuple[bytes, str]]] = field(
+        default_factory=dict
+    )  # db -> (key, class); keep=True only
     seconds: float = 0.0
 
     @property
@@ -139,23 +143,44 @@ class _Acc:
     skipped: int = 0
 
     def frozen(self) -> ClassCleanup:
-        return ClassCleanup(self.kc.name, self.kc.pattern, self.kc.cleanup_always, self.kc.cleanup_idle_over,
-                            self.matched, self.eligible, tuple(self.examples), self.deleted, self.skipped)
+        return ClassCleanup(
+            self.kc.name,
+            self.kc.pattern,
+            self.kc.cleanup_always,
+            self.kc.cleanup_idle_over,
+            self.matched,
+            self.eligible,
+            tuple(self.examples),
+            self.deleted,
+            self.skipped,
+        )
 
 
 def _idle_error(exc: redis.ResponseError, done: str = "nothing was deleted") -> RedispolicyError:
     msg = str(exc).splitlines()[0]
     if "LFU" in msg:
-        return RedispolicyError(f"the server does not track idle time: {msg}; {done}",
-                                "idle_over needs an LRU or no-eviction maxmemory-policy; use cleanup: "
-                                "{always: true} for such classes, or change maxmemory-policy")
-    return RedispolicyError(f"checking idle time failed: {msg}; {done}",
-                            "give the cleanup user +object|idletime, +scan, +exists, +unlink and +evalsha/+eval")
+        return RedispolicyError(
+            f"the server does not track idle time: {msg}; {done}",
+            "idle_over needs an LRU or no-eviction maxmemory-policy; use cleanup: "
+            "{always: true} for such classes, or change maxmemory-policy",
+        )
+    return RedispolicyError(
+        f"checking idle time failed: {msg}; {done}",
+        "give the cleanup user +object|idletime, +scan, +exists, +unlink and +evalsha/+eval",
+    )
 
 
-def find_eligible(client_for_db: Callable[[int], redis.Redis], classes: tuple[KeyClass, ...], dbs: list[int], *,
-                  rate: int = DEFAULT_RATE, progress: Callable[[int], None] | None = None, keep: bool = False,
-                  count: int = MAX_COUNT, reserved: frozenset[bytes] | None = None) -> Found:
+def find_eligible(
+    client_for_db: Callable[[int], redis.Redis],
+    classes: tuple[KeyClass, ...],
+    dbs: list[int],
+    *,
+    rate: int = DEFAULT_RATE,
+    progress: Callable[[int], None] | None = None,
+    keep: bool = False,
+    count: int = MAX_COUNT,
+    reserved: frozenset[bytes] | None = None,
+) -> Found:
     """Step 1: list the eligible keys of every db (deletes nothing)."""
     refuse_catch_all(classes)
     start = time.monotonic()
@@ -173,8 +198,11 @@ def find_eligible(client_for_db: Callable[[int], redis.Redis], classes: tuple[Ke
         while True:
             cursor, keys = client.scan(cursor=cursor, count=count)
             fresh = dedupe.fresh(keys)
-            mine = [(k, kc) for k, kc in zip(fresh, classifier.classify_all(fresh), strict=True)
-                    if kc is not None and has_cleanup(kc)]
+            mine = [
+                (k, kc)
+                for k, kc in zip(fresh, classifier.classify_all(fresh), strict=True)
+                if kc is not None and has_cleanup(kc)
+            ]
             if mine:
                 for (k, kc), reply in zip(mine, _probe(client, mine), strict=True):
                     if reply is None or (kc.cleanup_always and reply == 0):
@@ -202,7 +230,9 @@ def _probe(client: redis.Redis, mine: list[tuple[bytes, KeyClass]]) -> list[Any]
     packed round read by hiredis, as the key audit does (live/wire.py)."""
     always = [i for i, (_, kc) in enumerate(mine) if kc.cleanup_always]
     idle = [i for i, (_, kc) in enumerate(mine) if not kc.cleanup_always]
-    data = pack((b"EXISTS",), [mine[i][0] for i in always]) + pack((b"OBJECT", b"IDLETIME"), [mine[i][0] for i in idle])
+    data = pack((b"EXISTS",), [mine[i][0] for i in always]) + pack(
+        (b"OBJECT", b"IDLETIME"), [mine[i][0] for i in idle]
+    )
     try:
         with Wire(client) as wire:
             wire.send(data, len(mine))
@@ -243,10 +273,13 @@ class Deleter:
             no_touch(client)
             script: Any = client.register_script(LUA_CLEANUP)
             for i in range(0, len(listed), self.chunk):
-                part = listed[i:i + self.chunk]
+                part = listed[i : i + self.chunk]
                 try:
-                    outcome = script(keys=[k for k, _ in part],
-                                     args=[threshold(self.accs[name].kc) for _, name in part], client=client)
+                    outcome = script(
+                        keys=[k for k, _ in part],
+                        args=[threshold(self.accs[name].kc) for _, name in part],
+                        client=client,
+                    )
                 except redis.ResponseError as exc:
                     raise _idle_error(exc, "the keys listed before this chunk were handled") from None
                 for (_, name), gone in zip(part, outcome, strict=True):

@@ -86,7 +86,9 @@ def _state(items: list[Item], raw: dict[str, str]) -> tuple[list[Item], list[Ite
         value = raw[it.name]
         if _matches(it, value, it.expect):
             done.append(it)
-        elif _matches(it, value, _norm(it, _text(it.before)) if not isinstance(it.before, Secret) else it.before):
+        elif _matches(
+            it, value, _norm(it, _text(it.before)) if not isinstance(it.before, Secret) else it.before
+        ):
             untouched.append(it)
         else:
             other.append(it)
@@ -100,8 +102,14 @@ def _shown(items: list[Item], raw: dict[str, str]) -> dict[str, str]:
 ReadBackAgain = Callable[[], "tuple[redis.Redis, dict[str, str]] | None"]
 
 
-def apply_items(client_factory: Callable[[], redis.Redis], items: list[Item], multi: bool,
-                reconnect_tries: int = 5, reconnect_delay: float = 0.3, fence: Fence | None = None) -> EngineResult:
+def apply_items(
+    client_factory: Callable[[], redis.Redis],
+    items: list[Item],
+    multi: bool,
+    reconnect_tries: int = 5,
+    reconnect_delay: float = 0.3,
+    fence: Fence | None = None,
+) -> EngineResult:
     """Set ``items``; with a ``fence`` every change (the rollback too) takes effect only while
     this apply still holds the lock, else it is refused (or, for a rollback, left alone)."""
     if not items:
@@ -133,8 +141,9 @@ def apply_items(client_factory: Callable[[], redis.Redis], items: list[Item], mu
 Refusal = tuple["Item | None", redis.ResponseError]
 
 
-def _send(client: redis.Redis, items: list[Item], multi: bool, fence: Fence | None,
-          sent: list[Item]) -> tuple[list[Item], Refusal | None]:
+def _send(
+    client: redis.Redis, items: list[Item], multi: bool, fence: Fence | None, sent: list[Item]
+) -> tuple[list[Item], Refusal | None]:
     """Send the change: (the items now set, the refusal if any).
 
     Redis >= 7 and Valkey: one multi-parameter CONFIG SET, all or nothing. Redis 6.x: one
@@ -167,46 +176,70 @@ def _send(client: redis.Redis, items: list[Item], multi: bool, fence: Fence | No
     return done, refused[0] if refused else None
 
 
-def _connection_lost(items: list[Item], multi: bool, fence: Fence | None, sent: list[Item], exc: BaseException,
-                     again: ReadBackAgain) -> EngineResult:
+def _connection_lost(
+    items: list[Item],
+    multi: bool,
+    fence: Fence | None,
+    sent: list[Item],
+    exc: BaseException,
+    again: ReadBackAgain,
+) -> EngineResult:
     """The connection dropped while sending: read the server back on a new one and decide."""
     found = again()
     if found is None:
-        maybe_sent = items if multi or fence is not None else items[:len(sent) + 1]
-        maybe = ("either all or none of these are now live" if multi else "these may now be live")
-        return EngineResult("unknown", f"the connection was lost while applying ({type(exc).__name__}) "
-                                       "and the server could not be reached again to read it back; "
-                                       f"{maybe}: {', '.join(it.name for it in maybe_sent)}")
+        maybe_sent = items if multi or fence is not None else items[: len(sent) + 1]
+        maybe = "either all or none of these are now live" if multi else "these may now be live"
+        return EngineResult(
+            "unknown",
+            f"the connection was lost while applying ({type(exc).__name__}) "
+            "and the server could not be reached again to read it back; "
+            f"{maybe}: {', '.join(it.name for it in maybe_sent)}",
+        )
     client, raw = found
     done, untouched, _ = _state(items, raw)
     if len(untouched) == len(items):
-        return EngineResult("refused", "the connection was lost before the change reached the server; "
-                                       "read back: nothing changed", _shown(items, raw))
+        return EngineResult(
+            "refused",
+            "the connection was lost before the change reached the server; read back: nothing changed",
+            _shown(items, raw),
+        )
     if len(done) != len(items):
-        return _rollback(client, items, [it for it in items if it not in untouched],
-                         "the connection was lost in the middle of applying", again, fence)
+        return _rollback(
+            client,
+            items,
+            [it for it in items if it not in untouched],
+            "the connection was lost in the middle of applying",
+            again,
+            fence,
+        )
     # Fully applied before the connection dropped: verify like any success.
     return verify(client, items, again, fence)
 
 
-def verify(client: redis.Redis, items: list[Item], again: ReadBackAgain | None = None,
-           fence: Fence | None = None) -> EngineResult:
+def verify(
+    client: redis.Redis, items: list[Item], again: ReadBackAgain | None = None, fence: Fence | None = None
+) -> EngineResult:
     try:
         raw = read_back(client, items)
     except _CONN_ERRORS as exc:
         found = again() if again is not None else None
         if found is None:
-            return EngineResult("unknown", f"the server acknowledged setting {', '.join(it.name for it in items)}, "
-                                           f"but the connection was lost while reading it back "
-                                           f"({type(exc).__name__}) and the server could not be reached again "
-                                           "to verify it")
+            return EngineResult(
+                "unknown",
+                f"the server acknowledged setting {', '.join(it.name for it in items)}, "
+                f"but the connection was lost while reading it back "
+                f"({type(exc).__name__}) and the server could not be reached again "
+                "to verify it",
+            )
         client, raw = found
     bad = [it for it in items if not _matches(it, raw[it.name], it.expect)]
     if not bad:
         return EngineResult("applied", "", _shown(items, raw))
     mismatches = tuple(
         f"{it.name}: sent {'(sensitive)' if it.param.sensitive else _text(it.send)!s}, "
-        f"the server reports {'(sensitive)' if it.param.sensitive else raw[it.name]}" for it in bad)
+        f"the server reports {'(sensitive)' if it.param.sensitive else raw[it.name]}"
+        for it in bad
+    )
     result = _rollback(client, items, items, "the server did not keep the values sent", again, fence)
     return EngineResult(result.status, result.detail, result.now_live, mismatches)
 
@@ -224,8 +257,14 @@ def _put_back(client: redis.Redis, done: list[Item], fence: Fence | None) -> Non
             raise refused[0]
 
 
-def _rollback(client: redis.Redis, items: list[Item], done: list[Item], why: str,
-              again: ReadBackAgain | None = None, fence: Fence | None = None) -> EngineResult:
+def _rollback(
+    client: redis.Redis,
+    items: list[Item],
+    done: list[Item],
+    why: str,
+    again: ReadBackAgain | None = None,
+    fence: Fence | None = None,
+) -> EngineResult:
     """Put back the values read before applying, and prove it by reading them back.
 
     If the connection drops while rolling back, reconnect once, read the server back and
@@ -238,10 +277,15 @@ def _rollback(client: redis.Redis, items: list[Item], done: list[Item], why: str
             raw = read_back(client, items)
             break
         except FenceError as exc:
-            detail = (f"{why}; not rolled back: "
-                      + ("the apply lock was lost before the rollback was sent (another apply may hold it now)"
-                         if exc.lost else exc.message)
-                      + f"; these may still be at the planned value: {', '.join(it.name for it in done)}")
+            detail = (
+                f"{why}; not rolled back: "
+                + (
+                    "the apply lock was lost before the rollback was sent (another apply may hold it now)"
+                    if exc.lost
+                    else exc.message
+                )
+                + f"; these may still be at the planned value: {', '.join(it.name for it in done)}"
+            )
             try:
                 return EngineResult("partial", detail, _shown(items, read_back(client, items)))
             except (redis.RedisError, *_CONN_ERRORS):
@@ -255,17 +299,21 @@ def _rollback(client: redis.Redis, items: list[Item], done: list[Item], why: str
         except _CONN_ERRORS as exc:
             found = again() if again is not None and attempt == 1 else None
             if found is None:
-                return EngineResult("unknown", f"{why}; the connection was lost while rolling back "
-                                               f"({type(exc).__name__}) and the server could not be reached "
-                                               "again to read it back; these may still be at the planned "
-                                               f"value: {', '.join(it.name for it in done)}")
+                return EngineResult(
+                    "unknown",
+                    f"{why}; the connection was lost while rolling back "
+                    f"({type(exc).__name__}) and the server could not be reached "
+                    "again to read it back; these may still be at the planned "
+                    f"value: {', '.join(it.name for it in done)}",
+                )
             client, raw = found
             _, untouched, _ = _state(items, raw)
             done = [it for it in items if it not in untouched]
     _, untouched, _ = _state(items, raw)
     if len(untouched) == len(items):
-        return EngineResult("rolled_back", f"{why}; rolled back and verified: the server is as before",
-                            _shown(items, raw))
+        return EngineResult(
+            "rolled_back", f"{why}; rolled back and verified: the server is as before", _shown(items, raw)
+        )
     return EngineResult("partial", f"{why}; the rollback could not restore every value", _shown(items, raw))
 
 
@@ -280,8 +328,9 @@ def _reconnect(factory: Callable[[], redis.Redis], tries: int, delay: float) -> 
     return None
 
 
-def _read_back_again(factory: Callable[[], redis.Redis], items: list[Item], tries: int,
-                     delay: float) -> tuple[redis.Redis, dict[str, str]] | None:
+def _read_back_again(
+    factory: Callable[[], redis.Redis], items: list[Item], tries: int, delay: float
+) -> tuple[redis.Redis, dict[str, str]] | None:
     """A new connection and the values read back on it; None if the server cannot be reached."""
     for _ in range(2):
         client = _reconnect(factory, tries, delay)

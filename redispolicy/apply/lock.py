@@ -49,8 +49,9 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[
 return 0
 """
 LOST = "the apply lock was lost before the change was sent; nothing was changed"
-FENCE_GRANT = (f"grant the apply user +select +watch +get +multi +exec and the key ~{LOCK_KEY}, "
-               "or pass --no-lock")
+FENCE_GRANT = (
+    f"grant the apply user +select +watch +get +multi +exec and the key ~{LOCK_KEY}, or pass --no-lock"
+)
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,13 @@ def _me() -> Holder:
         user = getpass.getuser()
     except (KeyError, OSError):
         user = str(os.getuid())
-    return Holder(secrets.token_hex(8), user, socket.gethostname(), os.getpid(),
-                  time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    return Holder(
+        secrets.token_hex(8),
+        user,
+        socket.gethostname(),
+        os.getpid(),
+        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
 
 
 def _holder(raw: object) -> Holder | None:
@@ -117,7 +123,9 @@ class Fence:
                     return replies
                 # Aborted, though our GET saw our value: something touched the key without taking
                 # it (refreshes are paused). Try once more; the next GET tells if it moved.
-        raise FenceError("the apply lock key kept changing while the change was being sent; nothing was changed")
+        raise FenceError(
+            "the apply lock key kept changing while the change was being sent; nothing was changed"
+        )
 
 
 def _connection(pool: Any) -> Any:
@@ -143,7 +151,9 @@ def _text(value: Any) -> Any:
     return value.decode(errors="replace") if isinstance(value, bytes) else value
 
 
-def _fenced_transaction(client: redis.Redis, fence: Fence, commands: Sequence[Sequence[Any]]) -> list[Any] | None:
+def _fenced_transaction(
+    client: redis.Redis, fence: Fence, commands: Sequence[Sequence[Any]]
+) -> list[Any] | None:
     """One WATCH/GET/MULTI/EXEC on one pooled connection; None when EXEC was aborted."""
     pool = client.connection_pool
     db = int(pool.connection_kwargs.get("db") or 0)
@@ -170,10 +180,15 @@ def _check_head(conn: Any, fence: Fence, head: list[Any], value: Any) -> None:
     errors = [r for r in head if isinstance(r, redis.ResponseError)]
     if errors:
         if isinstance(errors[0], redis.exceptions.NoPermissionError):
-            raise FenceError(f"the apply lock could not be checked before the change, nothing was changed: "
-                             f"NOPERM {str(errors[0]).splitlines()[0]} ({FENCE_GRANT})", lost=False)
-        raise FenceError(f"{LOST} (the lock key {fence.key} is no longer a redispolicy lock: "
-                         f"{str(errors[0]).splitlines()[0]})")
+            raise FenceError(
+                f"the apply lock could not be checked before the change, nothing was changed: "
+                f"NOPERM {str(errors[0]).splitlines()[0]} ({FENCE_GRANT})",
+                lost=False,
+            )
+        raise FenceError(
+            f"{LOST} (the lock key {fence.key} is no longer a redispolicy lock: "
+            f"{str(errors[0]).splitlines()[0]})"
+        )
     if _text(value) != fence.value:
         _round_trip(conn, [("DISCARD",)])
         raise FenceError(LOST)
@@ -229,7 +244,8 @@ class ApplyLock:
                     f"another apply holds the lock on this server: {held.who if held else '(released just now)'}",
                     f"wait for it to finish and run apply again (--lock-timeout SECONDS waits longer); "
                     f"if that process is gone, the lock expires within {self.ttl_ms // 1000} s, "
-                    f"or delete the key '{self.key}' after checking")
+                    f"or delete the key '{self.key}' after checking",
+                )
             time.sleep(poll)
 
     def _inspect(self) -> Held | None:
@@ -297,11 +313,14 @@ class Held:
         elif self.holder is None:
             what = f"holds {str(self.raw)[:60]!r} and never expires: it was set by hand or by another tool"
         else:
-            what = (f"names {self.holder.describe()} but never expires (no TTL), so it would block every "
-                    f"apply forever")
+            what = (
+                f"names {self.holder.describe()} but never expires (no TTL), so it would block every "
+                f"apply forever"
+            )
         return RedispolicyError(
             f"the apply lock key '{self.key}' (db {LOCK_DB}) {what}; nothing was changed",
-            f"check that nobody is applying to this server, then delete it: {clear_command(lock)}")
+            f"check that nobody is applying to this server, then delete it: {clear_command(lock)}",
+        )
 
 
 def clear_command(lock: ApplyLock) -> str:
@@ -322,4 +341,6 @@ def _on_lock_db(client: redis.Redis) -> tuple[redis.Redis, bool]:
     if pool is None or int(pool.connection_kwargs.get("db") or 0) == LOCK_DB:
         return client, False
     kwargs = dict(pool.connection_kwargs, db=LOCK_DB)
-    return redis.Redis(connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)), True
+    return redis.Redis(
+        connection_pool=redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
+    ), True

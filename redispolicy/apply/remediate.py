@@ -116,14 +116,16 @@ def unsafe(classes: tuple[KeyClass, ...]) -> RedispolicyError | None:
             return RedispolicyError(
                 f"key class '{kc.name}' has remediate: true and its pattern {kc.pattern!r} matches every key: "
                 "remediating it would give every key a TTL and empty the keyspace; nothing was changed",
-                "narrow the pattern to the keys that should expire (e.g. 'tmp:*'), or remove remediate: true")
+                "narrow the pattern to the keys that should expire (e.g. 'tmp:*'), or remove remediate: true",
+            )
     return None
 
 
 def _non_positive(kc: KeyClass, seconds: int) -> RedispolicyError:
     return RedispolicyError(
         f"key class '{kc.name}' has ttl.max {seconds} s: EXPIRE with a TTL <= 0 deletes the key; nothing was changed",
-        "give the class a positive ttl.max (e.g. ttl: {max: 1h}), then run again")
+        "give the class a positive ttl.max (e.g. ttl: {max: 1h}), then run again",
+    )
 
 
 def expire_seconds(kc: KeyClass) -> int:
@@ -133,7 +135,6 @@ def expire_seconds(kc: KeyClass) -> int:
     if seconds <= 0:
         raise _non_positive(kc, seconds)
     return seconds
-
 
 
 @dataclass(frozen=True)
@@ -213,8 +214,9 @@ class Remediation:
     started: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
-        self.classifier = Classifier(self.classes) if self.reserved is None else Classifier(self.classes,
-                                                                                            self.reserved)
+        self.classifier = (
+            Classifier(self.classes) if self.reserved is None else Classifier(self.classes, self.reserved)
+        )
         self.targets = [kc for kc in self.classes if remediable(kc)]
         self.counts = {kc.name: _Count() for kc in self.targets}
         self.states = {db: _DbState() for db in self.dbs}
@@ -224,7 +226,10 @@ class Remediation:
     # -- the checkpoint ---------------------------------------------------------------
     def fingerprint(self) -> str:
         """What a checkpoint must match to be resumed: the target and every class (first match wins)."""
-        doc = [self.target, [[kc.name, kc.pattern, kc.ttl_max, kc.remediate, kc.persistent] for kc in self.classes]]
+        doc = [
+            self.target,
+            [[kc.name, kc.pattern, kc.ttl_max, kc.remediate, kc.persistent] for kc in self.classes],
+        ]
         return "sha256:" + hashlib.sha256(json.dumps(doc).encode()).hexdigest()
 
     def _load(self) -> None:
@@ -234,15 +239,20 @@ class Remediation:
         except FileNotFoundError:
             return  # nothing to resume: a full pass
         except (OSError, ValueError) as exc:
-            raise RedispolicyError(f"cannot read the checkpoint {self.checkpoint}: {exc}",
-                                   "delete it and run again without --resume") from None
+            raise RedispolicyError(
+                f"cannot read the checkpoint {self.checkpoint}: {exc}",
+                "delete it and run again without --resume",
+            ) from None
         if not isinstance(doc, dict) or doc.get("kind") != CHECKPOINT_KIND:
-            raise RedispolicyError(f"{self.checkpoint} is not a remediation checkpoint",
-                                   "pass the file an interrupted `remediate --execute` wrote, or run without --resume")
+            raise RedispolicyError(
+                f"{self.checkpoint} is not a remediation checkpoint",
+                "pass the file an interrupted `remediate --execute` wrote, or run without --resume",
+            )
         if doc.get("fingerprint") != self.fingerprint():
             raise RedispolicyError(
                 f"the checkpoint {self.checkpoint} was written for another target or other key classes",
-                "run without --resume to start a full pass (the file is then replaced)")
+                "run without --resume to start a full pass (the file is then replaced)",
+            )
         self.resumed = True
         same_server = doc.get("run_id") == self.run_id
         self.restarted = not same_server
@@ -263,8 +273,12 @@ class Remediation:
         if self.checkpoint is None or not self.execute:
             return
         doc: dict[str, Any] = {
-            "kind": CHECKPOINT_KIND, "version": CHECKPOINT_VERSION, "fingerprint": self.fingerprint(),
-            "target": self.target, "run_id": self.run_id, "scanned": self.scanned,
+            "kind": CHECKPOINT_KIND,
+            "version": CHECKPOINT_VERSION,
+            "fingerprint": self.fingerprint(),
+            "target": self.target,
+            "run_id": self.run_id,
+            "scanned": self.scanned,
             "dbs": {str(db): {"cursor": s.cursor, "done": s.done} for db, s in self.states.items()},
             "classes": {n: [c.matched, c.no_ttl, c.over_max] for n, c in self.counts.items()},
             "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -275,8 +289,10 @@ class Remediation:
             tmp.write_text(json.dumps(doc, sort_keys=True) + "\n", encoding="utf-8")
             os.replace(tmp, self.checkpoint)
         except OSError as exc:
-            raise RedispolicyError(f"cannot write the checkpoint {self.checkpoint}: {exc.strerror}",
-                                   "pass --checkpoint PATH to a writable file") from None
+            raise RedispolicyError(
+                f"cannot write the checkpoint {self.checkpoint}: {exc.strerror}",
+                "pass --checkpoint PATH to a writable file",
+            ) from None
 
     # -- the pass -----------------------------------------------------------------------
     def run(self) -> RemediationResult:
@@ -319,13 +335,19 @@ class Remediation:
             except FileNotFoundError:
                 pass
             except OSError as exc:
-                raise RedispolicyError(f"the pass completed but the checkpoint {self.checkpoint} could not be "
-                                       f"removed: {exc.strerror}", "delete it by hand") from None
+                raise RedispolicyError(
+                    f"the pass completed but the checkpoint {self.checkpoint} could not be "
+                    f"removed: {exc.strerror}",
+                    "delete it by hand",
+                ) from None
         return self.result(True)
 
     def _batch(self, client: redis.Redis, script: Any, keys: list[bytes]) -> None:
-        mine = [(k, kc) for k, kc in zip(keys, self.classifier.classify_all(keys), strict=True)
-                if kc is not None and remediable(kc)]
+        mine = [
+            (k, kc)
+            for k, kc in zip(keys, self.classifier.classify_all(keys), strict=True)
+            if kc is not None and remediable(kc)
+        ]
         if not mine:
             return
         # One packed round of PTTL read by hiredis (live.keyscan.inspect): an error reply
@@ -358,8 +380,9 @@ class Remediation:
                 nx, lt = replies[2 * i], replies[2 * i + 1]
                 self._tally(kc, 1 if nx == 1 else 2 if lt == 1 else 0)
         else:
-            outcome = script(keys=[k for k, _, _ in needs], args=[expire_seconds(kc) for _, kc, _ in needs],
-                             client=client)
+            outcome = script(
+                keys=[k for k, _, _ in needs], args=[expire_seconds(kc) for _, kc, _ in needs], client=client
+            )
             for (_, kc, _), what in zip(needs, outcome, strict=True):
                 self._tally(kc, int(what))
 
@@ -372,13 +395,29 @@ class Remediation:
 
     def result(self, complete: bool) -> RemediationResult:
         method = "pttl" if not self.execute else "expire-nx-lt" if self.conditional else "lua"
-        classes = tuple(ClassRemediation(kc.name, kc.pattern, kc.ttl_max or 0, self.counts[kc.name].matched,
-                                         self.counts[kc.name].no_ttl, self.counts[kc.name].over_max)
-                        for kc in self.targets)
+        classes = tuple(
+            ClassRemediation(
+                kc.name,
+                kc.pattern,
+                kc.ttl_max or 0,
+                self.counts[kc.name].matched,
+                self.counts[kc.name].no_ttl,
+                self.counts[kc.name].over_max,
+            )
+            for kc in self.targets
+        )
         keep = self.checkpoint is not None and self.execute and not complete and self.checkpoint.exists()
-        return RemediationResult(not self.execute, method, classes, self.scanned, complete, self.resumed,
-                                 self.restarted, time.monotonic() - self.started,
-                                 str(self.checkpoint) if keep else None)
+        return RemediationResult(
+            not self.execute,
+            method,
+            classes,
+            self.scanned,
+            complete,
+            self.resumed,
+            self.restarted,
+            time.monotonic() - self.started,
+            str(self.checkpoint) if keep else None,
+        )
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,17 @@ from dataclasses import dataclass, field
 
 from redispolicy.apply.remediate import RemediationResult
 
-EXIT = {"applied": 0, "nothing": 0, "stale": 1, "refused": 1, "rolled_back": 1, "declined": 1,
-        "partial": 3, "unknown": 3, "not_persisted": 3}
+EXIT = {
+    "applied": 0,
+    "nothing": 0,
+    "stale": 1,
+    "refused": 1,
+    "rolled_back": 1,
+    "declined": 1,
+    "partial": 3,
+    "unknown": 3,
+    "not_persisted": 3,
+}
 
 CHANGED = ("applied", "partial", "unknown", "not_persisted")  # the server may now differ from before
 
@@ -88,5 +97,7 @@ class ApplyReport:
             return max(EXIT[self.status], 3)  # config as planned, keys partly remediated: partially applied
         keys_changed = self.keys is not None and self.keys.result is not None and self.keys.result.changed > 0
         if self.audit_error and (self.changed_something or keys_changed):
-            return max(EXIT[self.status], 3)  # changed, but the trail does not say so: never "nothing changed"
+            return max(
+                EXIT[self.status], 3
+            )  # changed, but the trail does not say so: never "nothing changed"
         return EXIT[self.status]

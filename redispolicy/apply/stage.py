@@ -55,12 +55,17 @@ def before_any_change(addr: str, grant: str) -> Iterator[None]:
     try:
         yield
     except redis.exceptions.NoPermissionError as exc:
-        raise RedispolicyError(f"{addr}: the ACL user may not do what apply needs, nothing was changed: "
-                               f"NOPERM {str(exc).splitlines()[0]}", f"grant the apply user {grant}") from None
+        raise RedispolicyError(
+            f"{addr}: the ACL user may not do what apply needs, nothing was changed: "
+            f"NOPERM {str(exc).splitlines()[0]}",
+            f"grant the apply user {grant}",
+        ) from None
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-        raise RedispolicyError(f"lost the connection to {addr} before changing anything, nothing was changed "
-                               f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
-                               "check the server and the network, then run apply again") from None
+        raise RedispolicyError(
+            f"lost the connection to {addr} before changing anything, nothing was changed "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
+            "check the server and the network, then run apply again",
+        ) from None
 
 
 def secret_for(policy: Policy, parameter: str, identity_product: str, identity_version: str) -> Secret | None:
@@ -73,7 +78,9 @@ def secret_for(policy: Policy, parameter: str, identity_product: str, identity_v
     return None
 
 
-def apply_config(client: redis.Redis, reconnect: Callable[[], redis.Redis], req: ConfigRequest) -> ApplyReport:
+def apply_config(
+    client: redis.Redis, reconnect: Callable[[], redis.Redis], req: ConfigRequest
+) -> ApplyReport:
     """Under the lock: read the server, check the plan still describes it and is the policy's, apply,
     verify, persist.
 
@@ -88,10 +95,16 @@ def apply_config(client: redis.Redis, reconnect: Callable[[], redis.Redis], req:
         snapshot = with_exact(client, config_snapshot(client), hidden_names(policy, identity))
     if not snapshot.available:
         if config_unavailable_expected(policy) and not saved.changes:
-            return ApplyReport(env, addr, "nothing", "config not checked here (expected: target.config: "
-                                                     "unavailable)")
-        return ApplyReport(env, addr, "refused", f"config could not be checked, so nothing was changed: "
-                                                 f"{snapshot.reason}", not_applied=not_applied)
+            return ApplyReport(
+                env, addr, "nothing", "config not checked here (expected: target.config: unavailable)"
+            )
+        return ApplyReport(
+            env,
+            addr,
+            "refused",
+            f"config could not be checked, so nothing was changed: {snapshot.reason}",
+            not_applied=not_applied,
+        )
     fresh = compare_plan(policy, identity, snapshot)
     raw_now: dict[str, str | Secret] = {}
     normalized_now: dict[str, str | None] = {}
@@ -110,13 +123,25 @@ def apply_config(client: redis.Redis, reconnect: Callable[[], redis.Redis], req:
     forged = rederive(saved, fresh, key, static=True)
     why = [] if forged else moved(saved, identity.run_id, raw_now, normalized_now, key)
     if why:
-        return ApplyReport(env, addr, "stale", "the server moved since the plan was made",
-                           moved=tuple(why), not_applied=not_applied)
+        return ApplyReport(
+            env,
+            addr,
+            "stale",
+            "the server moved since the plan was made",
+            moved=tuple(why),
+            not_applied=not_applied,
+        )
     forged = forged or rederive(saved, fresh, key)
     if forged:
-        return ApplyReport(env, addr, "refused", "the plan asks for changes the policy does not: it was not made "
-                                                 "from these policy files, or was edited", moved=tuple(forged),
-                           not_applied=not_applied)
+        return ApplyReport(
+            env,
+            addr,
+            "refused",
+            "the plan asks for changes the policy does not: it was not made "
+            "from these policy files, or was edited",
+            moved=tuple(forged),
+            not_applied=not_applied,
+        )
     cat = catalog()
     items: list[Item] = []
     applied: list[AppliedChange] = []
@@ -128,8 +153,13 @@ def apply_config(client: redis.Redis, reconnect: Callable[[], redis.Redis], req:
         if want.sensitive:
             secret = secret_for(policy, c.parameter, identity.product, identity.version)
             if secret is None:
-                return ApplyReport(env, addr, "stale", f"the value of {c.parameter} in the environment is not "
-                                                       "the one planned", not_applied=not_applied)
+                return ApplyReport(
+                    env,
+                    addr,
+                    "stale",
+                    f"the value of {c.parameter} in the environment is not the one planned",
+                    not_applied=not_applied,
+                )
             items.append(Item(c.parameter, look.param, secret, secret, before))
             applied.append(AppliedChange(c.parameter, "(sensitive)", "(sensitive)", True))
         else:
@@ -158,11 +188,28 @@ def apply_config(client: redis.Redis, reconnect: Callable[[], redis.Redis], req:
             with contextlib.suppress(redis.RedisError, OSError):
                 again.close()
     if result.status != "applied":
-        return ApplyReport(env, addr, result.status, result.detail, tuple(applied),
-                           not_applied=not_applied, mismatches=result.mismatches, now_live=result.now_live)
+        return ApplyReport(
+            env,
+            addr,
+            result.status,
+            result.detail,
+            tuple(applied),
+            not_applied=not_applied,
+            mismatches=result.mismatches,
+            now_live=result.now_live,
+        )
     status, detail, persisted = _persist(client) if policy.persist else ("applied", "", None)
-    return ApplyReport(env, addr, status, detail, tuple(applied), verified=True,
-                       persisted=persisted, not_applied=not_applied, now_live=result.now_live)
+    return ApplyReport(
+        env,
+        addr,
+        status,
+        detail,
+        tuple(applied),
+        verified=True,
+        persisted=persisted,
+        not_applied=not_applied,
+        now_live=result.now_live,
+    )
 
 
 def _persist(client: redis.Redis) -> tuple[str, str, bool]:

@@ -12,12 +12,27 @@ from __future__ import annotations
 from redispolicy.catalog.params import Param
 
 # Listed by name so a reviewer can see them; the suffix rule below catches future ones.
-_PATHS = frozenset({
-    "dir", "dbfilename", "logfile", "pidfile", "aclfile", "appendfilename", "appenddirname",
-    "cluster-config-file", "req-res-logfile", "unixsocket",
-    "tls-cert-file", "tls-key-file", "tls-client-cert-file", "tls-client-key-file", "tls-ca-cert-file",
-    "tls-ca-cert-dir", "tls-dh-params-file",
-})
+_PATHS = frozenset(
+    {
+        "dir",
+        "dbfilename",
+        "logfile",
+        "pidfile",
+        "aclfile",
+        "appendfilename",
+        "appenddirname",
+        "cluster-config-file",
+        "req-res-logfile",
+        "unixsocket",
+        "tls-cert-file",
+        "tls-key-file",
+        "tls-client-cert-file",
+        "tls-client-key-file",
+        "tls-ca-cert-file",
+        "tls-ca-cert-dir",
+        "tls-dh-params-file",
+    }
+)
 _CODE = frozenset({"enable-debug-command", "enable-module-command", "enable-protected-configs", "loadmodule"})
 _PATH_SUFFIXES = ("file", "dir", "dirname", "filename")
 

@@ -123,7 +123,7 @@ def _cobl(text: str) -> str:
         raise ValueError("expected groups of '<class> <hard> <soft> <soft-seconds>'")
     out = []
     for i in range(0, len(words), 4):
-        cls, hard, soft, secs = words[i:i + 4]
+        cls, hard, soft, secs = words[i : i + 4]
         if cls.lower() not in _COBL_CLASSES:
             raise ValueError(f"unknown client class {cls!r}; classes are normal, replica, pubsub")
         if _integer(secs) < 0:

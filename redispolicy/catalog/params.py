@@ -108,10 +108,18 @@ class Catalog:
     def __init__(self, data: dict[str, Any]) -> None:
         self.params: dict[str, Param] = {
             name: Param(
-                name=name, kind=p["kind"], mutable=p["mutable"], sensitive=p["sensitive"],
-                protected=p["protected"], deny_loading=p["deny_loading"], multi_arg=p["multi_arg"],
-                aliases=tuple(p.get("aliases", ())), enum=tuple(str(e) for e in p.get("enum", ())),
-                synonyms=dict(p.get("synonyms", {})), min=p.get("min"), max=p.get("max"),
+                name=name,
+                kind=p["kind"],
+                mutable=p["mutable"],
+                sensitive=p["sensitive"],
+                protected=p["protected"],
+                deny_loading=p["deny_loading"],
+                multi_arg=p["multi_arg"],
+                aliases=tuple(p.get("aliases", ())),
+                enum=tuple(str(e) for e in p.get("enum", ())),
+                synonyms=dict(p.get("synonyms", {})),
+                min=p.get("min"),
+                max=p.get("max"),
                 default=p.get("default"),
                 present_in={k: tuple(v) for k, v in p.get("present_in", {}).items()},
                 hidden=bool(p.get("hidden", False)),
@@ -132,8 +140,12 @@ class Catalog:
             for p in self.params.values()
         ] + [
             _Name(
-                alias, a["primary"], _ranges(a.get("versions")), _ranges(a.get("hidden_versions")),
-                (a.get("build") or {}).get("feature"), _ranges((a.get("build") or {}).get("versions")),
+                alias,
+                a["primary"],
+                _ranges(a.get("versions")),
+                _ranges(a.get("hidden_versions")),
+                (a.get("build") or {}).get("feature"),
+                _ranges((a.get("build") or {}).get("versions")),
             )
             for alias, a in data["aliases"].items()
         ]
@@ -177,8 +189,14 @@ class ServerCatalog:
     """What one server version knows. Built by ``Catalog.for_server``; immutable."""
 
     def __init__(
-        self, catalog: Catalog, product: str, version: str, tls: bool,
-        primary_of: dict[str, str], hidden: frozenset[str], renames: dict[str, str],
+        self,
+        catalog: Catalog,
+        product: str,
+        version: str,
+        tls: bool,
+        primary_of: dict[str, str],
+        hidden: frozenset[str],
+        renames: dict[str, str],
     ) -> None:
         self.product = product
         self.version = version

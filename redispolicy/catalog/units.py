@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import re
 
-_MULT = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2,
-         "g": 1000**3, "gb": 1024**3}
+_MULT = {"": 1, "b": 1, "k": 1000, "kb": 1024, "m": 1000**2, "mb": 1024**2, "g": 1000**3, "gb": 1024**3}
 _SIZE = re.compile(r"([0-9]+)([a-zA-Z]*)")
 ULLONG_MAX = 2**64 - 1
 

@@ -70,8 +70,9 @@ from redispolicy.render.text.apply import remediate_keys_notice
 
 Confirm = Callable[[str], bool]
 
-NOTHING_TO_REMEDIATE = ("no key class has `remediate: true` with `ttl: {max: ...}`: there is nothing to "
-                        "remediate")
+NOTHING_TO_REMEDIATE = (
+    "no key class has `remediate: true` with `ttl: {max: ...}`: there is nothing to remediate"
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,41 +108,61 @@ class ApplyRequest:
 
 
 def run_file(opts: Options, plan_path: Path, req: ApplyRequest) -> Result:
-    url, lock_timeout, no_lock, audit_log = req.url, req.lock_timeout, req.no_lock, req.audit_log
-    remediate_keys, max_rate = req.remediate_keys, req.max_rate
     key = plan_cmd.fingerprint_key(opts.environ)
     try:
         data = read_bounded(plan_path, MAX_PLAN_BYTES, "a plan file")
         plan_fp = _fingerprint(data)
         saved = parse_plan(data, key)
     except OSError as exc:
-        raise RedispolicyError(f"cannot read the plan {plan_path}: {exc.strerror}", "check the path") from None
+        raise RedispolicyError(
+            f"cannot read the plan {plan_path}: {exc.strerror}", "check the path"
+        ) from None
     except PlanFileError as exc:
         # A plan file that is not what `plan --out` wrote is a security event: it goes in the trail.
-        _audit(opts, None, audit_log, None, str(plan_path), "(unverified)", "refused", f"plan file refused: {exc}")
-        raise RedispolicyError(f"{plan_path}: refused, nothing was changed: {exc}",
-                               "make a new plan with `redispolicy plan -e ENV --out FILE`, review it and apply "
-                               "that file") from None
+        _audit(
+            opts,
+            None,
+            req.audit_log,
+            None,
+            str(plan_path),
+            "(unverified)",
+            "refused",
+            f"plan file refused: {exc}",
+        )
+        raise RedispolicyError(
+            f"{plan_path}: refused, nothing was changed: {exc}",
+            "make a new plan with `redispolicy plan -e ENV --out FILE`, review it and apply that file",
+        ) from None
     policy_dir = Path(saved.policy_dir or opts.policy_dir)
     changed = _changed_files(saved, policy_dir)
     if changed:
-        return _stale_policy(opts, saved, changed, remediate_keys)
+        return _stale_policy(opts, saved, changed, req.remediate_keys)
     policy_opts = Options(policy_dir, opts.environ, opts.output, opts.reports, opts.style)
-    policy, failed = plan_cmd.load_policy(policy_opts, saved.environment, url is not None)
+    policy, failed = plan_cmd.load_policy(policy_opts, saved.environment, req.url is not None)
     if failed is not None:
         return failed
     assert policy is not None
     planned = {Path(p).resolve() for p, _ in saved.files}
     loaded = {Path(p).resolve() for p in policy.files}
     if planned != loaded:
-        why = (f"the plan names the policy files {', '.join(sorted(p for p, _ in saved.files))}, but environment "
-               f"'{saved.environment}' is made of {', '.join(policy.files)}")
-        _audit(opts, policy, audit_log, saved.environment, saved.target["address"], plan_fp, "refused", why)
-        raise RedispolicyError(f"{plan_path}: refused, nothing was changed: {why}",
-                               "make a new plan with `redispolicy plan -e ENV --out FILE`")
-    conn = plan_cmd.connect_options(policy, url)
-    step = KeyStep.make(saved.environment, max_rate, policy_opts.policy_dir, url) if remediate_keys else None
-    return _execute(opts, saved, policy, conn, lock_timeout, no_lock, audit_log, plan_fp, step)
+        why = (
+            f"the plan names the policy files {', '.join(sorted(p for p, _ in saved.files))}, but environment "
+            f"'{saved.environment}' is made of {', '.join(policy.files)}"
+        )
+        _audit(
+            opts, policy, req.audit_log, saved.environment, saved.target["address"], plan_fp, "refused", why
+        )
+        raise RedispolicyError(
+            f"{plan_path}: refused, nothing was changed: {why}",
+            "make a new plan with `redispolicy plan -e ENV --out FILE`",
+        )
+    conn = plan_cmd.connect_options(policy, req.url)
+    step = (
+        KeyStep.make(saved.environment, req.max_rate, policy_opts.policy_dir, req.url)
+        if req.remediate_keys
+        else None
+    )
+    return _execute(opts, saved, policy, conn, req.lock_timeout, req.no_lock, req.audit_log, plan_fp, step)
 
 
 def _changed_files(saved: SavedPlan, policy_dir: Path) -> list[str]:
@@ -152,8 +173,11 @@ def _changed_files(saved: SavedPlan, policy_dir: Path) -> list[str]:
     for p, digest in saved.files:
         path = Path(p)
         if not path.resolve().is_relative_to(root):
-            raise RedispolicyError(f"the plan names {p}, which is outside the policy directory {policy_dir}; "
-                                   "nothing was changed", "make a new plan with `redispolicy plan -e ENV --out FILE`")
+            raise RedispolicyError(
+                f"the plan names {p}, which is outside the policy directory {policy_dir}; "
+                "nothing was changed",
+                "make a new plan with `redispolicy plan -e ENV --out FILE`",
+            )
         try:
             data = read_bounded(path, MAX_FILE_BYTES, "a policy file")
         except FileNotFoundError:
@@ -161,62 +185,81 @@ def _changed_files(saved: SavedPlan, policy_dir: Path) -> list[str]:
             continue
         except (OSError, PlanFileError) as exc:
             why = exc.strerror if isinstance(exc, OSError) else str(exc)
-            raise RedispolicyError(f"cannot read the policy file {p} the plan names: {why}; nothing was changed",
-                                   "check the file, or make a new plan") from None
+            raise RedispolicyError(
+                f"cannot read the policy file {p} the plan names: {why}; nothing was changed",
+                "check the file, or make a new plan",
+            ) from None
         if file_digest(data) != digest:
             changed.append(p)
     return changed
 
 
 def run_env(opts: Options, env: str, req: ApplyRequest, confirm: Confirm) -> Result:
-    url, lock_timeout, no_lock, audit_log = req.url, req.lock_timeout, req.no_lock, req.audit_log
-    remediate_keys, max_rate, auto_approve, interactive = req.remediate_keys, req.max_rate, req.auto_approve, \
-        req.interactive
-    policy, failed = plan_cmd.load_policy(opts, env, url is not None)
+    policy, failed = plan_cmd.load_policy(opts, env, req.url is not None)
     if failed is not None:
         return failed
     assert policy is not None
-    conn = plan_cmd.connect_options(policy, url)
+    conn = plan_cmd.connect_options(policy, req.url)
     identity, snapshot = plan_cmd.observe(policy, conn)
     plan = compare_plan(policy, identity, snapshot)
     if not plan.config_available and not config_unavailable_expected(policy):
-        why = f"config could not be checked on {identity.address}, so nothing was changed: {plan.config_reason}"
-        _audit(opts, policy, audit_log, env, identity.address, "(no plan)", "refused", why)
-        raise RedispolicyError(why, "grant the apply user +config|get and +config|set; for a managed service whose "
-                                    "config is changed elsewhere, declare `target: {config: unavailable}`")
+        why = (
+            f"config could not be checked on {identity.address}, so nothing was changed: {plan.config_reason}"
+        )
+        _audit(opts, policy, req.audit_log, env, identity.address, "(no plan)", "refused", why)
+        raise RedispolicyError(
+            why,
+            "grant the apply user +config|get and +config|set; for a managed service whose "
+            "config is changed elsewhere, declare `target: {config: unavailable}`",
+        )
     shown = renderer("text", "plan")(plan, opts.style)
-    step = KeyStep.make(env, max_rate, opts.policy_dir, url) if remediate_keys else None
+    step = KeyStep.make(env, req.max_rate, opts.policy_dir, req.url) if req.remediate_keys else None
     classes = [kc for kc in policy.keys if remediable(kc)] if step is not None else []
     if step is not None:  # the keys are part of what is confirmed
-        shown += remediate_keys_notice([(kc.name, kc.pattern, kc.ttl_max or 0) for kc in classes], step.command,
-                                       opts.style)
+        shown += remediate_keys_notice(
+            [(kc.name, kc.pattern, kc.ttl_max or 0) for kc in classes], step.command, opts.style
+        )
     if not plan.pending and not classes:
         if step is None:  # the plan says it all on a terminal; other formats get the apply report
             result = _render(opts, ApplyReport(env, identity.address, "nothing"))
             return Result(shown if opts.output == "text" else result.stdout, result.exit_code, result.files)
-        report = ApplyReport(env, identity.address, "nothing",
-                             keys=KeysOutcome("nothing", detail=NOTHING_TO_REMEDIATE))
+        report = ApplyReport(
+            env, identity.address, "nothing", keys=KeysOutcome("nothing", detail=NOTHING_TO_REMEDIATE)
+        )
         result = _render(opts, report)
         prefix = shown + "\n" if opts.output == "text" else ""
         return Result(prefix + result.stdout, result.exit_code, result.files)
-    if not auto_approve:
-        if not interactive:
+    if not req.auto_approve:
+        if not req.interactive:
             raise RedispolicyError(
                 "apply needs confirmation and there is no terminal to ask on",
-                "review the plan and pass --auto-approve, or save it with `plan --out FILE` and run `apply FILE`")
+                "review the plan and pass --auto-approve, or save it with `plan --out FILE` and run `apply FILE`",
+            )
         if not confirm(shown):
             keys = None if step is None else KeysOutcome("skipped", detail="apply was cancelled")
             return _render(opts, ApplyReport(env, identity.address, "declined", keys=keys))
-    prov = Provenance(files=tuple((display_path(Path(f)), file_digest(Path(f).read_bytes())) for f in policy.files),
-                      git_revision=None, tool_version=__version__,
-                      created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                      policy_dir=display_path(opts.policy_dir))
+    prov = Provenance(
+        files=tuple((display_path(Path(f)), file_digest(Path(f).read_bytes())) for f in policy.files),
+        git_revision=None,
+        tool_version=__version__,
+        created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        policy_dir=display_path(opts.policy_dir),
+    )
     key = plan_cmd.fingerprint_key(opts.environ)
     doc = to_document(plan, prov, snapshot.values, key)
     saved = parse_document(doc, key)
-    result = _execute(opts, saved, policy, conn, lock_timeout, no_lock, audit_log,
-                      _fingerprint(json.dumps(doc, sort_keys=True).encode()), step)
-    prefix = shown + "\n" if auto_approve and opts.output == "text" else ""
+    result = _execute(
+        opts,
+        saved,
+        policy,
+        conn,
+        req.lock_timeout,
+        req.no_lock,
+        req.audit_log,
+        _fingerprint(json.dumps(doc, sort_keys=True).encode()),
+        step,
+    )
+    prefix = shown + "\n" if req.auto_approve and opts.output == "text" else ""
     return Result(prefix + result.stdout, result.exit_code, result.files, result.step_summary)
 
 
@@ -226,9 +269,14 @@ def _fingerprint(data: bytes) -> str:
 
 def _stale_policy(opts: Options, saved: SavedPlan, changed: list[str], remediate_keys: bool) -> Result:
     keys = KeysOutcome("skipped", detail="the plan is stale") if remediate_keys else None
-    report = ApplyReport(saved.environment, saved.target.get("address", "?"), "stale",
-                         "the policy files changed since the plan was made",
-                         moved=tuple(f"{p}: changed since the plan" for p in changed), keys=keys)
+    report = ApplyReport(
+        saved.environment,
+        saved.target.get("address", "?"),
+        "stale",
+        "the policy files changed since the plan was made",
+        moved=tuple(f"{p}: changed since the plan" for p in changed),
+        keys=keys,
+    )
     return _render(opts, report)
 
 
@@ -236,8 +284,17 @@ def _render(opts: Options, report: ApplyReport) -> Result:
     return render_result(opts, "apply", report, report.exit_code)
 
 
-def _execute(opts: Options, saved: SavedPlan, policy: Policy, conn: ConnectOptions, lock_timeout: float,
-             no_lock: bool, audit_log: Path | None, plan_fp: str, step: KeyStep | None = None) -> Result:
+def _execute(
+    opts: Options,
+    saved: SavedPlan,
+    policy: Policy,
+    conn: ConnectOptions,
+    lock_timeout: float,
+    no_lock: bool,
+    audit_log: Path | None,
+    plan_fp: str,
+    step: KeyStep | None = None,
+) -> Result:
     remediating = step is not None and any(remediable(kc) for kc in policy.keys)
     addr = address(conn.url.reveal())
     # CONFIG is server-wide and so is the lock: both on db 0, whatever database the URL names.
@@ -250,7 +307,8 @@ def _execute(opts: Options, saved: SavedPlan, policy: Policy, conn: ConnectOptio
             raise RedispolicyError(
                 f"{identity.address} is a replica ({identity.role}): apply changes the node the plan was made "
                 "for, and a replica's lock and audit stream cannot be written; nothing was changed",
-                "make the plan and apply it against the primary (plan and apply do not cover replicas yet)")
+                "make the plan and apply it against the primary (plan and apply do not cover replicas yet)",
+            )
         if remediating:  # refused before anything changes, config included
             require_standalone(identity, "apply --remediate-keys")
             require_primary(identity, "apply --remediate-keys")
@@ -261,7 +319,9 @@ def _execute(opts: Options, saved: SavedPlan, policy: Policy, conn: ConnectOptio
         audit.check_writable(audit_path)  # an apply that cannot leave a trail does not start
         lock = None if no_lock else ApplyLock(client)
         if lock is not None:
-            with before_any_change(identity.address, "+set +get +eval +type +pttl on the lock key, or pass --no-lock"):
+            with before_any_change(
+                identity.address, "+set +get +eval +type +pttl on the lock key, or pass --no-lock"
+            ):
                 lock.acquire(lock_timeout)
     except RedispolicyError as exc:
         # Refused before any change (lock held, NOPERM, a replica, another server, a cluster with
@@ -281,19 +341,31 @@ def _execute(opts: Options, saved: SavedPlan, policy: Policy, conn: ConnectOptio
                 keyspace = attach(conn, client, identity)
                 for db in keyspace.dbs:
                     keyspace.client_for(db)
-        request = ConfigRequest(saved, policy, identity, plan_cmd.fingerprint_key(opts.environ),
-                                None if lock is None else lock.fence)
+        request = ConfigRequest(
+            saved,
+            policy,
+            identity,
+            plan_cmd.fingerprint_key(opts.environ),
+            None if lock is None else lock.fence,
+        )
         report = apply_config(client, lambda: connect(dataclasses.replace(conn, db=0)), request)
         if step is not None:  # still under the same lock
             report = dataclasses.replace(report, keys=_remediate_keys(opts, policy, keyspace, report, step))
         if report.applied:
             report = dataclasses.replace(report, unreached=Unreached.of(identity.mode, identity.replicas))
         entry = audit.record(
-            time=_now(), environment=saved.environment, target=identity.address, plan_fingerprint=plan_fp,
-            changes=[{"parameter": c.parameter, "before": c.before, "after": c.after, "sensitive": c.sensitive}
-                     for c in report.applied],
-            result=report.status, detail=report.detail,
-            keys=None if report.keys is None else _audit_keys(report.keys))
+            time=_now(),
+            environment=saved.environment,
+            target=identity.address,
+            plan_fingerprint=plan_fp,
+            changes=[
+                {"parameter": c.parameter, "before": c.before, "after": c.after, "sensitive": c.sensitive}
+                for c in report.applied
+            ],
+            result=report.status,
+            detail=report.detail,
+            keys=None if report.keys is None else _audit_keys(report.keys),
+        )
         try:
             audit.append_file(audit_path, entry)
         except RedispolicyError as exc:  # checked writable above; a full disk can still say no
@@ -315,32 +387,57 @@ def _require_planned_target(saved: SavedPlan, identity: Identity) -> None:
     """A plan is bound to the server it was made for: its address here, and (checked with the values)
     its run_id. A plan for another server is refused before the lock, not reported as stale."""
     if saved.target["address"] != identity.address:
-        raise RedispolicyError(f"the plan was made for {saved.target['address']}, but this run reaches "
-                               f"{identity.address}; nothing was changed",
-                               "apply it with the URL it was planned with, or make a new plan for this server")
+        raise RedispolicyError(
+            f"the plan was made for {saved.target['address']}, but this run reaches "
+            f"{identity.address}; nothing was changed",
+            "apply it with the URL it was planned with, or make a new plan for this server",
+        )
     if (saved.target["product"], saved.target["version"]) != (identity.product, identity.version):
-        raise RedispolicyError(f"the plan was made for {saved.target['product']} {saved.target['version']} at "
-                               f"{identity.address}, which now runs {identity.product} {identity.version}; "
-                               "nothing was changed", "make a new plan")
+        raise RedispolicyError(
+            f"the plan was made for {saved.target['product']} {saved.target['version']} at "
+            f"{identity.address}, which now runs {identity.product} {identity.version}; "
+            "nothing was changed",
+            "make a new plan",
+        )
 
 
 def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
-def _audit(opts: Options, policy: Policy | None, audit_log: Path | None, environment: str | None, target: str,
-           plan_fp: str, result: str, why: str) -> None:
+def _audit(
+    opts: Options,
+    policy: Policy | None,
+    audit_log: Path | None,
+    environment: str | None,
+    target: str,
+    plan_fp: str,
+    result: str,
+    why: str,
+) -> None:
     """The audit record of an apply that stopped before changing anything (file only: the
     server may be the reason). A log that cannot be written does not hide the refusal itself."""
-    entry = audit.record(time=_now(), environment=environment, target=target, plan_fingerprint=plan_fp,
-                         changes=[], result=result, detail=why)
-    path = audit_log or (_policy_audit_path(policy) if policy is not None else None) or default_audit_log(opts.environ)
+    entry = audit.record(
+        time=_now(),
+        environment=environment,
+        target=target,
+        plan_fingerprint=plan_fp,
+        changes=[],
+        result=result,
+        detail=why,
+    )
+    path = (
+        audit_log
+        or (_policy_audit_path(policy) if policy is not None else None)
+        or default_audit_log(opts.environ)
+    )
     with contextlib.suppress(RedispolicyError):
         audit.append_file(path, entry)
 
 
-def _remediate_keys(opts: Options, policy: Policy, keyspace: Session | None, config: ApplyReport,
-                    step: KeyStep) -> KeysOutcome:
+def _remediate_keys(
+    opts: Options, policy: Policy, keyspace: Session | None, config: ApplyReport, step: KeyStep
+) -> KeysOutcome:
     """The key step of --remediate-keys: only once the config is as planned, never after anything else."""
     if config.status not in ("applied", "nothing"):
         return KeysOutcome("skipped", detail=f"the config step ended '{config.status}'")
@@ -348,16 +445,26 @@ def _remediate_keys(opts: Options, policy: Policy, keyspace: Session | None, con
         return KeysOutcome("nothing", detail=NOTHING_TO_REMEDIATE)
     path = default_checkpoint(opts.environ, step.env, keyspace.identity.address)
     status, result, detail = run_pass(
-        keyspace, policy, path, True, False, step.max_rate,
+        keyspace,
+        policy,
+        path,
+        True,
+        False,
+        step.max_rate,
         resume_step=f"run `{step.command} --execute --resume` to continue",
         restart_step=f"run `{step.command} --execute`",
-        errors=(redis.RedisError, OSError, RedispolicyError))
+        errors=(redis.RedisError, OSError, RedispolicyError),
+    )
     if status == "done":
         return KeysOutcome(status, result)
-    done = (f"{len(config.applied)} config change(s) applied" if config.status == "applied"
-            else "the config was already as planned")
-    return KeysOutcome(status, result, f"{done}; {result.changed} key(s) got a TTL, then key remediation was "
-                                       f"{detail}")
+    done = (
+        f"{len(config.applied)} config change(s) applied"
+        if config.status == "applied"
+        else "the config was already as planned"
+    )
+    return KeysOutcome(
+        status, result, f"{done}; {result.changed} key(s) got a TTL, then key remediation was {detail}"
+    )
 
 
 def _audit_keys(keys: KeysOutcome) -> dict[str, Any]:
@@ -365,8 +472,14 @@ def _audit_keys(keys: KeysOutcome) -> dict[str, Any]:
     entry: dict[str, Any] = {"result": keys.status, "detail": keys.detail}
     r = keys.result
     if r is not None:
-        entry.update(method=r.method, complete=r.complete, scanned=r.scanned, classes=audit_changes(r),
-                     no_ttl_fixed=r.no_ttl, over_max_lowered=r.over_max)
+        entry.update(
+            method=r.method,
+            complete=r.complete,
+            scanned=r.scanned,
+            classes=audit_changes(r),
+            no_ttl_fixed=r.no_ttl,
+            over_max_lowered=r.over_max,
+        )
     return entry
 
 

@@ -53,36 +53,58 @@ class CleanupRequest:
 
 
 def run(opts: Options, req: CleanupRequest, announce: Announce) -> Result:
-    env, url, execute, max_rate, lock_timeout = req.env, req.url, req.execute, req.max_rate, req.lock_timeout
-    audit_log, examples = req.audit_log, req.examples
-    policy, failed = plan_cmd.load_policy(opts, env, url is not None)
+    policy, failed = plan_cmd.load_policy(opts, req.env, req.url is not None)
     if failed is not None:
         return failed
     assert policy is not None
     bad = refused(policy.keys)
     if bad:
         # Refused before connecting: nothing can have been deleted.
-        return _render(opts, CleanupReport(policy.environment, "", "refused", execute=execute,
-                                           refused=tuple((kc.name, kc.pattern) for kc in bad)))
-    conn = plan_cmd.connect_options(policy, url)
-    rate = rate_for(policy, max_rate)
+        return _render(
+            opts,
+            CleanupReport(
+                policy.environment,
+                "",
+                "refused",
+                execute=req.execute,
+                refused=tuple((kc.name, kc.pattern) for kc in bad),
+            ),
+        )
+    conn = plan_cmd.connect_options(policy, req.url)
+    rate = rate_for(policy, req.max_rate)
     with session(conn) as s:
         ident = s.identity
         require_standalone(ident, "cleanup")
         if not any(has_cleanup(kc) for kc in policy.keys):
-            return _render(opts, CleanupReport(policy.environment, ident.address, "nothing", execute=execute,
-                                               detail="no key class has `cleanup:`: there is nothing to clean up"))
-        if execute:
+            return _render(
+                opts,
+                CleanupReport(
+                    policy.environment,
+                    ident.address,
+                    "nothing",
+                    execute=req.execute,
+                    detail="no key class has `cleanup:`: there is nothing to clean up",
+                ),
+            )
+        if req.execute:
             require_primary(ident, "cleanup --execute")
-        with apply_lock(s.client, execute, lock_timeout):
+        with apply_lock(s.client, req.execute, req.lock_timeout):
             start = time.monotonic()
-            found = _find(s.client_for, policy.keys, s.dbs, s.info.keys, rate, execute, reserved_keys(policy))
-            if not execute:
-                return _render(opts, _report(policy.environment, ident.address, "dry_run", found), examples)
+            found = _find(
+                s.client_for, policy.keys, s.dbs, s.info.keys, rate, req.execute, reserved_keys(policy)
+            )
+            if not req.execute:
+                return _render(
+                    opts, _report(policy.environment, ident.address, "dry_run", found), req.examples
+                )
             if found.eligible:
                 # The list before deleting goes to the operator's terminal: key names included.
-                announce(renderer("text", "cleanup")(_report(policy.environment, ident.address, "preview", found),
-                                                     dataclasses.replace(opts.style, key_names=True)))
+                announce(
+                    renderer("text", "cleanup")(
+                        _report(policy.environment, ident.address, "preview", found),
+                        dataclasses.replace(opts.style, key_names=True),
+                    )
+                )
             bar = progress_bar(found.eligible, "deleting keys")
             deleter = Deleter(s.client_for, policy.keys, found, rate, bar)
             status, detail = "done", ""
@@ -96,22 +118,56 @@ def run(opts: Options, req: CleanupRequest, announce: Announce) -> Result:
             finally:
                 if bar is not None:
                     bar(-1)
-            report = CleanupReport(policy.environment, ident.address, status, deleter.result(), found.scanned,
-                                   detail=detail, seconds=time.monotonic() - start, execute=True)
-            changes = [{"class": c.name, "pattern": c.pattern, "eligible": c.eligible, "deleted": c.deleted,
-                        "skipped": c.skipped} for c in report.classes]
-            write_audit(opts, policy, audit_log, s.client, "cleanup", ident.address, changes,
-                        "applied" if status == "done" else status, detail)
-    return _render(opts, report, examples)
+            report = CleanupReport(
+                policy.environment,
+                ident.address,
+                status,
+                deleter.result(),
+                found.scanned,
+                detail=detail,
+                seconds=time.monotonic() - start,
+                execute=True,
+            )
+            changes = [
+                {
+                    "class": c.name,
+                    "pattern": c.pattern,
+                    "eligible": c.eligible,
+                    "deleted": c.deleted,
+                    "skipped": c.skipped,
+                }
+                for c in report.classes
+            ]
+            write_audit(
+                opts,
+                policy,
+                req.audit_log,
+                s.client,
+                "cleanup",
+                ident.address,
+                changes,
+                "applied" if status == "done" else status,
+                detail,
+            )
+    return _render(opts, report, req.examples)
 
 
 def _unknown_chunk() -> str:
-    return ("the counts cover the chunks that completed; the chunk in flight (at most 500 keys) may or may not "
-            "have been deleted. Run cleanup again: it lists what is still eligible")
+    return (
+        "the counts cover the chunks that completed; the chunk in flight (at most 500 keys) may or may not "
+        "have been deleted. Run cleanup again: it lists what is still eligible"
+    )
 
 
-def _find(client_for: Callable[[int], redis.Redis], classes: tuple[KeyClass, ...], dbs: list[int], total: int, rate: int,
-          keep: bool, reserved: frozenset[bytes]) -> Found:
+def _find(
+    client_for: Callable[[int], redis.Redis],
+    classes: tuple[KeyClass, ...],
+    dbs: list[int],
+    total: int,
+    rate: int,
+    keep: bool,
+    reserved: frozenset[bytes],
+) -> Found:
     bar = progress_bar(total, "listing keys")
     try:
         return find_eligible(client_for, classes, dbs, rate=rate, progress=bar, keep=keep, reserved=reserved)
@@ -121,8 +177,15 @@ def _find(client_for: Callable[[int], redis.Redis], classes: tuple[KeyClass, ...
 
 
 def _report(environment: str | None, address: str, status: str, found: Found) -> CleanupReport:
-    return CleanupReport(environment, address, status, found.classes, found.scanned, seconds=found.seconds,
-                         execute=status != "dry_run")
+    return CleanupReport(
+        environment,
+        address,
+        status,
+        found.classes,
+        found.scanned,
+        seconds=found.seconds,
+        execute=status != "dry_run",
+    )
 
 
 def _render(opts: Options, report: CleanupReport, examples: bool = False) -> Result:

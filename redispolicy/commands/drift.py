@@ -54,9 +54,18 @@ from redispolicy.render.style import Style
 MAX_PARALLEL = 8  # targets checked at once
 
 
-def _check(policy: Policy, target: Target | None, url: str | None, keys: bool, window: float,
-           max_rate: int | None, since: tuple[str, str] | None, today: datetime.date,
-           memory: bool = False, node: Member | None = None) -> TargetDrift:
+def _check(
+    policy: Policy,
+    target: Target | None,
+    url: str | None,
+    keys: bool,
+    window: float,
+    max_rate: int | None,
+    since: tuple[str, str] | None,
+    today: datetime.date,
+    memory: bool = False,
+    node: Member | None = None,
+) -> TargetDrift:
     """One node: config, health and (when ``keys``) the key audit. ``node`` is a discovered node
     of the target's deployment: its own connection (same credentials and TLS) and its role."""
     name = target.name if target is not None and not url else ""
@@ -70,7 +79,9 @@ def _check(policy: Policy, target: Target | None, url: str | None, keys: bool, w
         where = address(conn.url.reveal())
     except RedispolicyError as exc:
         ident = Identity("unknown", "", "", "unknown", "unknown", name or "(no address)")
-        return TargetDrift(ident, Plan(policy.environment, ident, ()), None, (), (), error=exc.message, name=name)
+        return TargetDrift(
+            ident, Plan(policy.environment, ident, ()), None, (), (), error=exc.message, name=name
+        )
     # Every managed parameter is compared, ignored ones too: an ignore rule hides a finding
     # (it is still counted and shown as ignored), and an expired rule hides nothing.
     managed = dataclasses.replace(policy, ignore=())
@@ -83,16 +94,22 @@ def _check(policy: Policy, target: Target | None, url: str | None, keys: bool, w
             health = _health(client, window, policy, unchecked)
         finally:
             client.close()
-        plan = dataclasses.replace(compare(managed, identity, snapshot),
-                                   config_declared=declared_config(policy, target))
+        plan = dataclasses.replace(
+            compare(managed, identity, snapshot), config_declared=declared_config(policy, target)
+        )
         findings_keys = _keys(policy, conn, max_rate, memory, unchecked) if keys else None
     except RedispolicyError as exc:
         return _failed(policy, where, name, exc.message + _found_by_discovery(node), role)
     except Exception as exc:  # e.g. the connection dropped mid-check: this target fails, the others go on
         if os.environ.get("REDISPOLICY_DEBUG"):
             raise
-        return _failed(policy, where, name, f"the check of {where} failed: {type(exc).__name__}"
-                       + _found_by_discovery(node), role)
+        return _failed(
+            policy,
+            where,
+            name,
+            f"the check of {where} failed: {type(exc).__name__}" + _found_by_discovery(node),
+            role,
+        )
     # --since-plan: the plan's server (in a fleet, the target at the plan's address) has a new run_id
     restarted = None
     if since is not None and (target is None or not policy.targets or since[0] == where):
@@ -100,24 +117,37 @@ def _check(policy: Policy, target: Target | None, url: str | None, keys: bool, w
     found = findings_for(plan, findings_keys, health, restarted, policy)
     found = apply_ignores(found, policy.ignore, today)
     notes = tuple(n for n in (stale_declaration(plan),) if n)
-    return TargetDrift(identity, plan, findings_keys, health, tuple(found), name=name,
-                       not_checked=tuple(unchecked), notes=notes)
+    return TargetDrift(
+        identity,
+        plan,
+        findings_keys,
+        health,
+        tuple(found),
+        name=name,
+        not_checked=tuple(unchecked),
+        notes=notes,
+    )
 
 
-def _health(client: redis.Redis, window: float, policy: Policy, unchecked: list[NotChecked]
-            ) -> tuple[HealthCheck, ...]:
+def _health(
+    client: redis.Redis, window: float, policy: Policy, unchecked: list[NotChecked]
+) -> tuple[HealthCheck, ...]:
     """The INFO health checks; refused (ACL, a renamed INFO): not checked, never "ok"."""
     try:
         return evaluate(read_health(client, window), policy.health)
     except redis.ResponseError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        unchecked.append(NotChecked("health", f"the server refused INFO ({reason}); "
-                                              "grant the drift user +info to check health"))
+        unchecked.append(
+            NotChecked(
+                "health", f"the server refused INFO ({reason}); grant the drift user +info to check health"
+            )
+        )
         return ()
 
 
-def _keys(policy: Policy, conn: ConnectOptions, max_rate: int | None, memory: bool,
-          unchecked: list[NotChecked]) -> KeyFindings | None:
+def _keys(
+    policy: Policy, conn: ConnectOptions, max_rate: int | None, memory: bool, unchecked: list[NotChecked]
+) -> KeyFindings | None:
     """The key audit; one that could not run (a refused SCAN or PTTL) is not checked, never "no violations"."""
     try:
         return audit_keys(policy, conn, max_rate, memory=memory)
@@ -130,8 +160,10 @@ def _found_by_discovery(node: Member | None) -> str:
     """For a node the URL did not name: where it came from, and how to check the URL's node alone."""
     if node is None or node.given:
         return ""
-    return (f" ({node.role} found by discovery; if it is not reachable from here by design, "
-            "`topology: standalone` or --no-discover checks only the URL's node)")
+    return (
+        f" ({node.role} found by discovery; if it is not reachable from here by design, "
+        "`topology: standalone` or --no-discover checks only the URL's node)"
+    )
 
 
 def _failed(policy: Policy, where: str, name: str, message: str, role: str = "unknown") -> TargetDrift:
@@ -157,36 +189,45 @@ class DriftRequest:
 
 
 def run(opts: Options, req: DriftRequest) -> Result:
-    env, url, keys, window, max_rate, fail_on = req.env, req.url, req.keys, req.window, req.max_rate, req.fail_on
-    since_plan, textfile_dir, memory, discover_nodes, examples = req.since_plan, req.textfile_dir, req.memory, \
-        req.discover_nodes, req.examples
-    policy, failed = plan_cmd.load_policy(opts, env, url is not None)
+    policy, failed = plan_cmd.load_policy(opts, req.env, req.url is not None)
     if failed is not None:
         return failed
     assert policy is not None
     since = None
-    if since_plan is not None:
+    if req.since_plan is not None:
         # The same validated, signature-checked loader as apply: a plan file is never read loosely.
         try:
-            saved = read_plan(since_plan, plan_cmd.fingerprint_key(opts.environ))
+            saved = read_plan(req.since_plan, plan_cmd.fingerprint_key(opts.environ))
         except OSError as exc:
-            raise RedispolicyError(f"cannot read the plan {since_plan}: {exc.strerror}", "check the path") from None
+            raise RedispolicyError(
+                f"cannot read the plan {req.since_plan}: {exc.strerror}", "check the path"
+            ) from None
         except PlanFileError as exc:
-            raise RedispolicyError(f"{since_plan}: {exc}", "pass a plan file made by `redispolicy plan --out` "
-                                   "with the same fingerprint key") from None
+            raise RedispolicyError(
+                f"{req.since_plan}: {exc}",
+                "pass a plan file made by `redispolicy plan --out` with the same fingerprint key",
+            ) from None
         since = (saved.target["address"], saved.target["run_id"])
     today = datetime.date.today()
-    if url or not policy.targets:
-        results = _check_deployment(policy, url, keys, window, max_rate, since, today, memory, discover_nodes)
+    if req.url or not policy.targets:
+        results = _check_deployment(
+            policy, req.url, req.keys, req.window, req.max_rate, since, today, req.memory, req.discover_nodes
+        )
     else:
         targets = list(policy.targets)
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(targets))) as pool:
-            results = list(pool.map(lambda t: _check(policy, t, url, keys, window, max_rate, since, today, memory),
-                                    targets))
-    report = DriftReport(policy.environment, tuple(results), policy.file, fail_on)
-    if textfile_dir is not None:  # counts only: prometheus never carries a key name
-        write_textfile(textfile_dir, env, renderer("prometheus", "drift")(report, Style(color=False)))
-    return render_result(opts, "drift", report, exit_code(report), examples=examples)
+            results = list(
+                pool.map(
+                    lambda t: _check(
+                        policy, t, req.url, req.keys, req.window, req.max_rate, since, today, req.memory
+                    ),
+                    targets,
+                )
+            )
+    report = DriftReport(policy.environment, tuple(results), policy.file, req.fail_on)
+    if req.textfile_dir is not None:  # counts only: prometheus never carries a key name
+        write_textfile(req.textfile_dir, req.env, renderer("prometheus", "drift")(report, Style(color=False)))
+    return render_result(opts, "drift", report, exit_code(report), examples=req.examples)
 
 
 def exit_code(report: DriftReport) -> int:
@@ -196,9 +237,17 @@ def exit_code(report: DriftReport) -> int:
     return 2 if report.failing() else 0
 
 
-def _check_deployment(policy: Policy, url: str | None, keys: bool, window: float, max_rate: int | None,
-                      since: tuple[str, str] | None, today: datetime.date, memory: bool,
-                      discover_nodes: bool) -> list[TargetDrift]:
+def _check_deployment(
+    policy: Policy,
+    url: str | None,
+    keys: bool,
+    window: float,
+    max_rate: int | None,
+    since: tuple[str, str] | None,
+    today: datetime.date,
+    memory: bool,
+    discover_nodes: bool,
+) -> list[TargetDrift]:
     """The single target (or --url): every node of its deployment, unless ``topology: standalone``
     (or ``sentinel``: left as one node for now) or --no-discover.
 
@@ -208,6 +257,7 @@ def _check_deployment(policy: Policy, url: str | None, keys: bool, window: float
     every master), so key findings are not repeated per node. --since-plan compares the
     node the plan was made of (the node given, or the one at the plan's address).
     """
+
     def single() -> list[TargetDrift]:
         return [_check(policy, None, url, keys, window, max_rate, since, today, memory)]
 
@@ -222,13 +272,25 @@ def _check_deployment(policy: Policy, url: str | None, keys: bool, window: float
     try:
         deployment = discover(client, conn)
     except RedispolicyError as exc:  # e.g. CLUSTER NODES refused: the way out (--no-discover) is part of it
-        return [_failed(policy, address(conn.url.reveal()), "", f"{exc.message}; {exc.hint}" if exc.hint
-                        else exc.message)]
+        return [
+            _failed(
+                policy,
+                address(conn.url.reveal()),
+                "",
+                f"{exc.message}; {exc.hint}" if exc.hint else exc.message,
+            )
+        ]
     except Exception as exc:  # the connection dropped while asking
         if os.environ.get("REDISPOLICY_DEBUG"):
             raise
-        return [_failed(policy, address(conn.url.reveal()), "",
-                        f"discovering the nodes of {address(conn.url.reveal())} failed: {type(exc).__name__}")]
+        return [
+            _failed(
+                policy,
+                address(conn.url.reveal()),
+                "",
+                f"discovering the nodes of {address(conn.url.reveal())} failed: {type(exc).__name__}",
+            )
+        ]
     finally:
         client.close()
     if len(deployment.members) == 1:
@@ -237,8 +299,9 @@ def _check_deployment(policy: Policy, url: str | None, keys: bool, window: float
     def one(i: int) -> TargetDrift:
         member = deployment.members[i]
         mine = since if since is not None and (member.given or member.address == since[0]) else None
-        return _check(policy, None, url, keys and i == deployment.audited, window, max_rate, mine, today, memory,
-                      member)
+        return _check(
+            policy, None, url, keys and i == deployment.audited, window, max_rate, mine, today, memory, member
+        )
 
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(deployment.members))) as pool:
         results = list(pool.map(one, range(len(deployment.members))))
@@ -255,8 +318,11 @@ def _once_per_server(results: list[TargetDrift], members: tuple[Member, ...]) ->
             continue
         if run_id not in keep or (m.given and results[keep[run_id]].keys is None):
             keep[run_id] = i
-    drop = {i for i, t in enumerate(results) if t.identity.run_id and not t.error
-            and keep.get(t.identity.run_id) != i}
+    drop = {
+        i
+        for i, t in enumerate(results)
+        if t.identity.run_id and not t.error and keep.get(t.identity.run_id) != i
+    }
     return [t for i, t in enumerate(results) if i not in drop]
 
 
@@ -270,8 +336,10 @@ def write_textfile(directory: Path, env: str, content: str) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".redispolicy_", suffix=".tmp")
     except OSError as exc:
-        raise RedispolicyError(f"cannot write to the textfile directory {directory}: {exc.strerror}",
-                               "check that --textfile-dir exists and is writable") from None
+        raise RedispolicyError(
+            f"cannot write to the textfile directory {directory}: {exc.strerror}",
+            "check that --textfile-dir exists and is writable",
+        ) from None
     final = directory / f"redispolicy_{env}.prom"
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -283,8 +351,9 @@ def write_textfile(directory: Path, env: str, content: str) -> Path:
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        raise RedispolicyError(f"cannot write {final}: {exc.strerror}",
-                               "check that --textfile-dir is writable") from None
+        raise RedispolicyError(
+            f"cannot write {final}: {exc.strerror}", "check that --textfile-dir is writable"
+        ) from None
     return final
 
 

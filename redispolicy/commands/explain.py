@@ -22,6 +22,8 @@ def run(opts: Options, env: str, param: str | None) -> Result:
         return Result(renderer("text", "validation")(report, opts.style), 1)
     explanation = explain(resolution.policy, param)
     if param and not explanation.entries:
-        raise PolicyError(f"'{param}' is not set in environment '{env}'",
-                          f"run `redispolicy explain -e {env}` to list every effective value")
+        raise PolicyError(
+            f"'{param}' is not set in environment '{env}'",
+            f"run `redispolicy explain -e {env}` to list every effective value",
+        )
     return render_result(opts, "explanation", explanation, 0)

@@ -46,19 +46,27 @@ def choose_mode(mode: str, keys: int, rate: int, budget: float) -> str:
     return "exact" if rate <= 0 or keys / rate <= budget else "sample"
 
 
-def audit_keys(policy: Policy, conn: ConnectOptions, rate: int | None = None, mode: str | None = None,
-               progress: bool = False, memory: bool = False) -> KeyFindings | None:
+def audit_keys(
+    policy: Policy,
+    conn: ConnectOptions,
+    rate: int | None = None,
+    mode: str | None = None,
+    progress: bool = False,
+    memory: bool = False,
+) -> KeyFindings | None:
     if not policy.keys:
         return None
     findings = _audit(policy, conn, rate, mode, progress, memory)
     if memory and policy.capacity is not None and policy.capacity.workloads:
         findings = dataclasses.replace(
-            findings, capacity=capacity_observations(findings, policy.capacity.workloads, policy.keys))
+            findings, capacity=capacity_observations(findings, policy.capacity.workloads, policy.keys)
+        )
     return findings
 
 
-def _audit(policy: Policy, conn: ConnectOptions, rate: int | None, mode: str | None, progress: bool,
-           memory: bool) -> KeyFindings:
+def _audit(
+    policy: Policy, conn: ConnectOptions, rate: int | None, mode: str | None, progress: bool, memory: bool
+) -> KeyFindings:
     try:
         return _run(policy, conn, rate, mode, progress, memory)
     except redis.ResponseError as exc:
@@ -67,15 +75,19 @@ def _audit(policy: Policy, conn: ConnectOptions, rate: int | None, mode: str | N
         raise RedispolicyError(
             f"key audit stopped: the server answered {reason}",
             "audit with a user allowed INFO, SCAN, PTTL, TYPE and MEMORY USAGE on every key (~* or %R~*); "
-            "the audit only reads") from None
+            "the audit only reads",
+        ) from None
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise RedispolicyError(f"key audit stopped: the connection failed mid-scan ({reason})",
-                               "check the server and rerun; the audit only reads, so nothing changed") from None
+        raise RedispolicyError(
+            f"key audit stopped: the connection failed mid-scan ({reason})",
+            "check the server and rerun; the audit only reads, so nothing changed",
+        ) from None
 
 
-def _run(policy: Policy, conn: ConnectOptions, rate: int | None, mode: str | None, progress: bool,
-         memory: bool) -> KeyFindings:
+def _run(
+    policy: Policy, conn: ConnectOptions, rate: int | None, mode: str | None, progress: bool, memory: bool
+) -> KeyFindings:
     sampling = policy.sampling
     rate = rate if rate is not None else sampling.max_rate
     raw = dataclasses.replace(conn, decode_responses=False)
@@ -91,8 +103,9 @@ def _run(policy: Policy, conn: ConnectOptions, rate: int | None, mode: str | Non
         else:
             bar = progress_bar(info.keys, "auditing keys") if progress else None
             try:
-                stats = scan_exact(client_for, dbs, judge.add, judge.needs_type, judge.needs_memory, rate,
-                                   progress=bar)
+                stats = scan_exact(
+                    client_for, dbs, judge.add, judge.needs_type, judge.needs_memory, rate, progress=bar
+                )
             finally:
                 if bar is not None:
                     bar(-1)
@@ -103,8 +116,9 @@ def _run(policy: Policy, conn: ConnectOptions, rate: int | None, mode: str | Non
             c.close()
 
 
-def _keyspace(raw: ConnectOptions, clients: dict[int, redis.Redis]
-              ) -> tuple[KeyspaceInfo, Callable[[int], redis.Redis], tuple[str, ...]]:
+def _keyspace(
+    raw: ConnectOptions, clients: dict[int, redis.Redis]
+) -> tuple[KeyspaceInfo, Callable[[int], redis.Redis], tuple[str, ...]]:
     """The pre-flight: the keyspace's partitions, a client per partition, and the cluster masters.
 
     Standalone, a partition is a db (INFO keyspace). On a cluster node SCAN, RANDOMKEY and
@@ -115,6 +129,7 @@ def _keyspace(raw: ConnectOptions, clients: dict[int, redis.Redis]
     client = connect(raw)
     try:
         if server_mode(client.info("server")) != "cluster":
+
             def client_for(db: int) -> redis.Redis:
                 if db not in clients:
                     clients[db] = connect(dataclasses.replace(raw, db=db))
@@ -126,7 +141,9 @@ def _keyspace(raw: ConnectOptions, clients: dict[int, redis.Redis]
         client.close()
     sizes: dict[int, tuple[int, int]] = {}
     for i, (host, port) in enumerate(masters):
-        clients[i] = _connect_master(dataclasses.replace(for_node(raw, host, port), db=0), node_address(host, port))
+        clients[i] = _connect_master(
+            dataclasses.replace(for_node(raw, host, port), db=0), node_address(host, port)
+        )
         size = keyspace_info(clients[i]).dbs.get(0)
         if size is not None:  # INFO keyspace lists no db0 on an empty master
             sizes[i] = size
@@ -140,26 +157,48 @@ def _connect_master(opts: ConnectOptions, where: str) -> redis.Redis:
         raise RedispolicyError(
             f"key audit: cannot reach cluster master {where} (as CLUSTER NODES announces it): {exc.message}",
             "every master must be reachable from here with the target's credentials and TLS settings "
-            "(check cluster-announce-ip / cluster-announce-port behind NAT or containers)") from None
+            "(check cluster-announce-ip / cluster-announce-port behind NAT or containers)",
+        ) from None
 
 
-def _sample(judge: KeyJudge, client_for: Callable[[int], redis.Redis], sizes: dict[int, tuple[int, int]],
-            dbs: list[int], n: int, rate: int, dbsize: int, progress: bool) -> KeyFindings:
+def _sample(
+    judge: KeyJudge,
+    client_for: Callable[[int], redis.Redis],
+    sizes: dict[int, tuple[int, int]],
+    dbs: list[int],
+    n: int,
+    rate: int,
+    dbsize: int,
+    progress: bool,
+) -> KeyFindings:
     limiter = RateLimiter(rate)  # one budget for the draws and the MATCH passes
     bar = progress_bar(n, "auditing keys") if progress else None
     try:
-        stats = sample_keys(client_for, {db: keys for db, (keys, _) in sizes.items()}, n, judge.add,
-                            judge.needs_type, judge.needs_memory, limiter, progress=bar)
+        stats = sample_keys(
+            client_for,
+            {db: keys for db, (keys, _) in sizes.items()},
+            n,
+            judge.add,
+            judge.needs_type,
+            judge.needs_memory,
+            limiter,
+            progress=bar,
+        )
     finally:
         if bar is not None:
             bar(-1)
     scanned = stats.distinct
     for i in judge.rare_classes(MATCH_FLOOR):
         judge.add_exact(i, Batch.of([]))  # a class with no key at all still comes out exact (0 keys)
-        passed = match_pass(client_for, dbs, judge.accs[i].kc.pattern, functools.partial(judge.add_exact, i),
-                            keep=functools.partial(judge.owns, i), want_type=judge.needs_type,
-                            want_memory=judge.needs_memory, limiter=limiter)
+        passed = match_pass(
+            client_for,
+            dbs,
+            judge.accs[i].kc.pattern,
+            functools.partial(judge.add_exact, i),
+            keep=functools.partial(judge.owns, i),
+            want_type=judge.needs_type,
+            want_memory=judge.needs_memory,
+            limiter=limiter,
+        )
         scanned += passed.inspected
     return judge.finish("sample", dbsize, scanned, stats.duplicates)
-
-

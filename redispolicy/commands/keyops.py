@@ -83,15 +83,20 @@ def session(conn: ConnectOptions) -> Iterator[Session]:
 def require_standalone(identity: Identity, verb: str) -> None:
     """One node's SCAN sees only its slots, and the atomic scripts take keys of many slots: not for clusters."""
     if identity.mode == "cluster":
-        raise RedispolicyError(f"{identity.address} runs in cluster mode, which {verb} does not support yet; "
-                               "nothing was read or changed",
-                               "run it against a standalone server or a primary with replicas")
+        raise RedispolicyError(
+            f"{identity.address} runs in cluster mode, which {verb} does not support yet; "
+            "nothing was read or changed",
+            "run it against a standalone server or a primary with replicas",
+        )
 
 
 def require_primary(identity: Identity, verb: str) -> None:
     if identity.role not in ("master", "primary"):
-        raise RedispolicyError(f"{identity.address} is a replica ({identity.role}); {verb} changes keys, "
-                               "which only the primary accepts", "point --url (or target.url) at the primary")
+        raise RedispolicyError(
+            f"{identity.address} is a replica ({identity.role}); {verb} changes keys, "
+            "which only the primary accepts",
+            "point --url (or target.url) at the primary",
+        )
 
 
 @contextlib.contextmanager
@@ -125,12 +130,27 @@ def reserved_keys(policy: Policy) -> frozenset[bytes]:
     return frozenset(n.encode() for n in names)
 
 
-def write_audit(opts: Options, policy: Policy, audit_log: Path | None, client: redis.Redis, command: str,
-                target: str, changes: list[dict[str, Any]], result: str, detail: str) -> None:
+def write_audit(
+    opts: Options,
+    policy: Policy,
+    audit_log: Path | None,
+    client: redis.Redis,
+    command: str,
+    target: str,
+    changes: list[dict[str, Any]],
+    result: str,
+    detail: str,
+) -> None:
     """One audit line (file, and the policy's stream if any), as apply writes it, with the command's name."""
-    entry = audit.record(time=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                         environment=policy.environment, target=target, plan_fingerprint="",
-                         changes=changes, result=result, detail=detail)
+    entry = audit.record(
+        time=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        environment=policy.environment,
+        target=target,
+        plan_fingerprint="",
+        changes=changes,
+        result=result,
+        detail=detail,
+    )
     entry["command"] = command
     log = policy.audit.log
     path = audit_log or (Path(log) if log else None) or default_audit_log(opts.environ)
@@ -144,5 +164,3 @@ def write_audit(opts: Options, policy: Policy, audit_log: Path | None, client: r
 def state_file(environ: dict[str, str], name: str) -> Path:
     base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "redispolicy" / re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
-
-

@@ -14,8 +14,15 @@ from redispolicy.render import formats, renderer
 from redispolicy.render.style import Style
 
 
-def render_result(opts: Options, kind: str, report: object, exit_code: int, *, verbose: int | None = None,
-                  examples: bool = False) -> Result:
+def render_result(
+    opts: Options,
+    kind: str,
+    report: object,
+    exit_code: int,
+    *,
+    verbose: int | None = None,
+    examples: bool = False,
+) -> Result:
     """``report`` (of ``kind``, e.g. 'plan') on stdout in ``opts.output``, in every --report FORMAT=PATH,
     and, for a kind with markdown, as markdown for $GITHUB_STEP_SUMMARY when that is set.
 

@@ -39,8 +39,9 @@ def load_policy(opts: Options, env: str, url_given: bool) -> tuple[Policy | None
     res = pset.resolve(path)
     # The policy must be valid to be compared: the same checks as validate, run here too.
     found = [*res.diagnostics, *(check(res.policy, datetime.date.today()) if res.policy else ())]
-    errors = tuple(d for d in found if d.severity == Severity.ERROR
-                   and not (url_given and d.path.startswith("$.target")))
+    errors = tuple(
+        d for d in found if d.severity == Severity.ERROR and not (url_given and d.path.startswith("$.target"))
+    )
     if res.policy is None or errors:
         report = ValidationReport((str(path),), (env,), errors)
         return None, Result(renderer("text", "validation")(report, opts.style), 1)
@@ -58,16 +59,21 @@ def connect_options(policy: Policy, url: str | None, target: Target | None = Non
     if url:
         opts, origin = ConnectOptions(Secret(url), **_tls_settings(target)), "--url"
     elif target is None or target.url.value is None:
-        raise RedispolicyError(f"environment '{policy.environment}' has no target URL",
-                               "add target.url to the policy, or pass --url redis://host:port")
+        raise RedispolicyError(
+            f"environment '{policy.environment}' has no target URL",
+            "add target.url to the policy, or pass --url redis://host:port",
+        )
     else:
         opts = ConnectOptions(
             url=target.url.value if isinstance(target.url.value, Secret) else Secret(target.url.value),
             username=str(target.username.value) if target.username and target.username.value else None,
-            password=target.password.value if target.password and isinstance(target.password.value, Secret)
+            password=target.password.value
+            if target.password and isinstance(target.password.value, Secret)
             else None,
-            connect_timeout=float(target.connect_timeout or 5), read_timeout=float(target.read_timeout or 10),
-            **_tls_settings(target))
+            connect_timeout=float(target.connect_timeout or 5),
+            read_timeout=float(target.read_timeout or 10),
+            **_tls_settings(target),
+        )
         origin = f"target.url at {target.url.source.short}"
     try:
         check_url(opts)
@@ -78,10 +84,12 @@ def connect_options(policy: Policy, url: str | None, target: Target | None = Non
 
 def _tls_settings(target: Target | None) -> dict[str, Any]:
     tls = target.tls if target is not None else {}
-    return {"tls_ca_file": str(tls["ca_file"]) if "ca_file" in tls else None,
-            "tls_cert_file": str(tls["cert_file"]) if "cert_file" in tls else None,
-            "tls_key_file": str(tls["key_file"]) if "key_file" in tls else None,
-            "tls_verify": bool(tls.get("verify", True))}
+    return {
+        "tls_ca_file": str(tls["ca_file"]) if "ca_file" in tls else None,
+        "tls_cert_file": str(tls["cert_file"]) if "cert_file" in tls else None,
+        "tls_key_file": str(tls["key_file"]) if "key_file" in tls else None,
+        "tls_verify": bool(tls.get("verify", True)),
+    }
 
 
 def observe(policy: Policy, conn: ConnectOptions) -> tuple[Identity, ConfigSnapshot]:
@@ -96,8 +104,13 @@ def observe(policy: Policy, conn: ConnectOptions) -> tuple[Identity, ConfigSnaps
 
 def _git_revision(directory: Path) -> str | None:
     try:
-        out = subprocess.run(["git", "-C", str(directory), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5, check=False)
+        out = subprocess.run(
+            ["git", "-C", str(directory), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -112,9 +125,12 @@ def fingerprint_key(environ: dict[str, str]) -> bytes:
     if environ.get("REDISPOLICY_FINGERPRINT_KEY"):
         return environ["REDISPOLICY_FINGERPRINT_KEY"].encode()
     base = Path(environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "redispolicy"
-    return keyfile.read_or_create(base / "fingerprint.key", "fingerprint key file",
-                                  "plans made with the old key no longer apply: make them again with "
-                                  "`redispolicy plan --out FILE`; or set $REDISPOLICY_FINGERPRINT_KEY")
+    return keyfile.read_or_create(
+        base / "fingerprint.key",
+        "fingerprint key file",
+        "plans made with the old key no longer apply: make them again with "
+        "`redispolicy plan --out FILE`; or set $REDISPOLICY_FINGERPRINT_KEY",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,34 +151,44 @@ class PlanRequest:
 def run(opts: Options, req: PlanRequest) -> Result:
     """Exit 1 also when CONFIG GET could not run (a plan of nothing is not "no changes"), unless the
     policy's target says ``config: unavailable``. Key names leave the machine only with ``examples``."""
-    env, url, out, keys, max_rate = req.env, req.url, req.out, req.keys, req.max_rate
-    detailed_exitcode, show_unchanged, memory, examples = req.detailed_exitcode, req.show_unchanged, req.memory, \
-        req.examples
     from redispolicy.plan.drift import declared_config
 
-    policy, failed = load_policy(opts, env, url is not None)
+    policy, failed = load_policy(opts, req.env, req.url is not None)
     if failed is not None:
         return failed
     assert policy is not None
-    conn = connect_options(policy, url)
+    conn = connect_options(policy, req.url)
     identity, snapshot = observe(policy, conn)
     plan = dataclasses.replace(compare(policy, identity, snapshot), config_declared=declared_config(policy))
-    if keys:
-        plan = dataclasses.replace(plan, keys=audit_keys(policy, conn, max_rate, progress=True, memory=memory))
+    if req.keys:
+        plan = dataclasses.replace(
+            plan, keys=audit_keys(policy, conn, req.max_rate, progress=True, memory=req.memory)
+        )
     if plan.config_check == "not_checked":
         code = 1
     else:
-        code = 2 if detailed_exitcode and plan.pending else 0
-    result = render_result(opts, "plan", plan, code, examples=examples,
-                           verbose=max(opts.style.verbose, 1 if show_unchanged else 0))
-    if out is not None:
+        code = 2 if req.detailed_exitcode and plan.pending else 0
+    result = render_result(
+        opts,
+        "plan",
+        plan,
+        code,
+        examples=req.examples,
+        verbose=max(opts.style.verbose, 1 if req.show_unchanged else 0),
+    )
+    if req.out is not None:
         prov = Provenance(
             files=tuple((display_path(Path(f)), file_digest(Path(f).read_bytes())) for f in policy.files),
-            git_revision=_git_revision(opts.policy_dir), tool_version=__version__,
+            git_revision=_git_revision(opts.policy_dir),
+            tool_version=__version__,
             policy_dir=display_path(opts.policy_dir),
-            created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+            created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        )
         doc = to_document(plan, prov, snapshot.values, fingerprint_key(opts.environ))
-        saved = f"\nSaved the plan to {out}.\n" if opts.output == "text" else ""
-        result = dataclasses.replace(result, stdout=result.stdout + saved,
-                                     files={**result.files, out: json.dumps(doc, indent=2) + "\n"})
+        saved = f"\nSaved the plan to {req.out}.\n" if opts.output == "text" else ""
+        result = dataclasses.replace(
+            result,
+            stdout=result.stdout + saved,
+            files={**result.files, req.out: json.dumps(doc, indent=2) + "\n"},
+        )
     return result

@@ -22,4 +22,5 @@ def progress_bar(total: int, label: str) -> Callable[[int], None] | None:
             prog.stop()
         else:
             prog.advance(task, n)
+
     return step

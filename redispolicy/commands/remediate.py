@@ -63,41 +63,61 @@ class RemediateRequest:
 
 
 def run(opts: Options, req: RemediateRequest) -> Result:
-    env, url, execute, resume, checkpoint = req.env, req.url, req.execute, req.resume, req.checkpoint
-    max_rate, lock_timeout, audit_log = req.max_rate, req.lock_timeout, req.audit_log
-    if resume and not execute:
+    if req.resume and not req.execute:
         raise UsageError("--resume continues an interrupted --execute", "add --execute")
-    policy, failed = plan_cmd.load_policy(opts, env, url is not None)
+    policy, failed = plan_cmd.load_policy(opts, req.env, req.url is not None)
     if failed is not None:
         return failed
     assert policy is not None
     refusal = unsafe(policy.keys)
     if refusal is not None:
         raise refusal  # before connecting: nothing can have changed (validate refuses it too)
-    conn = plan_cmd.connect_options(policy, url)
+    conn = plan_cmd.connect_options(policy, req.url)
     with session(conn) as s:
         ident = s.identity
         require_standalone(ident, "remediate")
         if not any(remediable(kc) for kc in policy.keys):
-            return _render(opts, RemediationReport(
-                policy.environment, ident.address, "nothing",
-                detail="no key class has `remediate: true` with `ttl: {max: ...}`: there is nothing to remediate"))
-        if execute:
+            return _render(
+                opts,
+                RemediationReport(
+                    policy.environment,
+                    ident.address,
+                    "nothing",
+                    detail="no key class has `remediate: true` with `ttl: {max: ...}`: there is nothing to remediate",
+                ),
+            )
+        if req.execute:
             require_primary(ident, "remediate")
-        path = checkpoint or default_checkpoint(opts.environ, env, ident.address)
-        with apply_lock(s.client, execute, lock_timeout):
-            status, result, detail = run_pass(s, policy, path, execute, resume, max_rate)
-            if execute:
-                write_audit(opts, policy, audit_log, s.client, "remediate", ident.address, audit_changes(result),
-                            "applied" if status == "done" else status, detail)
+        path = req.checkpoint or default_checkpoint(opts.environ, req.env, ident.address)
+        with apply_lock(s.client, req.execute, req.lock_timeout):
+            status, result, detail = run_pass(s, policy, path, req.execute, req.resume, req.max_rate)
+            if req.execute:
+                write_audit(
+                    opts,
+                    policy,
+                    req.audit_log,
+                    s.client,
+                    "remediate",
+                    ident.address,
+                    audit_changes(result),
+                    "applied" if status == "done" else status,
+                    detail,
+                )
     return _render(opts, RemediationReport(policy.environment, ident.address, status, result, detail))
 
 
-def run_pass(s: Session, policy: Policy, checkpoint: Path | None, execute: bool, resume: bool,
-             max_rate: int | None, *, resume_step: str = "run again with --execute --resume to continue",
-             restart_step: str = "run again with --execute",
-             errors: tuple[type[Exception], ...] = (redis.RedisError, OSError),
-             ) -> tuple[str, RemediationResult, str]:
+def run_pass(
+    s: Session,
+    policy: Policy,
+    checkpoint: Path | None,
+    execute: bool,
+    resume: bool,
+    max_rate: int | None,
+    *,
+    resume_step: str = "run again with --execute --resume to continue",
+    restart_step: str = "run again with --execute",
+    errors: tuple[type[Exception], ...] = (redis.RedisError, OSError),
+) -> tuple[str, RemediationResult, str]:
     """One remediation pass on the session's server, as `remediate` runs it (the caller holds the lock).
 
     Returns (status, result, detail): status is done | dry_run | interrupted (Ctrl-C) | failed (one
@@ -106,9 +126,20 @@ def run_pass(s: Session, policy: Policy, checkpoint: Path | None, execute: bool,
     """
     ident = s.identity
     bar = progress_bar(s.info.keys, "remediating keys" if execute else "counting keys")
-    stage = Remediation(s.client_for, policy.keys, s.dbs, execute, supports_conditional_expire(ident.product, ident.version),
-                        rate_for(policy, max_rate), bar, checkpoint if execute else None, resume, ident.address,
-                        ident.run_id, reserved=reserved_keys(policy))
+    stage = Remediation(
+        s.client_for,
+        policy.keys,
+        s.dbs,
+        execute,
+        supports_conditional_expire(ident.product, ident.version),
+        rate_for(policy, max_rate),
+        bar,
+        checkpoint if execute else None,
+        resume,
+        ident.address,
+        ident.run_id,
+        reserved=reserved_keys(policy),
+    )
     status, detail = ("done" if execute else "dry_run"), ""
     try:
         result = stage.run()
@@ -118,8 +149,10 @@ def run_pass(s: Session, policy: Policy, checkpoint: Path | None, execute: bool,
     except errors as exc:
         result = stage.result(False)
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        status, detail = "failed", _cut_off(f"stopped by an error ({first})", result, checkpoint, resume_step,
-                                            restart_step)
+        status, detail = (
+            "failed",
+            _cut_off(f"stopped by an error ({first})", result, checkpoint, resume_step, restart_step),
+        )
     finally:
         if bar is not None:
             bar(-1)
@@ -128,13 +161,26 @@ def run_pass(s: Session, policy: Policy, checkpoint: Path | None, execute: bool,
 
 def audit_changes(result: RemediationResult) -> list[dict[str, Any]]:
     """Per class, what the audit record keeps: names, pattern, max and counts (never a key)."""
-    return [{"class": c.name, "pattern": c.pattern, "ttl_max_seconds": c.ttl_max,
-             "no_ttl_fixed": c.no_ttl, "over_max_lowered": c.over_max} for c in result.classes]
+    return [
+        {
+            "class": c.name,
+            "pattern": c.pattern,
+            "ttl_max_seconds": c.ttl_max,
+            "no_ttl_fixed": c.no_ttl,
+            "over_max_lowered": c.over_max,
+        }
+        for c in result.classes
+    ]
 
 
-def _cut_off(what: str, result: RemediationResult, path: Path | None, resume_step: str, restart_step: str) -> str:
-    where = (f"the cursor is saved in {result.checkpoint}: {resume_step}"
-             if result.checkpoint else f"no checkpoint was written ({path}): {restart_step}")
+def _cut_off(
+    what: str, result: RemediationResult, path: Path | None, resume_step: str, restart_step: str
+) -> str:
+    where = (
+        f"the cursor is saved in {result.checkpoint}: {resume_step}"
+        if result.checkpoint
+        else f"no checkpoint was written ({path}): {restart_step}"
+    )
     return f"{what} after {result.scanned} keys; {where}"
 
 

@@ -10,9 +10,15 @@ from redispolicy.policy.schema import schema_text
 
 def run(opts: Options, which: str = "policy") -> Result:
     if which == "report":
-        text = resources.files("redispolicy.render").joinpath("schemas/report-v1.json").read_text(encoding="utf-8")
+        text = (
+            resources.files("redispolicy.render")
+            .joinpath("schemas/report-v1.json")
+            .read_text(encoding="utf-8")
+        )
         return Result(text, 0)
     if which == "plan":
-        text = resources.files("redispolicy.plan").joinpath("schemas/plan-v2.json").read_text(encoding="utf-8")
+        text = (
+            resources.files("redispolicy.plan").joinpath("schemas/plan-v2.json").read_text(encoding="utf-8")
+        )
         return Result(text, 0)
     return Result(schema_text(), 0)

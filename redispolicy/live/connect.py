@@ -37,21 +37,35 @@ SCHEMES = ("redis", "rediss", "unix")
 # Query parameters passed on to redis-py as they are. Anything else (protocol=3,
 # decode_responses, connection_class, retry_*, ...) changes how replies are read or what
 # is re-sent, and is refused rather than guessed at.
-PLAIN_QUERY = frozenset({"db", "username", "password", "socket_timeout", "socket_connect_timeout",
-                         "socket_keepalive", "health_check_interval"})
+PLAIN_QUERY = frozenset(
+    {
+        "db",
+        "username",
+        "password",
+        "socket_timeout",
+        "socket_connect_timeout",
+        "socket_keepalive",
+        "health_check_interval",
+    }
+)
 # TLS query parameters (rediss:// only), each checked against the policy's target.tls.
 # Others (ssl_ciphers, ssl_min_version, ssl_*_verify_flags, ssl_ca_path, ...) are refused: the
 # policy has no say over them, and most of them can only weaken the connection.
-TLS_QUERY = frozenset({"ssl_cert_reqs", "ssl_check_hostname", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile",
-                       "ssl_password"})
+TLS_QUERY = frozenset(
+    {"ssl_cert_reqs", "ssl_check_hostname", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_password"}
+)
 SECRET_QUERY = frozenset({"password", "ssl_password"})
 FALSE_WORDS = frozenset({"0", "F", "FALSE", "N", "NO"})  # redis-py's to_bool: every other word is true
-TLS_OFF = ("TLS verification is off (target.tls.verify: false): the server's certificate and host name are not "
-           "checked, so anyone on the network path can pose as the server and read the credentials\n"
-           "  hint: give the server's CA with target.tls.ca_file and remove verify: false")
+TLS_OFF = (
+    "TLS verification is off (target.tls.verify: false): the server's certificate and host name are not "
+    "checked, so anyone on the network path can pose as the server and read the credentials\n"
+    "  hint: give the server's CA with target.tls.ca_file and remove verify: false"
+)
 URL_FORMS = "redis://[user:password@]host:port/db, rediss://host:port (TLS) or unix:///path/to/socket"
-ENCODE_HINT = ("percent-encode the password in the URL ('#' is %23, '/' is %2F, '?' is %3F, '@' is %40, "
-               "':' is %3A), or move it out of the URL into target.password: ${VAR}")
+ENCODE_HINT = (
+    "percent-encode the password in the URL ('#' is %23, '/' is %2F, '?' is %3F, '@' is %40, "
+    "':' is %3A), or move it out of the URL into target.password: ${VAR}"
+)
 
 
 @dataclass(frozen=True)
@@ -100,7 +114,9 @@ def _parse(url: str) -> _Url:
     if not sep or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]{0,19}", scheme):
         raise _Invalid("it does not start with a scheme such as redis://", f"write it as {URL_FORMS}")
     if "#" in rest:
-        raise _Invalid("it contains '#' (a password with an unencoded '#' cuts the URL short there)", ENCODE_HINT)
+        raise _Invalid(
+            "it contains '#' (a password with an unencoded '#' cuts the URL short there)", ENCODE_HINT
+        )
     cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
     netloc, after = rest[:cut], rest[cut:]
     path, _, query = after.partition("?")
@@ -108,19 +124,25 @@ def _parse(url: str) -> _Url:
     user, colon, _ = userinfo.partition(":")
     if scheme == "unix":
         if hostport:
-            raise _Invalid("a unix:// URL names no host (or a password with an unencoded '/' or '?' was cut "
-                           "there)", f"write unix:///path/to/socket or unix://user:password@/path; {ENCODE_HINT}")
+            raise _Invalid(
+                "a unix:// URL names no host (or a password with an unencoded '/' or '?' was cut there)",
+                f"write unix:///path/to/socket or unix://user:password@/path; {ENCODE_HINT}",
+            )
         if not path.strip("/"):
             raise _Invalid("it names no socket path", "write unix:///path/to/socket")
         host, port = "", None
     else:
         if "@" in after:
-            raise _Invalid("it has an '@' after the host (a password with an unencoded '/' or '?' is cut there)",
-                           ENCODE_HINT)
+            raise _Invalid(
+                "it has an '@' after the host (a password with an unencoded '/' or '?' is cut there)",
+                ENCODE_HINT,
+            )
         host, port = _host_port(hostport)
         if path not in ("", "/") and not re.fullmatch(r"/[0-9]{1,5}", path):
-            raise _Invalid("its path is not a database number (/0, /1, ...)",
-                           "write the database as /N after host:port, e.g. redis://host:6379/0")
+            raise _Invalid(
+                "its path is not a database number (/0, /1, ...)",
+                "write the database as /N after host:port, e.g. redis://host:6379/0",
+            )
     return _Url(scheme, user, bool(colon), host, port, path, _query(query))
 
 
@@ -128,27 +150,35 @@ def _host_port(hostport: str) -> tuple[str, int | None]:
     if hostport.startswith("["):
         inside, close, tail = hostport[1:].partition("]")
         if not close or not _is_ipv6(inside):
-            raise _Invalid("its [...] host is not an IPv6 address", "write an IPv6 host as redis://[::1]:6379")
+            raise _Invalid(
+                "its [...] host is not an IPv6 address", "write an IPv6 host as redis://[::1]:6379"
+            )
         host, port_text = inside, tail.removeprefix(":")
         if tail and not tail.startswith(":"):
             raise _Invalid("something follows the ']' of its IPv6 host", "write redis://[::1]:6379")
     else:
         if hostport.count(":") > 1:
-            raise _Invalid("its host looks like an IPv6 address without brackets (or a password with an "
-                           "unencoded '/' or '?' was cut there)",
-                           f"write an IPv6 host in brackets, e.g. redis://[::1]:6379; {ENCODE_HINT}")
+            raise _Invalid(
+                "its host looks like an IPv6 address without brackets (or a password with an "
+                "unencoded '/' or '?' was cut there)",
+                f"write an IPv6 host in brackets, e.g. redis://[::1]:6379; {ENCODE_HINT}",
+            )
         host, sep, port_text = hostport.partition(":")
         if sep and not port_text:
             raise _Invalid("the port after ':' is empty", "write host:port with a port from 1 to 65535")
         if any(ch in host for ch in "[]%\\"):
             raise _Invalid("its host contains '[', ']', '%' or '\\'", f"write it as {URL_FORMS}")
     if not host:
-        raise _Invalid("it names no host", "write the server's host name or IP address, e.g. redis://10.0.0.5:6379")
+        raise _Invalid(
+            "it names no host", "write the server's host name or IP address, e.g. redis://10.0.0.5:6379"
+        )
     if not port_text:
         return host.lower(), None
     if not re.fullmatch(r"[0-9]{1,5}", port_text) or not 1 <= int(port_text) <= 65535:
         # The port's text is not shown: with a password cut short it can be part of the password.
-        raise _Invalid("its port is not a number from 1 to 65535", "write host:port, e.g. redis://10.0.0.5:6379")
+        raise _Invalid(
+            "its port is not a number from 1 to 65535", "write host:port, e.g. redis://10.0.0.5:6379"
+        )
     return host.lower(), int(port_text)
 
 
@@ -170,9 +200,11 @@ def _query(query: str) -> tuple[tuple[str, str], ...]:
         # Names must be written plainly: redis-py decodes them (d%62 is db), and an unknown
         # name may be a piece of a password cut at '?', so it is never echoed.
         if name not in PLAIN_QUERY | TLS_QUERY:
-            raise _Invalid("it has a query parameter redispolicy does not pass on (not shown: it may be part of a "
-                           "password cut at an unencoded '?')",
-                           f"use only {', '.join(sorted(PLAIN_QUERY | TLS_QUERY))}; {ENCODE_HINT}")
+            raise _Invalid(
+                "it has a query parameter redispolicy does not pass on (not shown: it may be part of a "
+                "password cut at an unencoded '?')",
+                f"use only {', '.join(sorted(PLAIN_QUERY | TLS_QUERY))}; {ENCODE_HINT}",
+            )
         if any(name == seen for seen, _ in out):
             raise _Invalid(f"it gives the query parameter {name} twice", f"keep one {name}=")
         out.append((name, dict(parse_qsl(f"v={value}", keep_blank_values=True)).get("v", "")))
@@ -198,30 +230,45 @@ def check_url(opts: ConnectOptions) -> None:
 
 def _check_tls_parameter(scheme: str, name: str, value: str, opts: ConnectOptions) -> None:
     if scheme != "rediss":
-        raise RedispolicyError(f"the target URL sets {name}, a TLS setting, but is not a rediss:// URL",
-                               f"use rediss:// for TLS, or remove {name}")
-    loosens = {"ssl_cert_reqs": value in ("none", "optional"), "ssl_check_hostname": value.upper() in FALSE_WORDS}
+        raise RedispolicyError(
+            f"the target URL sets {name}, a TLS setting, but is not a rediss:// URL",
+            f"use rediss:// for TLS, or remove {name}",
+        )
+    loosens = {
+        "ssl_cert_reqs": value in ("none", "optional"),
+        "ssl_check_hostname": value.upper() in FALSE_WORDS,
+    }
     if name == "ssl_cert_reqs" and value not in ("none", "optional", "required"):
-        raise RedispolicyError("the target URL's ssl_cert_reqs is not none, optional or required",
-                               "remove it from the URL: certificates are verified unless target.tls says verify: false")
+        raise RedispolicyError(
+            "the target URL's ssl_cert_reqs is not none, optional or required",
+            "remove it from the URL: certificates are verified unless target.tls says verify: false",
+        )
     if loosens.get(name) and opts.tls_verify:
         raise RedispolicyError(
             f"the target URL turns TLS verification down ({name}={value}), which the policy does not say; the URL "
             "(often a CI secret) is not reviewed, so it may not weaken TLS",
             f"remove {name} from the URL; if this server really cannot be verified, say so in the reviewed "
-            "policy with target.tls: {verify: false}, or give its CA with target.tls.ca_file")
-    policy_file = {"ssl_ca_certs": opts.tls_ca_file, "ssl_certfile": opts.tls_cert_file,
-                   "ssl_keyfile": opts.tls_key_file}
+            "policy with target.tls: {verify: false}, or give its CA with target.tls.ca_file",
+        )
+    policy_file = {
+        "ssl_ca_certs": opts.tls_ca_file,
+        "ssl_certfile": opts.tls_cert_file,
+        "ssl_keyfile": opts.tls_key_file,
+    }
     setting = {"ssl_ca_certs": "ca_file", "ssl_certfile": "cert_file", "ssl_keyfile": "key_file"}
     if name == "ssl_ca_certs" and value != opts.tls_ca_file:
         # Whoever picks the CA decides which certificates are trusted: that is the policy's call.
-        raise RedispolicyError("the target URL sets the trusted CA (ssl_ca_certs), and the policy's target.tls."
-                               "ca_file does not say the same file",
-                               "remove ssl_ca_certs from the URL and give the CA with target.tls.ca_file")
+        raise RedispolicyError(
+            "the target URL sets the trusted CA (ssl_ca_certs), and the policy's target.tls."
+            "ca_file does not say the same file",
+            "remove ssl_ca_certs from the URL and give the CA with target.tls.ca_file",
+        )
     if name in ("ssl_certfile", "ssl_keyfile") and policy_file[name] not in (None, value):
-        raise RedispolicyError(f"the target URL's {name} differs from the policy's target.tls.{setting[name]} "
-                               "(the URL's would win)",
-                               f"remove {name} from the URL, or make the two say the same file")
+        raise RedispolicyError(
+            f"the target URL's {name} differs from the policy's target.tls.{setting[name]} "
+            "(the URL's would win)",
+            f"remove {name} from the URL, or make the two say the same file",
+        )
 
 
 def redact_url(url: str) -> str:
@@ -307,8 +354,9 @@ def connect(opts: ConnectOptions) -> redis.Redis:
     if opts.password is not None:
         kwargs["password"] = opts.password.reveal()
     if scheme == "rediss":
-        kwargs.update(ssl_cert_reqs="required" if opts.tls_verify else "none",
-                      ssl_check_hostname=opts.tls_verify)
+        kwargs.update(
+            ssl_cert_reqs="required" if opts.tls_verify else "none", ssl_check_hostname=opts.tls_verify
+        )
         if opts.tls_ca_file:
             kwargs["ssl_ca_certs"] = opts.tls_ca_file
         if opts.tls_cert_file:
@@ -322,18 +370,23 @@ def connect(opts: ConnectOptions) -> redis.Redis:
         client: redis.Redis = redis.Redis.from_url(url, **kwargs)
         client.ping()
     except redis.AuthenticationError:
-        raise RedispolicyError(f"authentication to {shown} failed",
-                               "check the user name and password variables of the target") from None
+        raise RedispolicyError(
+            f"authentication to {shown} failed", "check the user name and password variables of the target"
+        ) from None
     except redis.ResponseError as exc:
         msg = str(exc)
         if msg.startswith("NOAUTH") or "NOPERM" in msg:
-            raise RedispolicyError(f"{shown} refused the connection: {msg.split(chr(10))[0]}",
-                                   "give the target a user and password with access") from None
+            raise RedispolicyError(
+                f"{shown} refused the connection: {msg.split(chr(10))[0]}",
+                "give the target a user and password with access",
+            ) from None
         raise RedispolicyError(f"{shown}: {msg}", "check the target URL") from None
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         reason = _reason(exc)
-        raise RedispolicyError(f"cannot connect to {shown}: {reason}",
-                               "check that the server is running and the URL, port and TLS settings") from None
+        raise RedispolicyError(
+            f"cannot connect to {shown}: {reason}",
+            "check that the server is running and the URL, port and TLS settings",
+        ) from None
     except (ValueError, redis.RedisError) as exc:  # from_url's own parsing and argument checks
         raise RedispolicyError(f"invalid target URL {shown}: {_reason(exc)}", "fix the URL") from None
     return client

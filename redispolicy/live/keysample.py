@@ -78,18 +78,26 @@ def random_keys(client: redis.Redis, k: int, batch: int = BATCH) -> Iterator[lis
         pipe = client.pipeline(transaction=False)
         for _ in range(m):
             pipe.randomkey()
-        keys = [key if isinstance(key, bytes) else str(key).encode()
-                for key in pipe.execute() if key is not None]
+        keys = [
+            key if isinstance(key, bytes) else str(key).encode() for key in pipe.execute() if key is not None
+        ]
         left -= m
         if not keys:
             return  # the db emptied while we sampled
         yield keys
 
 
-def sample_keys(client_for_db: Callable[[int], redis.Redis], sizes: dict[int, int], n: int,
-                on_batch: Callable[[Batch], None], want_type: bool = False,
-                want_memory: bool = False, limiter: RateLimiter | None = None, batch: int = BATCH,
-                progress: Callable[[int], None] | None = None) -> SampleStats:
+def sample_keys(
+    client_for_db: Callable[[int], redis.Redis],
+    sizes: dict[int, int],
+    n: int,
+    on_batch: Callable[[Batch], None],
+    want_type: bool = False,
+    want_memory: bool = False,
+    limiter: RateLimiter | None = None,
+    batch: int = BATCH,
+    progress: Callable[[int], None] | None = None,
+) -> SampleStats:
     """Draw n keys (over all dbs, in proportion to ``sizes``) and feed every draw, repeats included."""
     start = time.monotonic()
     limiter = limiter or RateLimiter(0)
@@ -120,10 +128,17 @@ def sample_keys(client_for_db: Callable[[int], redis.Redis], sizes: dict[int, in
     return SampleStats(drawn, drawn - duplicates, inspected, duplicates, per_db, time.monotonic() - start)
 
 
-def match_pass(client_for_db: Callable[[int], redis.Redis], dbs: list[int], pattern: str,
-               on_batch: Callable[[Batch], None], keep: Callable[[bytes], bool] | None = None,
-               want_type: bool = False, want_memory: bool = False, limiter: RateLimiter | None = None,
-               count: int = MAX_COUNT) -> MatchStats:
+def match_pass(
+    client_for_db: Callable[[int], redis.Redis],
+    dbs: list[int],
+    pattern: str,
+    on_batch: Callable[[Batch], None],
+    keep: Callable[[bytes], bool] | None = None,
+    want_type: bool = False,
+    want_memory: bool = False,
+    limiter: RateLimiter | None = None,
+    count: int = MAX_COUNT,
+) -> MatchStats:
     """One full ``SCAN MATCH pattern`` of every db; the matches ``keep`` accepts are inspected.
 
     The loop mirrors ``keyscan.scan_batches`` but sees every call, empty ones included, so

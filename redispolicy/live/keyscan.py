@@ -46,8 +46,12 @@ def no_touch(client: redis.Redis) -> bool:
 class RateLimiter:
     """A token bucket in keys/s; 0 = unlimited. The sleep is the only throttle: no busy loop."""
 
-    def __init__(self, rate: int, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        rate: int,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.rate = rate
         self.clock = clock
         self.sleep = sleep
@@ -83,10 +87,10 @@ def _batch(db: int, keys: list[bytes], replies: list[Any], want_type: bool, want
     pttls: list[int] = replies[:n]
     types: list[str | None] | None = None
     if want_type:
-        types = [t.decode() for t in replies[n:2 * n]]
+        types = [t.decode() for t in replies[n : 2 * n]]
         if "none" in types:  # gone between SCAN and TYPE, though PTTL still saw it
             pttls = [-2 if t == "none" else p for p, t in zip(pttls, types, strict=True)]
-    memory = replies[n * (1 + want_type):n * (2 + want_type)] if want_memory else None
+    memory = replies[n * (1 + want_type) : n * (2 + want_type)] if want_memory else None
     return Batch(db, keys, pttls, types, memory)
 
 
@@ -112,8 +116,11 @@ class Dedupe:
     def fresh(self, reply: Sequence[bytes | str]) -> list[bytes]:
         """The keys of a SCAN reply not seen before, in order (a client decoding replies gives str)."""
         # One reply is all bytes or all str: the first key tells (no per-key check on the hot path).
-        keys = (cast("list[bytes]", reply) if not reply or isinstance(reply[0], bytes)
-                else [str(k).encode() for k in reply])
+        keys = (
+            cast("list[bytes]", reply)
+            if not reply or isinstance(reply[0], bytes)
+            else [str(k).encode() for k in reply]
+        )
         hashes = list(map(hash, keys))
         batch = set(hashes)
         if len(batch) == len(hashes) and self.seen.isdisjoint(batch):
@@ -129,8 +136,16 @@ class Dedupe:
         return out
 
 
-def _scan_db(wire: Wire, db: int, scan_args: tuple[bytes, ...], dedupe: Dedupe, want_type: bool,
-             want_memory: bool, stop: threading.Event, put: Callable[[Batch], None]) -> None:
+def _scan_db(
+    wire: Wire,
+    db: int,
+    scan_args: tuple[bytes, ...],
+    dedupe: Dedupe,
+    want_type: bool,
+    want_memory: bool,
+    stop: threading.Event,
+    put: Callable[[Batch], None],
+) -> None:
     """One db's SCAN with the PTTLs of each batch riding behind the next SCAN call.
 
     The wire always holds the server's next piece of work: [SCAN i+1, PTTL of batch i] go
@@ -159,10 +174,17 @@ def _scan_db(wire: Wire, db: int, scan_args: tuple[bytes, ...], dedupe: Dedupe, 
         cursor, keys = wire.read(1)[0]
 
 
-def scan_exact(client_for_db: Callable[[int], redis.Redis], dbs: list[int],
-               on_batch: Callable[[Batch], None], want_type: bool = False, want_memory: bool = False,
-               rate: int = DEFAULT_RATE, count: int = MAX_COUNT, match: str | None = None,
-               progress: Callable[[int], None] | None = None) -> ScanStats:
+def scan_exact(
+    client_for_db: Callable[[int], redis.Redis],
+    dbs: list[int],
+    on_batch: Callable[[Batch], None],
+    want_type: bool = False,
+    want_memory: bool = False,
+    rate: int = DEFAULT_RATE,
+    count: int = MAX_COUNT,
+    match: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ScanStats:
     """Every key of every db, once, judged by ``on_batch`` batch by batch.
 
     Reading (``_scan_db``) runs in a background thread and judging in the caller's, a few

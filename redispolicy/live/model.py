@@ -108,14 +108,20 @@ class Batch(NamedTuple):
         n = len(self.keys)
         types = self.types if self.types is not None else [None] * n
         memory = self.memory if self.memory is not None else [None] * n
-        return [Observation(k, self.db, p, t, m)
-                for k, p, t, m in zip(self.keys, self.pttls, types, memory, strict=True)]
+        return [
+            Observation(k, self.db, p, t, m)
+            for k, p, t, m in zip(self.keys, self.pttls, types, memory, strict=True)
+        ]
 
     def take(self, index: list[int]) -> Batch:
         """The rows at ``index``, in that order (repeats allowed)."""
-        return Batch(self.db, [self.keys[i] for i in index], [self.pttls[i] for i in index],
-                     None if self.types is None else [self.types[i] for i in index],
-                     None if self.memory is None else [self.memory[i] for i in index])
+        return Batch(
+            self.db,
+            [self.keys[i] for i in index],
+            [self.pttls[i] for i in index],
+            None if self.types is None else [self.types[i] for i in index],
+            None if self.memory is None else [self.memory[i] for i in index],
+        )
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,15 @@ def identify(client: redis.Redis, address: str) -> Identity:
         product, version = "valkey", str(info.get("valkey_version") or info.get("redis_version"))
     else:
         product, version = "redis", str(info.get("redis_version"))
-    return Identity(product, version, str(info.get("run_id", "")), str(repl.get("role", "master")),
-                    server_mode(info), address, int(repl.get("connected_slaves", 0) or 0))
+    return Identity(
+        product,
+        version,
+        str(info.get("run_id", "")),
+        str(repl.get("role", "master")),
+        server_mode(info),
+        address,
+        int(repl.get("connected_slaves", 0) or 0),
+    )
 
 
 def server_mode(info: dict[str, Any]) -> ServerMode:
@@ -38,16 +45,23 @@ def config_snapshot(client: redis.Redis, config_command: str = "CONFIG") -> Conf
     try:
         raw = execute(client, config_command, "GET", "*")
     except redis.exceptions.NoPermissionError as exc:
-        return ConfigSnapshot(False, f"the ACL user may not run CONFIG GET ({_first(exc)}); "
-                                     "grant +config|get, config checks skipped")
+        return ConfigSnapshot(
+            False,
+            f"the ACL user may not run CONFIG GET ({_first(exc)}); grant +config|get, config checks skipped",
+        )
     except redis.ResponseError as exc:
         msg = _first(exc)
         if "unknown command" in msg.lower() or "unknown subcommand" in msg.lower():
-            return ConfigSnapshot(False, f"CONFIG is unavailable on this server ({msg}); "
-                                         "config checks skipped (managed services block or rename it)")
+            return ConfigSnapshot(
+                False,
+                f"CONFIG is unavailable on this server ({msg}); "
+                "config checks skipped (managed services block or rename it)",
+            )
         if msg.startswith("NOPERM"):
-            return ConfigSnapshot(False, f"the ACL user may not run CONFIG GET ({msg}); "
-                                         "grant +config|get, config checks skipped")
+            return ConfigSnapshot(
+                False,
+                f"the ACL user may not run CONFIG GET ({msg}); grant +config|get, config checks skipped",
+            )
         raise
     pairs = raw.items() if isinstance(raw, dict) else zip(raw[::2], raw[1::2], strict=True)
     cat = catalog()
@@ -62,8 +76,9 @@ def _first(exc: Exception) -> str:
     return str(exc).split("\n")[0]
 
 
-def with_exact(client: redis.Redis, snapshot: ConfigSnapshot, names: list[str],
-               config_command: str = "CONFIG") -> ConfigSnapshot:
+def with_exact(
+    client: redis.Redis, snapshot: ConfigSnapshot, names: list[str], config_command: str = "CONFIG"
+) -> ConfigSnapshot:
     """Add parameters CONFIG GET * does not list (HIDDEN ones answer only by exact name)."""
     missing = [n for n in names if n not in snapshot.values]
     if not snapshot.available or not missing:

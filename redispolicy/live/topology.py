@@ -74,7 +74,8 @@ def parse_cluster_nodes(text: str) -> tuple[ClusterNode, ...]:
             raise RedispolicyError(
                 f"unexpected CLUSTER NODES reply, line {number}: {line.strip()[:200]!r}",
                 "report this with the server's product and version; the key audit needs the cluster's "
-                "masters") from None
+                "masters",
+            ) from None
     return tuple(nodes)
 
 
@@ -97,8 +98,16 @@ def _node(fields: list[str]) -> ClusterNode:
         if not 0 <= first <= last < SLOTS:
             raise ValueError(f"slot range {token}")
         slots.append((first, last))
-    return ClusterNode(fields[0], "" if host == "?" else host, int(port), hostname,
-                       frozenset(fields[2].split(",")), fields[3], fields[7], tuple(slots))
+    return ClusterNode(
+        fields[0],
+        "" if host == "?" else host,
+        int(port),
+        hostname,
+        frozenset(fields[2].split(",")),
+        fields[3],
+        fields[7],
+        tuple(slots),
+    )
 
 
 def serving_masters(nodes: tuple[ClusterNode, ...]) -> list[ClusterNode]:
@@ -107,16 +116,20 @@ def serving_masters(nodes: tuple[ClusterNode, ...]) -> list[ClusterNode]:
     Every slot must be served by one of them; otherwise a RedispolicyError names the
     unserved slot ranges (and the unreachable masters that claim some of them).
     """
-    masters = sorted((n for n in nodes if n.is_master and n.slots and n.reachable),
-                     key=lambda n: (n.endpoint, n.port))
+    masters = sorted(
+        (n for n in nodes if n.is_master and n.slots and n.reachable), key=lambda n: (n.endpoint, n.port)
+    )
     served = bytearray(SLOTS)
     for node in masters:
         for first, last in node.slots:
-            served[first:last + 1] = b"\x01" * (last - first + 1)
+            served[first : last + 1] = b"\x01" * (last - first + 1)
     unserved = _ranges([slot for slot in range(SLOTS) if not served[slot]])
     if unserved:
-        lost = sorted(f"{node_address(n.endpoint or '?', n.port)} ({_why(n)})"
-                      for n in nodes if n.is_master and n.slots and not n.reachable)
+        lost = sorted(
+            f"{node_address(n.endpoint or '?', n.port)} ({_why(n)})"
+            for n in nodes
+            if n.is_master and n.slots and not n.reachable
+        )
         shown = ", ".join(_show(r) for r in unserved[:10]) + (", ..." if len(unserved) > 10 else "")
         count = sum(last - first + 1 for first, last in unserved)
         raise RedispolicyError(
@@ -124,7 +137,8 @@ def serving_masters(nodes: tuple[ClusterNode, ...]) -> list[ClusterNode]:
             + (f"; masters claiming slots but unreachable: {', '.join(lost)}" if lost else "")
             + "; a key audit would miss their keys, so none was made",
             "fix the cluster (every slot assigned to a master that is up: CLUSTER INFO says cluster_state:ok), "
-            "then rerun; or skip the key audit with --no-keys")
+            "then rerun; or skip the key audit with --no-keys",
+        )
     return masters
 
 
@@ -167,12 +181,16 @@ def cluster_masters(client: redis.Redis, self_host: str = "") -> list[tuple[str,
         first = str(exc).splitlines()[0]
         raise RedispolicyError(
             f"the server runs in cluster mode but refused CLUSTER NODES ({first}); the key audit needs the "
-            "cluster's masters to read every slot", "allow CLUSTER NODES for the audit user (it may be renamed "
-            "or blocked on a managed service), or skip the key audit with --no-keys") from None
+            "cluster's masters to read every slot",
+            "allow CLUSTER NODES for the audit user (it may be renamed "
+            "or blocked on a managed service), or skip the key audit with --no-keys",
+        ) from None
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
     nodes = parse_cluster_nodes(text)
     if self_host:
-        nodes = tuple(replace(n, host=self_host) if "myself" in n.flags and not n.endpoint else n for n in nodes)
+        nodes = tuple(
+            replace(n, host=self_host) if "myself" in n.flags and not n.endpoint else n for n in nodes
+        )
     return [(n.endpoint, n.port) for n in serving_masters(nodes)]
 
 
@@ -182,7 +200,8 @@ def _refused(exc: Exception) -> RedispolicyError:
         f"the server runs in cluster mode and the ACL user may not run CLUSTER NODES ({first}); the key audit "
         "needs it to find every master",
         "grant +cluster|nodes to the audit user on every node (e.g. ACL SETUSER <user> +cluster|nodes), "
-        "or skip the key audit with --no-keys")
+        "or skip the key audit with --no-keys",
+    )
 
 
 # -- every node of a deployment (drift checks each one) ----------------------------------------
@@ -217,12 +236,18 @@ def cluster_members(nodes: tuple[ClusterNode, ...], self_host: str = "") -> tupl
     Nodes in handshake or without an address cannot be connected to and are left out; a node
     flagged ``fail`` is kept, so a node that is down shows as a target that could not be checked.
     """
+
     def member(n: ClusterNode) -> Member:
         host = n.endpoint or (self_host if "myself" in n.flags else "")
         return Member(host, n.port, "master" if n.is_master else "slave", given="myself" in n.flags)
 
-    usable = [n for n in nodes if not n.flags & {"handshake", "noaddr"} and n.port > 0
-              and (n.endpoint or ("myself" in n.flags and self_host))]
+    usable = [
+        n
+        for n in nodes
+        if not n.flags & {"handshake", "noaddr"}
+        and n.port > 0
+        and (n.endpoint or ("myself" in n.flags and self_host))
+    ]
     order = sorted(usable, key=lambda n: (member(n).host, n.port))
     masters = [n for n in order if n.is_master]
     out: list[Member] = []
@@ -230,7 +255,9 @@ def cluster_members(nodes: tuple[ClusterNode, ...], self_host: str = "") -> tupl
         out.append(member(m))
         out.extend(member(r) for r in order if not r.is_master and r.master_id == m.id)
     placed = {(x.host, x.port) for x in out}
-    out.extend(member(n) for n in order if (member(n).host, n.port) not in placed)  # replicas of unlisted masters
+    out.extend(
+        member(n) for n in order if (member(n).host, n.port) not in placed
+    )  # replicas of unlisted masters
     return tuple(out)
 
 
@@ -245,8 +272,11 @@ def replicas_of(replication: dict[str, Any]) -> list[tuple[str, int]]:
     for key, value in replication.items():
         if not (key.startswith("slave") and key[5:].isdigit()):
             continue
-        fields = value if isinstance(value, dict) else dict(
-            part.split("=", 1) for part in str(value).split(",") if "=" in part)
+        fields = (
+            value
+            if isinstance(value, dict)
+            else dict(part.split("=", 1) for part in str(value).split(",") if "=" in part)
+        )
         ip, port = str(fields.get("ip", "")), int(fields.get("port", 0) or 0)
         if ip and port > 0:
             found.append((int(key[5:]), ip, port))
@@ -284,7 +314,8 @@ def discover(client: redis.Redis, opts: ConnectOptions) -> Deployment:
                 f"the server runs in cluster mode but refused CLUSTER NODES ({first}); drift checks every node "
                 "of the cluster and needs it to find them",
                 "allow CLUSTER NODES (+cluster|nodes) for this user, or check this node alone with "
-                "target.topology: standalone or --no-discover") from None
+                "target.topology: standalone or --no-discover",
+            ) from None
         text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
         members = cluster_members(parse_cluster_nodes(text), self_host=given.host)
         at = next((i for i, m in enumerate(members) if m.given), None)
@@ -312,13 +343,16 @@ def discover(client: redis.Redis, opts: ConnectOptions) -> Deployment:
             primary = Member(up[0], up[1], "master" if above is None else "slave")
             return Deployment(mode, _with_replicas(primary, replicas_of(info), given), 0)
         up = above
-    raise RedispolicyError(f"the replica {given.address} is more than {MAX_HOPS} hops from a primary",
-                           "check the replication chain (replicaof), or check this node alone with "
-                           "target.topology: standalone or --no-discover")
+    raise RedispolicyError(
+        f"the replica {given.address} is more than {MAX_HOPS} hops from a primary",
+        "check the replication chain (replicaof), or check this node alone with "
+        "target.topology: standalone or --no-discover",
+    )
 
 
-def _with_replicas(primary: Member, replicas: list[tuple[str, int]], given: Member | None = None
-                   ) -> tuple[Member, ...]:
+def _with_replicas(
+    primary: Member, replicas: list[tuple[str, int]], given: Member | None = None
+) -> tuple[Member, ...]:
     """The primary, then its replicas; the given node keeps its URL when the primary lists it by that address."""
     out = [primary]
     for host, port in replicas:

@@ -29,8 +29,9 @@ def active_ignores(policy: Policy, today: datetime.date) -> set[str]:
     return {r.parameter.lower() for r in live_rules(policy.ignore, today) if r.parameter}
 
 
-def compare(policy: Policy, identity: Identity, snapshot: ConfigSnapshot,
-            today: datetime.date | None = None) -> Plan:
+def compare(
+    policy: Policy, identity: Identity, snapshot: ConfigSnapshot, today: datetime.date | None = None
+) -> Plan:
     if not snapshot.available:
         return Plan(policy.environment, identity, (), False, snapshot.reason)
     cat = catalog()
@@ -44,7 +45,9 @@ def compare(policy: Policy, identity: Identity, snapshot: ConfigSnapshot,
     # One structural diff of the whole managed configuration, live against policy (normalized;
     # secrets as digests): the names it reports are the changes, everything else is a noop.
     changed = _changed_names({s.name: s.compared for _, _, s in managed if s.name is not None})
-    changes = [_change(setting, look, s, s.name in changed, identity, snapshot) for setting, look, s in managed]
+    changes = [
+        _change(setting, look, s, s.name in changed, identity, snapshot) for setting, look, s in managed
+    ]
     return Plan(policy.environment, identity, tuple(changes))
 
 
@@ -103,7 +106,7 @@ def _changed_names(pairs: dict[str, tuple[str | None, str]]) -> set[str]:
     changed: set[str] = set()
     for kind in ("values_changed", "type_changes", "dictionary_item_added"):
         for path in diff.get(kind, ()):
-            changed.add(str(path)[len("root['"):-len("']")])
+            changed.add(str(path)[len("root['") : -len("']")])
     return changed
 
 
@@ -143,14 +146,23 @@ def _sides(setting: Setting, look: Lookup, identity: Identity, snapshot: ConfigS
     return _Sides(name, before, desired, send, compared)
 
 
-def _change(setting: Setting, look: Lookup, s: _Sides, changed: bool, identity: Identity,
-            snapshot: ConfigSnapshot) -> Change:
+def _change(
+    setting: Setting, look: Lookup, s: _Sides, changed: bool, identity: Identity, snapshot: ConfigSnapshot
+) -> Change:
     p = look.param
     sensitive = p.sensitive
     dangerous = danger(p) is not None
     if s.name is None:
-        return Change(look.canonical, None, REDACTED if sensitive else s.desired, "unsupported",
-                      setting.value.source, sensitive, Secret(s.desired) if sensitive else s.desired, dangerous)
+        return Change(
+            look.canonical,
+            None,
+            REDACTED if sensitive else s.desired,
+            "unsupported",
+            setting.value.source,
+            sensitive,
+            Secret(s.desired) if sensitive else s.desired,
+            dangerous,
+        )
     action: Action
     if not changed:
         action = "noop"
@@ -161,15 +173,19 @@ def _change(setting: Setting, look: Lookup, s: _Sides, changed: bool, identity: 
     else:
         action = "set"
     if sensitive:
-        return Change(s.name, REDACTED, REDACTED, action, setting.value.source, True, Secret(s.send), dangerous)
+        return Change(
+            s.name, REDACTED, REDACTED, action, setting.value.source, True, Secret(s.send), dangerous
+        )
     return Change(s.name, s.before, s.desired, action, setting.value.source, False, s.send, dangerous)
 
 
 def _merge_cobl(live: str, desired: str) -> tuple[str, str]:
     """The policy may give some client classes; the others keep their live limits."""
+
     def classes(text: str) -> dict[str, str]:
         words = text.split()
-        return {words[i]: " ".join(words[i + 1:i + 4]) for i in range(0, len(words) - 3, 4)}
+        return {words[i]: " ".join(words[i + 1 : i + 4]) for i in range(0, len(words) - 3, 4)}
+
     merged = classes(live)
     merged.update(classes(desired))
     order = ["normal", "replica", "pubsub"]

@@ -31,16 +31,36 @@ from redispolicy.plan.model import Plan
 from redispolicy.policy.model import IgnoreRule, Policy, Target
 from redispolicy.policy.nodes import key_location
 
-Kind = Literal["value_drift", "restart_pending", "protected", "unsupported", "ttl_policy", "unclassified_keys",
-               "health", "server_restarted"]
+Kind = Literal[
+    "value_drift",
+    "restart_pending",
+    "protected",
+    "unsupported",
+    "ttl_policy",
+    "unclassified_keys",
+    "health",
+    "server_restarted",
+]
 Severity = Literal["warning", "critical"]
-KINDS: tuple[Kind, ...] = ("value_drift", "restart_pending", "protected", "unsupported", "ttl_policy",
-                           "unclassified_keys", "health", "server_restarted")
+KINDS: tuple[Kind, ...] = (
+    "value_drift",
+    "restart_pending",
+    "protected",
+    "unsupported",
+    "ttl_policy",
+    "unclassified_keys",
+    "health",
+    "server_restarted",
+)
 CONFIG_KINDS = ("value_drift", "restart_pending", "protected", "unsupported")
 KEY_KINDS = ("ttl_policy", "unclassified_keys")
 GRADED_KINDS = ("health", "unclassified_keys")  # fail by severity against --fail-on
-_ACTION_KIND: dict[str, Kind] = {"set": "value_drift", "restart": "restart_pending", "protected": "protected",
-                "unsupported": "unsupported"}
+_ACTION_KIND: dict[str, Kind] = {
+    "set": "value_drift",
+    "restart": "restart_pending",
+    "protected": "protected",
+    "unsupported": "unsupported",
+}
 # A health check and the policy threshold (health.<name>) it is judged by.
 _THRESHOLD = {"hit_rate_window_percent": "hit_rate_percent", "evicted_keys_window": "evicted_keys"}
 
@@ -82,8 +102,10 @@ class NotChecked:
         if self.expected:
             return f"{self.check} not checked ({EXPECTED_UNAVAILABLE})"
         if self.check == "config":  # the other way out, for a managed service that blocks CONFIG by design
-            return (f"config not checked: {self.reason}; if CONFIG is blocked here by design, "
-                    "say `config: unavailable` under the policy's target")
+            return (
+                f"config not checked: {self.reason}; if CONFIG is blocked here by design, "
+                "say `config: unavailable` under the policy's target"
+            )
         return f"{self.check} not checked: {self.reason}"
 
 
@@ -105,8 +127,10 @@ def config_not_checked(plan: Plan) -> NotChecked | None:
 def stale_declaration(plan: Plan) -> str:
     """A note when the policy says CONFIG is unavailable here but it answered: the declaration is stale."""
     if plan.config_available and plan.config_declared == "unavailable":
-        return ("the policy says target.config: unavailable, but CONFIG GET works here and config was checked; "
-                "remove `config: unavailable` from the target so a blocked CONFIG fails the run again")
+        return (
+            "the policy says target.config: unavailable, but CONFIG GET works here and config was checked; "
+            "remove `config: unavailable` from the target so a blocked CONFIG fails the run again"
+        )
     return ""
 
 
@@ -140,8 +164,11 @@ class TargetDrift:
         classes, or audited on another node of the deployment)."""
         if self.error:
             return dict.fromkeys(CHECKS, "not_checked")
-        status = {"config": "checked", "keys": "checked" if self.keys is not None else "skipped",
-                  "health": "checked"}
+        status = {
+            "config": "checked",
+            "keys": "checked" if self.keys is not None else "skipped",
+            "health": "checked",
+        }
         for n in self.unchecked:
             status[n.check] = "not_checked_expected" if n.expected else "not_checked"
         return status
@@ -211,43 +238,83 @@ def _count(n: float, exact: bool) -> str:
     return f"{n:.0f}" if exact else f"≈ {n:.0f}"
 
 
-def findings_for(plan: Plan, keys: KeyFindings | None, health: tuple[HealthCheck, ...],
-                 restarted_from: str | None = None, policy: Policy | None = None) -> list[Finding]:
+def findings_for(
+    plan: Plan,
+    keys: KeyFindings | None,
+    health: tuple[HealthCheck, ...],
+    restarted_from: str | None = None,
+    policy: Policy | None = None,
+) -> list[Finding]:
     """Every finding of one target. ``policy`` anchors key-class and health findings at their lines."""
     out: list[Finding] = []
     if restarted_from:
-        out.append(Finding("server_restarted", "run_id", f"the server restarted since the plan "
-                           f"(run_id {restarted_from} -> {plan.identity.run_id})", "warning"))
+        out.append(
+            Finding(
+                "server_restarted",
+                "run_id",
+                f"the server restarted since the plan (run_id {restarted_from} -> {plan.identity.run_id})",
+                "warning",
+            )
+        )
     for c in plan.pending:
-        shown = "the (sensitive) live value differs from the policy" if c.sensitive else \
-            f"live {_v(c.before)}, policy {_v(c.after)}"
+        shown = (
+            "the (sensitive) live value differs from the policy"
+            if c.sensitive
+            else f"live {_v(c.before)}, policy {_v(c.after)}"
+        )
         if c.action == "unsupported":
-            shown = "unknown to this server version" if c.sensitive else \
-                f"unknown to this server version (policy {_v(c.after)})"
-        out.append(Finding(_ACTION_KIND[c.action], c.parameter, f"{c.parameter}: {shown}", "warning", c.source))
+            shown = (
+                "unknown to this server version"
+                if c.sensitive
+                else f"unknown to this server version (policy {_v(c.after)})"
+            )
+        out.append(
+            Finding(_ACTION_KIND[c.action], c.parameter, f"{c.parameter}: {shown}", "warning", c.source)
+        )
     where = {k.name: k.location for k in policy.keys} if policy is not None else {}
     if keys is not None:
         for cls in keys.classes:
             if cls.violating:
-                counts = cls.violations if cls.exact else {k: e.value for k, e in cls.violation_estimates().items()}
-                bad = ", ".join(f"{_count(n, cls.exact)} {k}" for k, n in counts.items()
-                                if cls.violations.get(k))
-                out.append(Finding("ttl_policy", cls.name, f"key class {cls.name} ({cls.pattern}): {bad}",
-                                   "warning", where.get(cls.name)))
+                counts = (
+                    cls.violations
+                    if cls.exact
+                    else {k: e.value for k, e in cls.violation_estimates().items()}
+                )
+                bad = ", ".join(
+                    f"{_count(n, cls.exact)} {k}" for k, n in counts.items() if cls.violations.get(k)
+                )
+                out.append(
+                    Finding(
+                        "ttl_policy",
+                        cls.name,
+                        f"key class {cls.name} ({cls.pattern}): {bad}",
+                        "warning",
+                        where.get(cls.name),
+                    )
+                )
         mode = policy.unclassified if policy is not None else "warn"
         if keys.unclassified and mode != "ignore":
             exact = keys.mode != "sample"
             n = keys.unclassified if exact else keys.unclassified_estimate().value
             noun = "key matches" if exact and n == 1 else "keys match"
             loc = _where(policy, ("unclassified",)) or _where(policy, ("keys",))
-            out.append(Finding("unclassified_keys", "unclassified", f"{_count(n, exact)} {noun} no class",
-                               "critical" if mode == "error" else "warning", loc))
+            out.append(
+                Finding(
+                    "unclassified_keys",
+                    "unclassified",
+                    f"{_count(n, exact)} {noun} no class",
+                    "critical" if mode == "error" else "warning",
+                    loc,
+                )
+            )
     for h in health:
         if h.status in ("warning", "critical"):
             value = "" if h.value is None else f"{h.value:g}"
             limit = "" if h.threshold is None else f" (threshold {h.threshold:g})"
             loc = _where(policy, ("health", _THRESHOLD.get(h.check, h.check)))
-            out.append(Finding("health", h.check, f"{h.check} {value}{limit} {h.detail}".strip(), h.status, loc))
+            out.append(
+                Finding("health", h.check, f"{h.check} {value}{limit} {h.detail}".strip(), h.status, loc)
+            )
     return out
 
 
@@ -259,8 +326,9 @@ def _v(value: str | None) -> str:
     return "(absent)" if value is None else (value if value != "" else '""')
 
 
-def apply_ignores(findings: list[Finding], rules: tuple[IgnoreRule, ...],
-                  today: datetime.date) -> list[Finding]:
+def apply_ignores(
+    findings: list[Finding], rules: tuple[IgnoreRule, ...], today: datetime.date
+) -> list[Finding]:
     """Hide findings an ``ignore:`` rule covers; a rule past its ``until`` date hides nothing.
 
     ``parameter`` globs match config findings, ``class`` globs key-class findings (the

@@ -39,8 +39,10 @@ def _upper(name: str, value: float, rule: Threshold, detail: str = "") -> Health
 
 
 def _lower(name: str, value: float, rule: LowerThreshold, detail: str = "") -> HealthCheck:
-    levels: tuple[tuple[Status, float | None], ...] = (("critical", rule.critical_below),
-                                                       ("warning", rule.warning_below))
+    levels: tuple[tuple[Status, float | None], ...] = (
+        ("critical", rule.critical_below),
+        ("warning", rule.warning_below),
+    )
     for level, limit in levels:
         if limit is not None and value < limit:
             return HealthCheck(name, value, level, limit, detail)
@@ -53,53 +55,126 @@ def evaluate(readings: HealthReadings, rules: Health) -> tuple[HealthCheck, ...]
     out: list[HealthCheck] = []
     if r.maxmemory:
         pct = 100.0 * r.used_memory / r.maxmemory
-        out.append(_upper("memory_used_percent", round(pct, 1), rules.memory_used_percent,
-                          f"{r.used_memory} of maxmemory {r.maxmemory} bytes"))
+        out.append(
+            _upper(
+                "memory_used_percent",
+                round(pct, 1),
+                rules.memory_used_percent,
+                f"{r.used_memory} of maxmemory {r.maxmemory} bytes",
+            )
+        )
     elif r.total_system_memory:
         pct = 100.0 * r.used_memory / r.total_system_memory
-        out.append(_upper("memory_used_percent", round(pct, 1), rules.memory_used_percent,
-                          f"maxmemory is 0 (no limit): {r.used_memory} of the system's "
-                          f"{r.total_system_memory} bytes"))
+        out.append(
+            _upper(
+                "memory_used_percent",
+                round(pct, 1),
+                rules.memory_used_percent,
+                f"maxmemory is 0 (no limit): {r.used_memory} of the system's {r.total_system_memory} bytes",
+            )
+        )
     lookups = r.keyspace_hits + r.keyspace_misses
     if lookups:
-        out.append(_lower("hit_rate_percent", round(100.0 * r.keyspace_hits / lookups, 1),
-                          rules.hit_rate_percent, f"over the server's lifetime ({lookups} lookups)"))
+        out.append(
+            _lower(
+                "hit_rate_percent",
+                round(100.0 * r.keyspace_hits / lookups, 1),
+                rules.hit_rate_percent,
+                f"over the server's lifetime ({lookups} lookups)",
+            )
+        )
     else:
         out.append(HealthCheck("hit_rate_percent", None, "ok", None, "no key lookups yet"))
     if w is not None:
         wl = (w.keyspace_hits - r.keyspace_hits) + (w.keyspace_misses - r.keyspace_misses)
         secs = w.at - r.at
         if wl > 0:
-            out.append(_lower("hit_rate_window_percent", round(100.0 * (w.keyspace_hits - r.keyspace_hits) / wl, 1),
-                              rules.hit_rate_percent, f"over the last {secs:.0f} s ({wl} lookups)"))
-        out.append(_upper("evicted_keys_window", float(w.evicted_keys - r.evicted_keys),
-                          rules.evicted_keys, f"evicted in the last {secs:.0f} s"))
-        out.append(HealthCheck("expired_keys_window", float(w.expired_keys - r.expired_keys), "ok", None,
-                               f"expired in the last {secs:.0f} s"))
+            out.append(
+                _lower(
+                    "hit_rate_window_percent",
+                    round(100.0 * (w.keyspace_hits - r.keyspace_hits) / wl, 1),
+                    rules.hit_rate_percent,
+                    f"over the last {secs:.0f} s ({wl} lookups)",
+                )
+            )
+        out.append(
+            _upper(
+                "evicted_keys_window",
+                float(w.evicted_keys - r.evicted_keys),
+                rules.evicted_keys,
+                f"evicted in the last {secs:.0f} s",
+            )
+        )
+        out.append(
+            HealthCheck(
+                "expired_keys_window",
+                float(w.expired_keys - r.expired_keys),
+                "ok",
+                None,
+                f"expired in the last {secs:.0f} s",
+            )
+        )
     else:
-        out.append(_upper("evicted_keys", float(r.evicted_keys), rules.evicted_keys,
-                          "since the server started (or CONFIG RESETSTAT)"))
+        out.append(
+            _upper(
+                "evicted_keys",
+                float(r.evicted_keys),
+                rules.evicted_keys,
+                "since the server started (or CONFIG RESETSTAT)",
+            )
+        )
     if r.used_memory < SMALL_INSTANCE or abs(r.fragmentation_bytes) < FRAGMENTATION_FLOOR:
         # MEMORY DOCTOR's own rules (object.c): below 5 MB used, or with RSS within 10 MB of it,
         # a high ratio is the allocator's baseline, not fragmentation worth acting on.
-        why = ("not meaningful for an instance this small" if r.used_memory < SMALL_INSTANCE else
-               f"not meaningful: RSS is within {FRAGMENTATION_FLOOR // (1024 * 1024)} MB of used memory")
+        why = (
+            "not meaningful for an instance this small"
+            if r.used_memory < SMALL_INSTANCE
+            else f"not meaningful: RSS is within {FRAGMENTATION_FLOOR // (1024 * 1024)} MB of used memory"
+        )
         out.append(HealthCheck("fragmentation_ratio", r.fragmentation_ratio, "ok", None, why))
     else:
         out.append(_upper("fragmentation_ratio", r.fragmentation_ratio, rules.fragmentation_ratio))
     out.append(_upper("rejected_connections", float(r.rejected_connections), rules.rejected_connections))
     out.append(_upper("connected_clients", float(r.connected_clients), rules.connected_clients))
     out.append(HealthCheck("blocked_clients", float(r.blocked_clients), "ok"))
-    out.append(HealthCheck("slowlog_length", float(readings.slowlog_len), "ok", None,
-                           ", ".join(f"{e.command} {e.duration_us} µs" for e in readings.slowest)))
+    out.append(
+        HealthCheck(
+            "slowlog_length",
+            float(readings.slowlog_len),
+            "ok",
+            None,
+            ", ".join(f"{e.command} {e.duration_us} µs" for e in readings.slowest),
+        )
+    )
     if r.master_link_status is not None:
-        out.append(HealthCheck("replication_link", None, "ok" if r.master_link_status == "up" else "critical",
-                               None, f"master_link_status:{r.master_link_status}"))
-    out.append(HealthCheck("last_save", None, "ok" if r.rdb_last_bgsave_status == "ok" else "critical", None,
-                           f"rdb_last_bgsave_status:{r.rdb_last_bgsave_status}"))
+        out.append(
+            HealthCheck(
+                "replication_link",
+                None,
+                "ok" if r.master_link_status == "up" else "critical",
+                None,
+                f"master_link_status:{r.master_link_status}",
+            )
+        )
+    out.append(
+        HealthCheck(
+            "last_save",
+            None,
+            "ok" if r.rdb_last_bgsave_status == "ok" else "critical",
+            None,
+            f"rdb_last_bgsave_status:{r.rdb_last_bgsave_status}",
+        )
+    )
     if r.aof_enabled:
-        out.append(HealthCheck("aof", None, "ok" if r.aof_last_write_status == "ok" else "critical", None,
-                               f"aof_last_write_status:{r.aof_last_write_status}"))
+        out.append(
+            HealthCheck(
+                "aof",
+                None,
+                "ok" if r.aof_last_write_status == "ok" else "critical",
+                None,
+                f"aof_last_write_status:{r.aof_last_write_status}",
+            )
+        )
     return tuple(out)
 
 

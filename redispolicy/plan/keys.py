@@ -53,13 +53,21 @@ MAX_EXAMPLES = 5
 MATCH_FLOOR = 300  # a class expected fewer times than this in the sample gets an exact SCAN MATCH pass
 
 __all__ = [
-    "MATCH_FLOOR", "MAX_EXAMPLES", "VIOLATIONS", "CapacityObservation", "ClassFindings", "KeyFindings", "KeyJudge",
-    "capacity_observations", "sampled_total",
+    "MATCH_FLOOR",
+    "MAX_EXAMPLES",
+    "VIOLATIONS",
+    "CapacityObservation",
+    "ClassFindings",
+    "KeyFindings",
+    "KeyJudge",
+    "capacity_observations",
+    "sampled_total",
 ]
 
 
-def capacity_observations(findings: KeyFindings, workloads: tuple[Workload, ...],
-                          classes: tuple[KeyClass, ...]) -> tuple[CapacityObservation, ...]:
+def capacity_observations(
+    findings: KeyFindings, workloads: tuple[Workload, ...], classes: tuple[KeyClass, ...]
+) -> tuple[CapacityObservation, ...]:
     """Every workload whose class the audit judged, with its observed size next to the estimate."""
     by_name = {c.name: c for c in findings.classes}
     policy_classes = {kc.name: kc for kc in classes}
@@ -68,8 +76,15 @@ def capacity_observations(findings: KeyFindings, workloads: tuple[Workload, ...]
         found, kc = by_name.get(w.key_class), policy_classes.get(w.key_class)
         if found is None or kc is None:
             continue
-        out.append(CapacityObservation(w.key_class, workload_bytes(w, kc), found.matched_estimate(),
-                                       found.memory_estimate, found.exact))
+        out.append(
+            CapacityObservation(
+                w.key_class,
+                workload_bytes(w, kc),
+                found.matched_estimate(),
+                found.memory_estimate,
+                found.exact,
+            )
+        )
     return tuple(out)
 
 
@@ -100,6 +115,7 @@ def _show(key: bytes) -> str:
 
 
 # -- the judge --------------------------------------------------------------------------------
+
 
 class KeyJudge:
     def __init__(self, classes: tuple[KeyClass, ...], memory: bool = False) -> None:
@@ -146,7 +162,9 @@ class KeyJudge:
                 self._columns(acc, groups[number], batch, numbers, number)
         if groups[none]:
             keys = batch.keys
-            self._unclassified([keys[row] for row, number in enumerate(numbers) if number == none], groups[none])
+            self._unclassified(
+                [keys[row] for row, number in enumerate(numbers) if number == none], groups[none]
+            )
 
     def _unclassified(self, keys: list[bytes], pttls: list[int]) -> None:
         if pttls.count(-2):
@@ -197,8 +215,13 @@ class KeyJudge:
         return acc.max_ms is not None and (pttl == -1 or pttl > acc.max_ms)
 
     def _row(self, acc: _Acc, batch: Batch, row: int) -> None:
-        self._judge(acc, batch.keys[row], batch.pttls[row], None if batch.types is None else batch.types[row],
-                    None if batch.memory is None else batch.memory[row])
+        self._judge(
+            acc,
+            batch.keys[row],
+            batch.pttls[row],
+            None if batch.types is None else batch.types[row],
+            None if batch.memory is None else batch.memory[row],
+        )
 
     # -- sample mode: rare classes, judged exactly ------------------------------------------
     def rare_classes(self, floor: int = MATCH_FLOOR) -> list[int]:
@@ -259,9 +282,16 @@ class KeyJudge:
     def finish(self, mode: AuditMode, dbsize: int, scanned: int, duplicates: int = 0) -> KeyFindings:
         suggestions = self.suggester.suggestions()
         if mode != "sample":
-            return KeyFindings(mode, dbsize, scanned, tuple(self._class(a, memory=self.memory) for a in self.accs),
-                               self.unclassified,
-                               tuple(self.unclassified_examples), duplicates, suggestions=suggestions)
+            return KeyFindings(
+                mode,
+                dbsize,
+                scanned,
+                tuple(self._class(a, memory=self.memory) for a in self.accs),
+                self.unclassified,
+                tuple(self.unclassified_examples),
+                duplicates,
+                suggestions=suggestions,
+            )
         n = self.sample_size
         classes = []
         for i, acc in enumerate(self.accs):
@@ -269,10 +299,18 @@ class KeyJudge:
                 classes.append(self._class(self.exact_accs[i], via="match", memory=self.memory))
             else:
                 classes.append(self._sampled(acc, n, dbsize, self.memory))
-        return KeyFindings(mode, dbsize, scanned, tuple(classes), self.unclassified,
-                           tuple(self.unclassified_examples), duplicates, sample_size=n,
-                           estimated_unclassified=estimate_total(self.unclassified, n, dbsize),
-                           suggestions=suggestions)
+        return KeyFindings(
+            mode,
+            dbsize,
+            scanned,
+            tuple(classes),
+            self.unclassified,
+            tuple(self.unclassified_examples),
+            duplicates,
+            sample_size=n,
+            estimated_unclassified=estimate_total(self.unclassified, n, dbsize),
+            suggestions=suggestions,
+        )
 
     @staticmethod
     def _class(acc: _Acc, via: str = "scan", memory: bool = False) -> ClassFindings:
@@ -283,12 +321,23 @@ class KeyJudge:
         def q(p: float) -> int | None:
             return ttls[min(len(ttls) - 1, int(p * len(ttls)))] // 1000 if ttls else None
 
-        return ClassFindings(acc.kc.name, acc.kc.pattern, acc.matched, acc.vanished, dict(acc.violations),
-                             q(0.5), q(0.9), ttls[-1] // 1000 if ttls else None, tuple(acc.examples),
-                             total, violating_keys=acc.violating, via=via,
-                             remediate=acc.kc.remediate and acc.kc.ttl_max is not None,
-                             memory_estimate=None if total is None else Estimate.exact(total),
-                             memory_mean=acc.memory / acc.memory_n if acc.memory_n else None)
+        return ClassFindings(
+            acc.kc.name,
+            acc.kc.pattern,
+            acc.matched,
+            acc.vanished,
+            dict(acc.violations),
+            q(0.5),
+            q(0.9),
+            ttls[-1] // 1000 if ttls else None,
+            tuple(acc.examples),
+            total,
+            violating_keys=acc.violating,
+            via=via,
+            remediate=acc.kc.remediate and acc.kc.ttl_max is not None,
+            memory_estimate=None if total is None else Estimate.exact(total),
+            memory_mean=acc.memory / acc.memory_n if acc.memory_n else None,
+        )
 
     @classmethod
     def _sampled(cls, acc: _Acc, n: int, dbsize: int, memory_all: bool = False) -> ClassFindings:
@@ -315,10 +364,16 @@ class KeyJudge:
             memory_est = sampled_total(acc.memory, acc.memory_sq, n, dbsize)
             memory = round(memory_est.value)
         return dataclasses.replace(
-            base, memory_bytes=memory, memory_estimate=memory_est, exact=False,
+            base,
+            memory_bytes=memory,
+            memory_estimate=memory_est,
+            exact=False,
             estimated_matched=estimate_total(acc.matched, n, dbsize),
             estimated_violations={k: estimate_total(v, n, dbsize) for k, v in acc.violations.items()},
-            estimated_violating=violating, upper_bound_violating=upper_count, upper_bound_rate=upper_rate)
+            estimated_violating=violating,
+            upper_bound_violating=upper_count,
+            upper_bound_rate=upper_rate,
+        )
 
 
 def sampled_total(total: int, total_sq: int, n: int, population: int, z: float = Z95) -> Estimate:

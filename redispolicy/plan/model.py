@@ -65,6 +65,7 @@ class Plan:
 
 # -- the key audit's findings (Plan.keys, drift reports) ---------------------------------------
 
+
 @dataclass(frozen=True)
 class ClassFindings:
     name: str
@@ -86,7 +87,9 @@ class ClassFindings:
     upper_bound_violating: float | None = None  # sample, none seen: one-sided 95 % bound on the count
     upper_bound_rate: float | None = None  # ... and on the class's violation rate
     remediate: bool = False  # remediate: true with a ttl max: `redispolicy remediate` may fix its TTLs
-    memory_estimate: Estimate | None = None  # total bytes: exact sum (value == low == high) or sampled estimate
+    memory_estimate: Estimate | None = (
+        None  # total bytes: exact sum (value == low == high) or sampled estimate
+    )
     memory_mean: float | None = None  # mean MEMORY USAGE per key measured (sample: per class draw)
 
     @property

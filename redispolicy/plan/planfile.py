@@ -83,8 +83,13 @@ def to_document(plan: Plan, prov: Provenance, live: dict[str, str | Secret], key
     changes = []
     touched: dict[str, Any] = {}
     for c in plan.pending:
-        entry: dict[str, Any] = {"parameter": c.parameter, "action": c.action, "source": c.source.short,
-                                 "sensitive": c.sensitive, "dangerous": c.dangerous}
+        entry: dict[str, Any] = {
+            "parameter": c.parameter,
+            "action": c.action,
+            "source": c.source.short,
+            "sensitive": c.sensitive,
+            "dangerous": c.dangerous,
+        }
         live_value = live.get(c.parameter)
         if c.sensitive:
             send = c.send if isinstance(c.send, Secret) else Secret(c.send)
@@ -102,10 +107,18 @@ def to_document(plan: Plan, prov: Provenance, live: dict[str, str | Secret], key
         "tool_version": prov.tool_version,
         "created_at": prov.created_at,
         "environment": plan.environment,
-        "target": {"address": ident.address, "run_id": ident.run_id, "product": ident.product,
-                   "version": ident.version, "role": ident.role},
-        "policy": {"dir": prov.policy_dir, "files": [{"path": p, "sha256": h} for p, h in prov.files],
-                   "git_revision": prov.git_revision},
+        "target": {
+            "address": ident.address,
+            "run_id": ident.run_id,
+            "product": ident.product,
+            "version": ident.version,
+            "role": ident.role,
+        },
+        "policy": {
+            "dir": prov.policy_dir,
+            "files": [{"path": p, "sha256": h} for p, h in prov.files],
+            "git_revision": prov.git_revision,
+        },
         "live": touched,
         "changes": changes,
         "fingerprint_key_id": key_id(key),
@@ -116,7 +129,10 @@ def to_document(plan: Plan, prov: Provenance, live: dict[str, str | Secret], key
 def sign(doc: dict[str, Any], key: bytes) -> dict[str, Any]:
     """The document with its signature (replacing any): what `plan --out` writes."""
     body = {k: v for k, v in doc.items() if k != "signature"}
-    return {**body, "signature": {"algorithm": SIGNATURE_ALGORITHM, "key_id": key_id(key), "value": _mac(body, key)}}
+    return {
+        **body,
+        "signature": {"algorithm": SIGNATURE_ALGORITHM, "key_id": key_id(key), "value": _mac(body, key)},
+    }
 
 
 @dataclass(frozen=True)
@@ -199,38 +215,61 @@ def parse_document(doc: object, key: bytes) -> SavedPlan:
     if version == 1:
         raise PlanFileError("the plan was made by an older redispolicy, whose plan files are not signed")
     if version != PLAN_FORMAT_VERSION:
-        raise PlanFileError(f"plan format version {_printable(repr(version))} is not supported "
-                            f"(this redispolicy reads version {PLAN_FORMAT_VERSION})")
+        raise PlanFileError(
+            f"plan format version {_printable(repr(version))} is not supported "
+            f"(this redispolicy reads version {PLAN_FORMAT_VERSION})"
+        )
     errors = document_errors(plan_schema(), doc)
     if errors:
         raise PlanFileError("the file does not have the plan file's shape: " + "; ".join(errors))
     sig = doc["signature"]
     mine = key_id(key)
     if sig["key_id"] != mine or doc["fingerprint_key_id"] != mine:
-        raise PlanFileError(f"the plan is signed with another key (key id {sig['key_id']}; this run's key is {mine}): "
-                            "plan and apply must use the same REDISPOLICY_FINGERPRINT_KEY "
-                            "(or ~/.config/redispolicy/fingerprint.key)")
+        raise PlanFileError(
+            f"the plan is signed with another key (key id {sig['key_id']}; this run's key is {mine}): "
+            "plan and apply must use the same REDISPOLICY_FINGERPRINT_KEY "
+            "(or ~/.config/redispolicy/fingerprint.key)"
+        )
     if not hmac.compare_digest(sig["value"], _mac(doc, key)):
-        raise PlanFileError("the signature does not match: the file was changed after `redispolicy plan --out` "
-                            "wrote it")
-    changes = tuple(PlannedChange(
-        parameter=c["parameter"], action=c["action"], source=c["source"], sensitive=c["sensitive"],
-        dangerous=c["dangerous"], before=c.get("before"), after=c.get("after"), send=c.get("send"),
-        before_fingerprint=c.get("before_fingerprint"), after_fingerprint=c.get("after_fingerprint"),
-    ) for c in doc["changes"])
+        raise PlanFileError(
+            "the signature does not match: the file was changed after `redispolicy plan --out` wrote it"
+        )
+    changes = tuple(
+        PlannedChange(
+            parameter=c["parameter"],
+            action=c["action"],
+            source=c["source"],
+            sensitive=c["sensitive"],
+            dangerous=c["dangerous"],
+            before=c.get("before"),
+            after=c.get("after"),
+            send=c.get("send"),
+            before_fingerprint=c.get("before_fingerprint"),
+            after_fingerprint=c.get("after_fingerprint"),
+        )
+        for c in doc["changes"]
+    )
     names = [c.parameter for c in changes]
     if len(set(names)) != len(names):
         raise PlanFileError("the plan names a parameter twice")
     return SavedPlan(
-        environment=doc["environment"], policy_dir=doc["policy"]["dir"],
+        environment=doc["environment"],
+        policy_dir=doc["policy"]["dir"],
         target={k: str(v) for k, v in doc["target"].items()},
         files=tuple((f["path"], f["sha256"]) for f in doc["policy"]["files"]),
-        changes=changes, created_at=doc["created_at"], key_id=doc["fingerprint_key_id"],
+        changes=changes,
+        created_at=doc["created_at"],
+        key_id=doc["fingerprint_key_id"],
     )
 
 
-def moved(plan: SavedPlan, run_id: str, live: dict[str, str | Secret], normalized_live: dict[str, str | None],
-          key: bytes) -> list[str]:
+def moved(
+    plan: SavedPlan,
+    run_id: str,
+    live: dict[str, str | Secret],
+    normalized_live: dict[str, str | None],
+    key: bytes,
+) -> list[str]:
     """Why the reviewed plan no longer describes the server: one line per thing that moved.
 
     ``normalized_live`` holds the normalized current value of each non-sensitive parameter
@@ -238,8 +277,9 @@ def moved(plan: SavedPlan, run_id: str, live: dict[str, str | Secret], normalize
     """
     out = []
     if run_id != plan.target.get("run_id"):
-        out.append(f"the server restarted or is another server: run_id was {plan.target.get('run_id')}, "
-                   f"now {run_id}")
+        out.append(
+            f"the server restarted or is another server: run_id was {plan.target.get('run_id')}, now {run_id}"
+        )
     for c in plan.changes:
         if c.sensitive:
             now = live.get(c.parameter)
@@ -247,7 +287,9 @@ def moved(plan: SavedPlan, run_id: str, live: dict[str, str | Secret], normalize
             if fp != c.before_fingerprint:
                 out.append(f"{c.parameter}: its (sensitive) value changed since the plan")
         elif normalized_live.get(c.parameter) != c.before:
-            out.append(f"{c.parameter}: planned from {show(c.before)}, now {show(normalized_live.get(c.parameter))}")
+            out.append(
+                f"{c.parameter}: planned from {show(c.before)}, now {show(normalized_live.get(c.parameter))}"
+            )
     return out
 
 
@@ -268,23 +310,33 @@ def rederive(plan: SavedPlan, fresh: Plan, key: bytes, static: bool = False) -> 
         if want is None:
             out.append(f"{c.parameter}: the policy does not manage it")
         elif c.sensitive != want.sensitive:
-            out.append(f"{c.parameter}: the plan says sensitive={str(c.sensitive).lower()}, the catalog says "
-                       f"{str(want.sensitive).lower()}")
+            out.append(
+                f"{c.parameter}: the plan says sensitive={str(c.sensitive).lower()}, the catalog says "
+                f"{str(want.sensitive).lower()}"
+            )
         elif c.dangerous != want.dangerous:
-            out.append(f"{c.parameter}: the plan says dangerous={str(c.dangerous).lower()}, the catalog says "
-                       f"{str(want.dangerous).lower()}")
+            out.append(
+                f"{c.parameter}: the plan says dangerous={str(c.dangerous).lower()}, the catalog says "
+                f"{str(want.dangerous).lower()}"
+            )
         elif want.sensitive and c.after_fingerprint != _fingerprint(want.send, key):
             out.append(f"{c.parameter}: the plan's (sensitive) value is not the policy's")
         elif not want.sensitive and c.send != str(want.send):
-            out.append(f"{c.parameter}: the plan sends {show(c.send)}, the policy asks for {show(str(want.send))}")
+            out.append(
+                f"{c.parameter}: the plan sends {show(c.send)}, the policy asks for {show(str(want.send))}"
+            )
         elif want.action != "noop" and c.action != want.action:
-            out.append(f"{c.parameter}: the plan says '{c.action}', the catalog and the server say '{want.action}'")
+            out.append(
+                f"{c.parameter}: the plan says '{c.action}', the catalog and the server say '{want.action}'"
+            )
         elif static:
             continue
         elif want.action == "noop":
             out.append(f"{c.parameter}: the server already has the policy's value")
         elif not want.sensitive and c.after != want.after:
-            out.append(f"{c.parameter}: the plan sets {show(c.after)}, the policy asks for {show(want.after)}")
+            out.append(
+                f"{c.parameter}: the plan sets {show(c.after)}, the policy asks for {show(want.after)}"
+            )
     return out
 
 

@@ -75,10 +75,20 @@ def wilson_cc(k: int, n: int, z: float = Z95) -> Estimate:
     p = k / n
     z2 = z * z
     denom = 2 * (n + z2)
-    low = 0.0 if k == 0 else max(
-        0.0, (2 * n * p + z2 - 1 - z * math.sqrt(z2 - 2 - 1 / n + 4 * p * (n * (1 - p) + 1))) / denom)
-    high = 1.0 if k == n else min(
-        1.0, (2 * n * p + z2 + 1 + z * math.sqrt(z2 + 2 - 1 / n + 4 * p * (n * (1 - p) - 1))) / denom)
+    low = (
+        0.0
+        if k == 0
+        else max(
+            0.0, (2 * n * p + z2 - 1 - z * math.sqrt(z2 - 2 - 1 / n + 4 * p * (n * (1 - p) + 1))) / denom
+        )
+    )
+    high = (
+        1.0
+        if k == n
+        else min(
+            1.0, (2 * n * p + z2 + 1 + z * math.sqrt(z2 + 2 - 1 / n + 4 * p * (n * (1 - p) - 1))) / denom
+        )
+    )
     return Estimate(p, low, high)
 
 

@@ -112,8 +112,9 @@ class PatternSuggester:
         shapes = Counter(self.shapes)
         longest = max((len(s) for s in shapes), default=0)
         for pos in range(longest):
+
             def rest(s: tuple[Token, ...], pos: int = pos) -> tuple[object, ...]:
-                return (len(s), s[:pos], s[pos + 1:])
+                return (len(s), s[:pos], s[pos + 1 :])
 
             groups: dict[tuple[object, ...], set[Token]] = {}
             weight: Counter[tuple[object, ...]] = Counter()
@@ -121,18 +122,22 @@ class PatternSuggester:
                 if len(s) > pos and s[pos] != STAR:
                     groups.setdefault(rest(s), set()).add(s[pos])
                     weight[rest(s)] += n
-            wide = {g for g, values in groups.items()
-                    if len(values) > self.fanout
-                    or (pos > 0 and len(values) >= 2 and 2 * len(values) >= weight[g])}
+            wide = {
+                g
+                for g, values in groups.items()
+                if len(values) > self.fanout
+                or (pos > 0 and len(values) >= 2 and 2 * len(values) >= weight[g])
+            }
             if not wide:
                 continue
             merged: Counter[tuple[Token, ...]] = Counter()
             for s, n in shapes.items():
                 if len(s) > pos and s[pos] != STAR and rest(s) in wide:
-                    s = (*s[:pos], STAR, *s[pos + 1:])
+                    s = (*s[:pos], STAR, *s[pos + 1 :])
                 merged[s] += n
             shapes = merged
-        useful = [(render_shape(s, self.sep), n) for s, n in shapes.items()
-                  if any(part for t in s for part in t)]
+        useful = [
+            (render_shape(s, self.sep), n) for s, n in shapes.items() if any(part for t in s for part in t)
+        ]
         useful.sort(key=lambda item: (-item[1], item[0]))
         return tuple(useful[:top])

@@ -54,8 +54,9 @@ def scalar_str(node: Node | None) -> str | None:
     return node.value if isinstance(node, ScalarNode) and isinstance(node.value, str) else None
 
 
-def build(tree: MapNode, files: list[FsPath], pset: PolicySet, diags: list[Diagnostic],
-           removals: list[Removal]) -> Policy:
+def build(
+    tree: MapNode, files: list[FsPath], pset: PolicySet, diags: list[Diagnostic], removals: list[Removal]
+) -> Policy:
     cat = catalog()
     config: list[Setting] = []
     cfg = tree.get("config")
@@ -65,8 +66,13 @@ def build(tree: MapNode, files: list[FsPath], pset: PolicySet, diags: list[Diagn
                 continue  # null: not managed (a base's value was already removed by the merge)
             look = cat.lookup(name)
             sensitive = bool(look and look.param.sensitive)
-            config.append(Setting(name, look.canonical if look else None,
-                                  pset.value(node, ("config", name), sensitive, diags)))
+            config.append(
+                Setting(
+                    name,
+                    look.canonical if look else None,
+                    pset.value(node, ("config", name), sensitive, diags),
+                )
+            )
     removed = []
     for r in removals:
         if len(r.path) == 2 and r.path[0] == "config" and isinstance(r.was, ScalarNode):
@@ -80,8 +86,11 @@ def build(tree: MapNode, files: list[FsPath], pset: PolicySet, diags: list[Diagn
         keys=tuple(_key_class(n, diags) for n in _items(tree.get("keys")) if isinstance(n, MapNode)),
         tree=tree,
         target=_target(tree.get("target"), pset, diags, ("target",)),
-        targets=tuple(t for i, n in enumerate(_items(tree.get("targets")))
-                      if (t := _target(n, pset, diags, ("targets", i))) is not None),
+        targets=tuple(
+            t
+            for i, n in enumerate(_items(tree.get("targets")))
+            if (t := _target(n, pset, diags, ("targets", i))) is not None
+        ),
         persist=bool(_plain(tree.get("persist"), False)),
         unclassified=_unclassified(tree.get("unclassified")),
         sampling=_sampling(tree.get("sampling")),
@@ -89,8 +98,11 @@ def build(tree: MapNode, files: list[FsPath], pset: PolicySet, diags: list[Diagn
         health=_health(tree.get("health")),
         ignore=tuple(_ignore_rule(n) for n in _items(tree.get("ignore")) if isinstance(n, MapNode)),
         audit=_audit(tree.get("audit")),
-        allow_dangerous=tuple(str(n.value).lower() for n in _items(tree.get("allow_dangerous"))
-                              if isinstance(n, ScalarNode) and n.value is not None),
+        allow_dangerous=tuple(
+            str(n.value).lower()
+            for n in _items(tree.get("allow_dangerous"))
+            if isinstance(n, ScalarNode) and n.value is not None
+        ),
     )
 
 
@@ -136,28 +148,46 @@ def _health(node: Node | None) -> Health:
     if not isinstance(node, MapNode):
         return Health()
     upper = {}
-    for name in ("memory_used_percent", "fragmentation_ratio", "evicted_keys", "rejected_connections",
-                 "connected_clients"):
+    for name in (
+        "memory_used_percent",
+        "fragmentation_ratio",
+        "evicted_keys",
+        "rejected_connections",
+        "connected_clients",
+    ):
         entry = node.get(name)
         if isinstance(entry, MapNode):
             upper[name] = Threshold(_number(entry.get("warning")), _number(entry.get("critical")))
     hit = node.get("hit_rate_percent")
-    lower = ({"hit_rate_percent": LowerThreshold(_number(hit.get("warning_below")),
-                                                 _number(hit.get("critical_below")))}
-             if isinstance(hit, MapNode) else {})
+    lower = (
+        {
+            "hit_rate_percent": LowerThreshold(
+                _number(hit.get("warning_below")), _number(hit.get("critical_below"))
+            )
+        }
+        if isinstance(hit, MapNode)
+        else {}
+    )
     return Health(**upper, **lower)  # type: ignore[arg-type]
 
 
 def _ignore_rule(node: MapNode) -> IgnoreRule:
     until_node = node.get("until")
-    until_text = str(until_node.value) if isinstance(until_node, ScalarNode) and until_node.value is not None else ""
+    until_text = (
+        str(until_node.value) if isinstance(until_node, ScalarNode) and until_node.value is not None else ""
+    )
     try:
         until = datetime.date.fromisoformat(until_text) if until_text else None
     except ValueError:
         until = None  # unreadable: IgnoreRule.in_force says it hides nothing
-    return IgnoreRule(reason=scalar_str(node.get("reason")) or "", location=node.loc,
-                      parameter=scalar_str(node.get("parameter")), key_class=scalar_str(node.get("class")),
-                      until=until, until_text=until_text)
+    return IgnoreRule(
+        reason=scalar_str(node.get("reason")) or "",
+        location=node.loc,
+        parameter=scalar_str(node.get("parameter")),
+        key_class=scalar_str(node.get("class")),
+        until=until,
+        until_text=until_text,
+    )
 
 
 def _audit(node: Node | None) -> AuditSettings:
@@ -166,13 +196,17 @@ def _audit(node: Node | None) -> AuditSettings:
     stream = node.get("stream")
     return AuditSettings(
         log=scalar_str(node.get("log")) or None,
-        stream=AuditStream(scalar_str(stream.get("key")) or AuditStream.key,
-                           _int(stream.get("maxlen"), AuditStream.maxlen)) if isinstance(stream, MapNode) else None,
+        stream=AuditStream(
+            scalar_str(stream.get("key")) or AuditStream.key, _int(stream.get("maxlen"), AuditStream.maxlen)
+        )
+        if isinstance(stream, MapNode)
+        else None,
     )
 
 
-def _target(node: Node | None, pset: PolicySet, diags: list[Diagnostic],
-            path: tuple[str | int, ...]) -> Target | None:
+def _target(
+    node: Node | None, pset: PolicySet, diags: list[Diagnostic], path: tuple[str | int, ...]
+) -> Target | None:
     if not isinstance(node, MapNode) or not isinstance(node.get("url"), ScalarNode):
         return None
     url = node.entries["url"]
@@ -196,7 +230,8 @@ def _target(node: Node | None, pset: PolicySet, diags: list[Diagnostic],
         connect_timeout=seconds("connect_timeout"),
         read_timeout=seconds("read_timeout"),
         tls={k: v.value for k, v in tls.entries.items() if isinstance(v, ScalarNode)}
-        if isinstance(tls, MapNode) else {},
+        if isinstance(tls, MapNode)
+        else {},
         config=scalar_str(node.get("config")) or "available",
     )
 
@@ -232,8 +267,15 @@ def _bytes(node: Node | None, diags: list[Diagnostic]) -> int | None:
     try:
         return parse_size(node.value)
     except ValueError as exc:
-        diags.append(Diagnostic("size-invalid", Severity.ERROR, f"{node.text!r}: {exc}", node.loc,
-                                hint="write a size below 2^64 bytes, e.g. 10mb"))
+        diags.append(
+            Diagnostic(
+                "size-invalid",
+                Severity.ERROR,
+                f"{node.text!r}: {exc}",
+                node.loc,
+                hint="write a size below 2^64 bytes, e.g. 10mb",
+            )
+        )
         return None
 
 
@@ -247,14 +289,17 @@ def _capacity(node: Node | None, diags: list[Diagnostic]) -> Capacity | None:
         size = w.get("item_size")
         items = w.get("items")
         arrivals = w.get("arrivals_per_day")
-        workloads.append(Workload(
-            key_class=str(scalar_str(w.get("class"))),
-            item_size=_bytes(size, diags) or 0,
-            location=w.loc,
-            items=items.value if isinstance(items, ScalarNode) else None,
-            arrivals_per_day=arrivals.value if isinstance(arrivals, ScalarNode) else None,
-            item_size_text=size.text if isinstance(size, ScalarNode) else "",
-        ))
+        workloads.append(
+            Workload(
+                key_class=str(scalar_str(w.get("class"))),
+                item_size=_bytes(size, diags) or 0,
+                location=w.loc,
+                items=items.value if isinstance(items, ScalarNode) else None,
+                arrivals_per_day=arrivals.value if isinstance(arrivals, ScalarNode) else None,
+                item_size_text=size.text if isinstance(size, ScalarNode) else "",
+            )
+        )
     limit = node.get("utilization_limit_percent")
-    return Capacity(float(limit.value) if isinstance(limit, ScalarNode) else 100.0,
-                    tuple(workloads), node.loc)
+    return Capacity(
+        float(limit.value) if isinstance(limit, ScalarNode) else 100.0, tuple(workloads), node.loc
+    )

@@ -55,37 +55,80 @@ def check_config(policy: Policy) -> list[Diagnostic]:
         look = cat.lookup(s.name)
         if look is None:
             if s.name.lower() in cat.config_file_only:
-                out.append(Diagnostic("config-file-only", E,
-                                      f"'{s.name}' is a redis.conf directive; CONFIG SET cannot change it",
-                                      loc, path, hint="manage it in the server's config file"))
+                out.append(
+                    Diagnostic(
+                        "config-file-only",
+                        E,
+                        f"'{s.name}' is a redis.conf directive; CONFIG SET cannot change it",
+                        loc,
+                        path,
+                        hint="manage it in the server's config file",
+                    )
+                )
                 continue
             guess = cat.suggest(s.name)
-            out.append(Diagnostic("config-unknown-parameter", E,
-                                  f"unknown parameter '{s.name}'", loc, path,
-                                  hint=f"did you mean '{guess}'?" if guess else
-                                  "check the name against CONFIG GET * on your server"))
+            out.append(
+                Diagnostic(
+                    "config-unknown-parameter",
+                    E,
+                    f"unknown parameter '{s.name}'",
+                    loc,
+                    path,
+                    hint=f"did you mean '{guess}'?"
+                    if guess
+                    else "check the name against CONFIG GET * on your server",
+                )
+            )
             continue
         p = look.param
         if look.canonical in by_canonical:
             other = by_canonical[look.canonical]
-            out.append(Diagnostic("config-alias", E,
-                                  f"'{s.name}' and '{other.name}' are the same parameter "
-                                  f"('{look.canonical}')", loc, path,
-                                  hint="keep one of them", related=(other.value.source,)))
+            out.append(
+                Diagnostic(
+                    "config-alias",
+                    E,
+                    f"'{s.name}' and '{other.name}' are the same parameter ('{look.canonical}')",
+                    loc,
+                    path,
+                    hint="keep one of them",
+                    related=(other.value.source,),
+                )
+            )
         by_canonical[look.canonical] = s
         if p.sensitive and (not s.value.variables or _literal_default(s.value.raw)):
-            out.append(Diagnostic("config-literal-secret", E,
-                                  f"'{s.name}' is sensitive and has a literal value in the policy",
-                                  loc, path, hint=f"write {s.name}: ${{{_env_name(look.canonical)}}} "
-                                  "and provide the value from the environment"))
+            out.append(
+                Diagnostic(
+                    "config-literal-secret",
+                    E,
+                    f"'{s.name}' is sensitive and has a literal value in the policy",
+                    loc,
+                    path,
+                    hint=f"write {s.name}: ${{{_env_name(look.canonical)}}} "
+                    "and provide the value from the environment",
+                )
+            )
         if not p.mutable:
-            out.append(Diagnostic("config-needs-restart", W,
-                                  f"'{s.name}' is startup-only: applying a change needs a restart", loc, path,
-                                  hint="plan shows it as a restart action; set it in redis.conf and restart"))
+            out.append(
+                Diagnostic(
+                    "config-needs-restart",
+                    W,
+                    f"'{s.name}' is startup-only: applying a change needs a restart",
+                    loc,
+                    path,
+                    hint="plan shows it as a restart action; set it in redis.conf and restart",
+                )
+            )
         if p.protected:
-            out.append(Diagnostic("config-protected", W,
-                                  f"'{s.name}' is protected: CONFIG SET needs enable-protected-configs",
-                                  loc, path, hint="enable protected configs on the server, or manage it in redis.conf"))
+            out.append(
+                Diagnostic(
+                    "config-protected",
+                    W,
+                    f"'{s.name}' is protected: CONFIG SET needs enable-protected-configs",
+                    loc,
+                    path,
+                    hint="enable protected configs on the server, or manage it in redis.conf",
+                )
+            )
         value = s.value.value
         if value is None:
             continue
@@ -93,13 +136,24 @@ def check_config(policy: Policy) -> list[Diagnostic]:
         try:
             normalize(p, text)
         except OverflowError as exc:
-            out.append(Diagnostic("config-range", E, f"'{s.name}': {text!r} is {exc}", loc, path,
-                                  hint=f"use a value between {p.min} and {p.max}"))
+            out.append(
+                Diagnostic(
+                    "config-range",
+                    E,
+                    f"'{s.name}': {text!r} is {exc}",
+                    loc,
+                    path,
+                    hint=f"use a value between {p.min} and {p.max}",
+                )
+            )
         except ValueError as exc:
             rule = "config-enum" if p.kind in ("enum", "enum_flags") else "config-type"
             shown = "(sensitive)" if p.sensitive else repr(text)
-            out.append(Diagnostic(rule, E, f"'{s.name}': {shown} is invalid: {exc}", loc, path,
-                                  hint=_type_hint(p.kind)))
+            out.append(
+                Diagnostic(
+                    rule, E, f"'{s.name}': {shown} is invalid: {exc}", loc, path, hint=_type_hint(p.kind)
+                )
+            )
     out += _maxmemory_policy(policy)
     out += _keyspace_n_flag(policy)
     return out
@@ -115,11 +169,17 @@ def _keyspace_n_flag(policy: Policy) -> list[Diagnostic]:
     except ValueError:
         return []
     if "n" in flags and set("g$lshzxetd") <= flags:
-        return [Diagnostic("config-unobservable", W,
-                           "notify-keyspace-events: beside 'A' Redis reads the 'n' (new key) class back as "
-                           "absent even when it is on, so plan cannot check it", s.value.source,
-                           json_path(("config", s.name)),
-                           hint="keep 'n' if you need new-key events; drift in it will not be reported")]
+        return [
+            Diagnostic(
+                "config-unobservable",
+                W,
+                "notify-keyspace-events: beside 'A' Redis reads the 'n' (new key) class back as "
+                "absent even when it is on, so plan cannot check it",
+                s.value.source,
+                json_path(("config", s.name)),
+                hint="keep 'n' if you need new-key events; drift in it will not be reported",
+            )
+        ]
     return []
 
 
@@ -130,6 +190,7 @@ def _env_name(param: str) -> str:
 def _literal_default(raw: str) -> bool:
     # ${VAR:-literal} puts a secret in the repository all the same.
     import re
+
     return bool(re.search(r"\$\{[A-Za-z_][A-Za-z0-9_]*:?-[^}]+\}", raw))
 
 
@@ -151,11 +212,17 @@ def _maxmemory_policy(policy: Policy) -> list[Diagnostic]:
     pol = normalized(mp)
     if pol is None or pol == "noeviction":
         return []
-    return [Diagnostic("config-maxmemory-zero-policy", W,
-                       f"maxmemory-policy {pol} has no effect: maxmemory 0 means no limit, so nothing is evicted",
-                       mp.value.source, json_path(("config", mp.name)),
-                       hint="set maxmemory to the memory Redis may use (e.g. 1gb)",
-                       related=(mm.value.source,))]
+    return [
+        Diagnostic(
+            "config-maxmemory-zero-policy",
+            W,
+            f"maxmemory-policy {pol} has no effect: maxmemory 0 means no limit, so nothing is evicted",
+            mp.value.source,
+            json_path(("config", mp.name)),
+            hint="set maxmemory to the memory Redis may use (e.g. 1gb)",
+            related=(mm.value.source,),
+        )
+    ]
 
 
 def check_target(policy: Policy) -> list[Diagnostic]:
@@ -174,12 +241,25 @@ def check_target(policy: Policy) -> list[Diagnostic]:
             except ValueError:
                 literal_pw = False
         if literal_pw:
-            out.append(Diagnostic("config-literal-secret", E,
-                                  "the target URL contains a literal password", t.url.source,
-                                  hint="write the URL as ${REDIS_URL} or redis://user:${REDIS_PASSWORD}@host:6379"))
+            out.append(
+                Diagnostic(
+                    "config-literal-secret",
+                    E,
+                    "the target URL contains a literal password",
+                    t.url.source,
+                    hint="write the URL as ${REDIS_URL} or redis://user:${REDIS_PASSWORD}@host:6379",
+                )
+            )
         if t.password is not None and not t.password.variables:
-            out.append(Diagnostic("config-literal-secret", E, "target.password is a literal value",
-                                  t.password.source, hint="write password: ${REDIS_PASSWORD}"))
+            out.append(
+                Diagnostic(
+                    "config-literal-secret",
+                    E,
+                    "target.password is a literal value",
+                    t.password.source,
+                    hint="write password: ${REDIS_PASSWORD}",
+                )
+            )
     return out
 
 
@@ -189,23 +269,44 @@ def check_keys(policy: Policy) -> list[Diagnostic]:
         path = json_path(("keys", i, "pattern"))
         loc = _pattern_loc(policy, i) or kc.location
         if not kc.pattern:
-            out.append(Diagnostic("schema-missing-key", E,
-                                  f"key class '{kc.name}' has no pattern in any file", kc.location,
-                                  json_path(("keys", i)), hint="add 'pattern:' (a Redis glob such as 'ocr:*')"))
+            out.append(
+                Diagnostic(
+                    "schema-missing-key",
+                    E,
+                    f"key class '{kc.name}' has no pattern in any file",
+                    kc.location,
+                    json_path(("keys", i)),
+                    hint="add 'pattern:' (a Redis glob such as 'ocr:*')",
+                )
+            )
             continue
         out += _destructive(policy, i, kc, loc)
         bad = glob.problems(kc.pattern)
         if bad:
-            out.append(Diagnostic("keys-bad-pattern", W, f"pattern {kc.pattern!r} {bad}", loc, path,
-                                  hint="escape literal [, ] and \\ with a backslash"))
+            out.append(
+                Diagnostic(
+                    "keys-bad-pattern",
+                    W,
+                    f"pattern {kc.pattern!r} {bad}",
+                    loc,
+                    path,
+                    hint="escape literal [, ] and \\ with a backslash",
+                )
+            )
         for earlier in (k for k in policy.keys[:i] if k.pattern):
             if glob.covers(earlier.pattern, kc.pattern):
-                out.append(Diagnostic(
-                    "keys-unreachable-class", W,
-                    f"class '{kc.name}' ({kc.pattern}) never matches: every such key already matches "
-                    f"'{earlier.name}' ({earlier.pattern}), and the first matching class wins",
-                    loc, path, hint=f"move '{kc.name}' above '{earlier.name}', or narrow the earlier pattern",
-                    related=(earlier.location,)))
+                out.append(
+                    Diagnostic(
+                        "keys-unreachable-class",
+                        W,
+                        f"class '{kc.name}' ({kc.pattern}) never matches: every such key already matches "
+                        f"'{earlier.name}' ({earlier.pattern}), and the first matching class wins",
+                        loc,
+                        path,
+                        hint=f"move '{kc.name}' above '{earlier.name}', or narrow the earlier pattern",
+                        related=(earlier.location,),
+                    )
+                )
                 break
     return out
 
@@ -216,20 +317,36 @@ def _destructive(policy: Policy, i: int, kc: KeyClass, pattern_loc: Location) ->
     out = []
     ttl = _scalar_at(policy, i, "ttl", "max")
     if kc.ttl_max is not None and kc.ttl_max <= 0:
-        also = (", so remediate: true would delete every key of the class" if kc.remediate
-                else ", so no live key of the class can ever be within it")
-        out.append(Diagnostic(
-            "keys-ttl-zero", E, f"class '{kc.name}': ttl.max {_raw(ttl, kc.ttl_max)} is zero: Redis deletes a key "
-            f"whose TTL is 0 at once{also}", ttl.loc if ttl else kc.location, json_path(("keys", i, "ttl", "max")),
-            hint="write the longest lifetime keys of this class may have, at least 1s (e.g. ttl: {max: 1h})"))
+        also = (
+            ", so remediate: true would delete every key of the class"
+            if kc.remediate
+            else ", so no live key of the class can ever be within it"
+        )
+        out.append(
+            Diagnostic(
+                "keys-ttl-zero",
+                E,
+                f"class '{kc.name}': ttl.max {_raw(ttl, kc.ttl_max)} is zero: Redis deletes a key "
+                f"whose TTL is 0 at once{also}",
+                ttl.loc if ttl else kc.location,
+                json_path(("keys", i, "ttl", "max")),
+                hint="write the longest lifetime keys of this class may have, at least 1s (e.g. ttl: {max: 1h})",
+            )
+        )
     idle = _scalar_at(policy, i, "cleanup", "idle_over")
     if kc.cleanup_idle_over is not None and kc.cleanup_idle_over <= 0:
-        out.append(Diagnostic(
-            "keys-idle-zero", E, f"class '{kc.name}': cleanup.idle_over {_raw(idle, kc.cleanup_idle_over)} is "
-            "zero: every key has been idle at least that long, so cleanup would delete every key of the class",
-            idle.loc if idle else kc.location, json_path(("keys", i, "cleanup", "idle_over")),
-            hint="write cleanup: {always: true} if every key of the class may go; otherwise the idle time after "
-                 "which a key may be deleted (e.g. idle_over: 7d)"))
+        out.append(
+            Diagnostic(
+                "keys-idle-zero",
+                E,
+                f"class '{kc.name}': cleanup.idle_over {_raw(idle, kc.cleanup_idle_over)} is "
+                "zero: every key has been idle at least that long, so cleanup would delete every key of the class",
+                idle.loc if idle else kc.location,
+                json_path(("keys", i, "cleanup", "idle_over")),
+                hint="write cleanup: {always: true} if every key of the class may go; otherwise the idle time after "
+                "which a key may be deleted (e.g. idle_over: 7d)",
+            )
+        )
     return out + _catch_all(i, kc, pattern_loc)
 
 
@@ -243,12 +360,18 @@ def _catch_all(i: int, kc: KeyClass, loc: Location) -> list[Diagnostic]:
     if not acts or not glob.constrains_only_length(kc.pattern):
         return []
     effects = " and ".join(effect for _, effect in acts)
-    return [Diagnostic(
-        "keys-catch-all", E,
-        f"class '{kc.name}': pattern {kc.pattern!r} matches {_which_keys(kc.pattern)} in every database, so {effects}",
-        loc, json_path(("keys", i, "pattern")),
-        hint="narrow the pattern to the keys the class is for (e.g. 'tmp:*'), or remove "
-             + " and ".join(what for what, _ in acts) + " from the class")]
+    return [
+        Diagnostic(
+            "keys-catch-all",
+            E,
+            f"class '{kc.name}': pattern {kc.pattern!r} matches {_which_keys(kc.pattern)} in every database, so {effects}",
+            loc,
+            json_path(("keys", i, "pattern")),
+            hint="narrow the pattern to the keys the class is for (e.g. 'tmp:*'), or remove "
+            + " and ".join(what for what, _ in acts)
+            + " from the class",
+        )
+    ]
 
 
 def _which_keys(pattern: str) -> str:
@@ -315,52 +438,82 @@ def check_capacity(policy: Policy) -> list[Diagnostic]:
     for w in cap.workloads:
         kc = classes.get(w.key_class)
         if kc is None:
-            out.append(Diagnostic("capacity-unknown-class", E,
-                                  f"workload names key class '{w.key_class}', which is not defined",
-                                  w.location, hint="use the name of a class under keys:"))
+            out.append(
+                Diagnostic(
+                    "capacity-unknown-class",
+                    E,
+                    f"workload names key class '{w.key_class}', which is not defined",
+                    w.location,
+                    hint="use the name of a class under keys:",
+                )
+            )
             continue
         size = workload_bytes(w, kc)
         if size is None:
-            out.append(Diagnostic("capacity-no-ttl", E,
-                                  f"workload '{w.key_class}' is sized by arrivals_per_day, but the class "
-                                  "has no ttl.max, so its keys stay resident forever",
-                                  w.location, hint="give the class ttl: {max: ...}, or size it with items:"))
+            out.append(
+                Diagnostic(
+                    "capacity-no-ttl",
+                    E,
+                    f"workload '{w.key_class}' is sized by arrivals_per_day, but the class "
+                    "has no ttl.max, so its keys stay resident forever",
+                    w.location,
+                    hint="give the class ttl: {max: ...}, or size it with items:",
+                )
+            )
             continue
         if w.items is not None:
             terms.append(f"{w.key_class}: {w.items} x {_size(w)} = {size} B")
         elif size >= OVERFLOW_BYTES:
-            terms.append(f"{w.key_class}: {w.arrivals_per_day}/day x ttl.max {kc.ttl_max} s x {_size(w)} "
-                         "= more than 2^64 B")
+            terms.append(
+                f"{w.key_class}: {w.arrivals_per_day}/day x ttl.max {kc.ttl_max} s x {_size(w)} "
+                "= more than 2^64 B"
+            )
         else:
             assert kc.ttl_max is not None
-            terms.append(f"{w.key_class}: {w.arrivals_per_day:g}/day x {kc.ttl_max / 86400:g} d (ttl.max "
-                         f"{human_duration(kc.ttl_max)}) x {_size(w)} = {size} B")
+            terms.append(
+                f"{w.key_class}: {w.arrivals_per_day:g}/day x {kc.ttl_max / 86400:g} d (ttl.max "
+                f"{human_duration(kc.ttl_max)}) x {_size(w)} = {size} B"
+            )
         total += size
     mm = policy.setting("maxmemory")
     limit = int(normalized(mm) or 0) if mm else 0
     if out or not terms:
         return out
     if limit == 0:
-        return [Diagnostic("capacity-no-limit", W,
-                           f"capacity cannot be checked: no maxmemory limit (workloads need {total} B, "
-                           f"{human_bytes(total)})", cap.location,
-                           hint="set config.maxmemory so Redis evicts instead of exhausting the host")]
+        return [
+            Diagnostic(
+                "capacity-no-limit",
+                W,
+                f"capacity cannot be checked: no maxmemory limit (workloads need {total} B, "
+                f"{human_bytes(total)})",
+                cap.location,
+                hint="set config.maxmemory so Redis evicts instead of exhausting the host",
+            )
+        ]
     budget = int(limit * cap.utilization_limit_percent / 100)
     if total > budget:
         assert mm is not None
-        out.append(Diagnostic(
-            "capacity-exceeded", E,
-            f"resident size {total} B ({human_bytes(total)}) exceeds {cap.utilization_limit_percent:g} % of "
-            f"maxmemory {limit} B ({human_bytes(limit)}) = {budget} B ({human_bytes(budget)}); "
-            + "; ".join(terms),
-            cap.location,
-            hint="shorten the class TTLs, lower the item counts, or raise maxmemory",
-            related=(mm.value.source,)))
+        out.append(
+            Diagnostic(
+                "capacity-exceeded",
+                E,
+                f"resident size {total} B ({human_bytes(total)}) exceeds {cap.utilization_limit_percent:g} % of "
+                f"maxmemory {limit} B ({human_bytes(limit)}) = {budget} B ({human_bytes(budget)}); "
+                + "; ".join(terms),
+                cap.location,
+                hint="shorten the class TTLs, lower the item counts, or raise maxmemory",
+                related=(mm.value.source,),
+            )
+        )
     return out
 
 
 def _size(w: Workload) -> str:
-    return f"{w.item_size_text} ({w.item_size} B)" if w.item_size_text != str(w.item_size) else f"{w.item_size} B"
+    return (
+        f"{w.item_size_text} ({w.item_size} B)"
+        if w.item_size_text != str(w.item_size)
+        else f"{w.item_size} B"
+    )
 
 
 def check_ignore(policy: Policy, today: datetime.date) -> list[Diagnostic]:
@@ -370,8 +523,14 @@ def check_ignore(policy: Policy, today: datetime.date) -> list[Diagnostic]:
         if entry.until is not None and entry.until < today:
             node = ign.items[i] if isinstance(ign, SeqNode) else None
             loc = node.loc if node is not None else Location(policy.file)
-            out.append(Diagnostic("ignore-expired", W,
-                                  f"the ignore entry for '{entry.subject}' expired on {entry.until_text}",
-                                  loc, json_path(("ignore", i, "until")),
-                                  hint="remove the entry, or extend 'until' after review"))
+            out.append(
+                Diagnostic(
+                    "ignore-expired",
+                    W,
+                    f"the ignore entry for '{entry.subject}' expired on {entry.until_text}",
+                    loc,
+                    json_path(("ignore", i, "until")),
+                    hint="remove the entry, or extend 'until' after review",
+                )
+            )
     return out

@@ -36,14 +36,22 @@ def explain(policy: Policy, only: str | None = None) -> Explanation:
         look = cat.lookup(s.name)
         entries.append(_config_entry(s.name, s.value, look.param if look else None))
     for r in policy.removed:
-        entries.append(Entry(r.name, "null", None, r.at, ((r.was.raw, r.was.source),),
-                             "removed from management"))
+        entries.append(
+            Entry(r.name, "null", None, r.at, ((r.was.raw, r.was.source),), "removed from management")
+        )
     for path, node in _leaves(policy.tree, ()):
         if path[:1] == ("config",) or path[:1] == ("apiVersion",) or path[:1] == ("kind",):
             continue
         written = _raw(node, path)
-        entries.append(Entry(json_path(path)[2:], written, None, node.loc,
-                             tuple((_raw(n, path), n.loc) for n in node.overrode)))
+        entries.append(
+            Entry(
+                json_path(path)[2:],
+                written,
+                None,
+                node.loc,
+                tuple((_raw(n, path), n.loc) for n in node.overrode),
+            )
+        )
     if only:
         key = only.lower()
         canonical = cat.lookup(key)
@@ -54,6 +62,7 @@ def explain(policy: Policy, only: str | None = None) -> Explanation:
 
 def _config_entry(name: str, value: Value, param: object) -> Entry:
     from redispolicy.catalog.params import Param
+
     overrode = value.overrode
     if isinstance(param, Param) and param.sensitive:
         written = value.raw if value.variables else REDACTED

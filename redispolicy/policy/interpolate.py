@@ -49,12 +49,14 @@ def interpolate(text: str, env: Mapping[str, str]) -> Interpolated:
             return "${"
         if m.group(1) is None:
             raise InterpolationSyntaxError(
-                "a '${' has no closing '}'; write ${NAME}, or $${ for a literal '${'")
+                "a '${' has no closing '}'; write ${NAME}, or $${ for a literal '${'"
+            )
         body = _BODY.fullmatch(m.group(1))
         if not body:
             raise InterpolationSyntaxError(
                 f"'{m.group(0)}' is not a variable reference; write ${{NAME}}, ${{NAME:-default}} "
-                "or ${NAME:?message}")
+                "or ${NAME:?message}"
+            )
         name, op, arg = body.group(1), body.group(2), body.group(3) or ""
         variables.append(name)
         value = env.get(name)

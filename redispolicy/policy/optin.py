@@ -39,12 +39,17 @@ def check_dangerous(policy: Policy) -> list[Diagnostic]:
         managed.add(look.canonical)
         why = danger(look.param)
         if why is not None and not allowed(policy, look.canonical):
-            out.append(Diagnostic(
-                "config-dangerous", E,
-                f"'{s.name}' {why}: managing it needs an explicit opt-in", s.value.source,
-                json_path(("config", s.name)),
-                hint=f"if this is intended, add `allow_dangerous: [{look.canonical}]` to the policy so "
-                     "reviewers see it; otherwise manage it in the server's config file"))
+            out.append(
+                Diagnostic(
+                    "config-dangerous",
+                    E,
+                    f"'{s.name}' {why}: managing it needs an explicit opt-in",
+                    s.value.source,
+                    json_path(("config", s.name)),
+                    hint=f"if this is intended, add `allow_dangerous: [{look.canonical}]` to the policy so "
+                    "reviewers see it; otherwise manage it in the server's config file",
+                )
+            )
     node = policy.tree.get("allow_dangerous")
     items = node.items if isinstance(node, SeqNode) else ()
     for i, item in enumerate(items):
@@ -54,14 +59,36 @@ def check_dangerous(policy: Policy) -> list[Diagnostic]:
         look = cat.lookup(name)
         path = json_path(("allow_dangerous", i))
         if look is None:
-            out.append(Diagnostic("allow-dangerous-unknown", E, f"allow_dangerous names '{name}', which is not "
-                                  "a parameter redispolicy knows", item.loc, path,
-                                  hint="check the name against CONFIG GET * on your server"))
+            out.append(
+                Diagnostic(
+                    "allow-dangerous-unknown",
+                    E,
+                    f"allow_dangerous names '{name}', which is not a parameter redispolicy knows",
+                    item.loc,
+                    path,
+                    hint="check the name against CONFIG GET * on your server",
+                )
+            )
         elif danger(look.param) is None:
-            out.append(Diagnostic("allow-dangerous-unused", W, f"allow_dangerous names '{name}', which needs no "
-                                  "opt-in", item.loc, path, hint=f"remove '{name}' from allow_dangerous"))
+            out.append(
+                Diagnostic(
+                    "allow-dangerous-unused",
+                    W,
+                    f"allow_dangerous names '{name}', which needs no opt-in",
+                    item.loc,
+                    path,
+                    hint=f"remove '{name}' from allow_dangerous",
+                )
+            )
         elif look.canonical not in managed:
-            out.append(Diagnostic("allow-dangerous-unused", W, f"allow_dangerous names '{name}', which this "
-                                  "policy does not manage", item.loc, path,
-                                  hint=f"remove '{name}' from allow_dangerous, or manage it under config"))
+            out.append(
+                Diagnostic(
+                    "allow-dangerous-unused",
+                    W,
+                    f"allow_dangerous names '{name}', which this policy does not manage",
+                    item.loc,
+                    path,
+                    hint=f"remove '{name}' from allow_dangerous, or manage it under config",
+                )
+            )
     return out

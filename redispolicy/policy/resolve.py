@@ -35,8 +35,9 @@ class Resolution:
 
 
 class PolicySet:
-    def __init__(self, directory: FsPath, env: Mapping[str, str], strict_env: bool = False,
-                 connecting: bool = False) -> None:
+    def __init__(
+        self, directory: FsPath, env: Mapping[str, str], strict_env: bool = False, connecting: bool = False
+    ) -> None:
         self.directory = directory.resolve()
         self.env = env
         # validate tolerates unset variables (a note); commands that connect need them all.
@@ -47,10 +48,15 @@ class PolicySet:
     # -- files -------------------------------------------------------------------------------
     def files(self) -> list[FsPath]:
         if not self.directory.is_dir():
-            raise PolicyError(f"policy directory {display_path(self.directory)} does not exist",
-                              "pass --policy-dir DIR, or run from the repository that holds policies/")
-        return sorted(p for p in self.directory.iterdir()
-                      if p.suffix in POLICY_SUFFIXES and p.is_file() and not p.name.startswith("."))
+            raise PolicyError(
+                f"policy directory {display_path(self.directory)} does not exist",
+                "pass --policy-dir DIR, or run from the repository that holds policies/",
+            )
+        return sorted(
+            p
+            for p in self.directory.iterdir()
+            if p.suffix in POLICY_SUFFIXES and p.is_file() and not p.name.startswith(".")
+        )
 
     def load(self, path: FsPath) -> tuple[Loaded, tuple[Diagnostic, ...]]:
         """The file's located tree and its own diagnostics (YAML + schema).
@@ -76,11 +82,14 @@ class PolicySet:
         name = display_path(path)
         if path != real:  # a resolved path (validate follows extends with them) is reported where it is named
             self.linked_out[path] = real
-        diag = Diagnostic("extends-outside-dir", Severity.ERROR,
-                          f"{name} is a symbolic link to {display_path(real)}, outside the policy directory "
-                          f"{display_path(self.directory)}; policy files are only read from inside it",
-                          Location(name), hint="copy the file into the policy directory (or point the link at a "
-                                               "file inside it)")
+        diag = Diagnostic(
+            "extends-outside-dir",
+            Severity.ERROR,
+            f"{name} is a symbolic link to {display_path(real)}, outside the policy directory "
+            f"{display_path(self.directory)}; policy files are only read from inside it",
+            Location(name),
+            hint="copy the file into the policy directory (or point the link at a file inside it)",
+        )
         return Loaded(name, None, (diag,)), (diag,)
 
     def environments(self) -> dict[str, FsPath]:
@@ -101,11 +110,15 @@ class PolicySet:
             if candidate.is_file():
                 return candidate
         known = ", ".join(sorted(envs)) or "none"
-        unread = "".join(f"; {display_path(p)} was not read: it is a symbolic link to outside the policy directory"
-                         for p in self.linked_out)
-        raise PolicyError(f"no policy for environment '{env}' in {display_path(self.directory)}{unread}",
-                          f"environments found: {known}; pass one with -e"
-                          + ("; copy linked files into the policy directory" if unread else ""))
+        unread = "".join(
+            f"; {display_path(p)} was not read: it is a symbolic link to outside the policy directory"
+            for p in self.linked_out
+        )
+        raise PolicyError(
+            f"no policy for environment '{env}' in {display_path(self.directory)}{unread}",
+            f"environments found: {known}; pass one with -e"
+            + ("; copy linked files into the policy directory" if unread else ""),
+        )
 
     # -- resolution --------------------------------------------------------------------------
     def resolve(self, path: FsPath) -> Resolution:
@@ -136,21 +149,30 @@ class PolicySet:
         policy = build(merged, files, self, diags, removals)
         return Resolution(policy, _dedupe(diags))
 
-    def _chain(self, path: FsPath, stack: tuple[FsPath, ...], diags: list[Diagnostic],
-               at: Location | None) -> list[FsPath]:
+    def _chain(
+        self, path: FsPath, stack: tuple[FsPath, ...], diags: list[Diagnostic], at: Location | None
+    ) -> list[FsPath]:
         """Files in merge order (bases first) for ``path``; diagnostics for bad extends."""
         if path in stack:
-            cycle = " -> ".join(display_path(p) for p in (*stack[stack.index(path):], path))
-            diags.append(Diagnostic("extends-cycle", Severity.ERROR, f"extends cycle: {cycle}",
-                                    at or Location(display_path(path)),
-                                    hint="remove one of the extends entries in the cycle"))
+            cycle = " -> ".join(display_path(p) for p in (*stack[stack.index(path) :], path))
+            diags.append(
+                Diagnostic(
+                    "extends-cycle",
+                    Severity.ERROR,
+                    f"extends cycle: {cycle}",
+                    at or Location(display_path(path)),
+                    hint="remove one of the extends entries in the cycle",
+                )
+            )
             return []
         loaded, _ = self.load(path)
         if loaded.root is None:
             return [path]
         out: list[FsPath] = []
         ext = loaded.root.get("extends")
-        entries = [ext] if isinstance(ext, ScalarNode) else list(ext.items) if isinstance(ext, SeqNode) else []
+        entries = (
+            [ext] if isinstance(ext, ScalarNode) else list(ext.items) if isinstance(ext, SeqNode) else []
+        )
         for entry in entries:
             if not isinstance(entry, ScalarNode) or not isinstance(entry.value, str):
                 continue  # the schema reports it
@@ -158,52 +180,90 @@ class PolicySet:
                 target = (path.parent / entry.value).resolve()
                 target.is_file()  # raises for a NUL byte or an over-long name
             except (OSError, ValueError):
-                diags.append(Diagnostic("extends-not-found", Severity.ERROR,
-                                        f"extends {entry.value!r}: not a usable file name", entry.loc,
-                                        hint="check the file name; paths are relative to this file"))
+                diags.append(
+                    Diagnostic(
+                        "extends-not-found",
+                        Severity.ERROR,
+                        f"extends {entry.value!r}: not a usable file name",
+                        entry.loc,
+                        hint="check the file name; paths are relative to this file",
+                    )
+                )
                 continue
             if not target.is_relative_to(self.directory):
                 # Written inside but resolving outside: a symbolic link (of the file or a directory on the way).
                 linked = FsPath(os.path.normpath(path.parent / entry.value)).is_relative_to(self.directory)
                 how = f"is a symbolic link to {display_path(target)}, outside" if linked else "leaves"
-                diags.append(Diagnostic(
-                    "extends-outside-dir", Severity.ERROR,
-                    f"extends '{entry.value}' {how} the policy directory {display_path(self.directory)}",
-                    entry.loc, hint="keep shared policy files inside the policy directory (copies, not links "
-                                    "to files outside it)"))
+                diags.append(
+                    Diagnostic(
+                        "extends-outside-dir",
+                        Severity.ERROR,
+                        f"extends '{entry.value}' {how} the policy directory {display_path(self.directory)}",
+                        entry.loc,
+                        hint="keep shared policy files inside the policy directory (copies, not links "
+                        "to files outside it)",
+                    )
+                )
                 continue
             if not target.is_file():
-                diags.append(Diagnostic("extends-not-found", Severity.ERROR,
-                                        f"extends '{entry.value}': no such file", entry.loc,
-                                        hint="check the file name; paths are relative to this file"))
+                diags.append(
+                    Diagnostic(
+                        "extends-not-found",
+                        Severity.ERROR,
+                        f"extends '{entry.value}': no such file",
+                        entry.loc,
+                        hint="check the file name; paths are relative to this file",
+                    )
+                )
                 continue
             out += self._chain(target, (*stack, path), diags, entry.loc)
         return [*out, path]
 
     # -- interpolation -----------------------------------------------------------------------
-    def value(self, node: ScalarNode, path: tuple[str | int, ...], sensitive: bool,
-              diags: list[Diagnostic]) -> Value:
+    def value(
+        self, node: ScalarNode, path: tuple[str | int, ...], sensitive: bool, diags: list[Diagnostic]
+    ) -> Value:
         raw = node.text
-        overrode = tuple((n.text if isinstance(n, ScalarNode) else "(...)", n.loc)
-                         for n in node.overrode)
+        overrode = tuple((n.text if isinstance(n, ScalarNode) else "(...)", n.loc) for n in node.overrode)
         if "${" not in raw:
             return Value(Secret(raw) if sensitive else raw, raw, node.loc, overrode)
         try:
             result = interpolate(raw, self.env)
         except InterpolationSyntaxError as exc:
-            diags.append(Diagnostic("env-syntax", Severity.ERROR, str(exc), node.loc, json_path(path),
-                                    hint="fix the reference"))
+            diags.append(
+                Diagnostic(
+                    "env-syntax",
+                    Severity.ERROR,
+                    str(exc),
+                    node.loc,
+                    json_path(path),
+                    hint="fix the reference",
+                )
+            )
             return Value(None, raw, node.loc, overrode)
         for miss in result.missing:
             if miss.required or self.strict_env:
-                diags.append(Diagnostic(
-                    "env-required", Severity.ERROR, f"${{{miss.var}}} is not set: {miss.message}",
-                    node.loc, json_path(path), hint=f"export {miss.var}=... before running this command"))
+                diags.append(
+                    Diagnostic(
+                        "env-required",
+                        Severity.ERROR,
+                        f"${{{miss.var}}} is not set: {miss.message}",
+                        node.loc,
+                        json_path(path),
+                        hint=f"export {miss.var}=... before running this command",
+                    )
+                )
             else:
-                diags.append(Diagnostic(
-                    "env-unresolved", Severity.NOTE,
-                    f"${{{miss.var}}} is not set here; its value is checked when a command connects",
-                    node.loc, json_path(path), hint="nothing to do for validate; use --strict-env to require it"))
+                diags.append(
+                    Diagnostic(
+                        "env-unresolved",
+                        Severity.NOTE,
+                        f"${{{miss.var}}} is not set here; its value is checked when a command connects",
+                        node.loc,
+                        json_path(path),
+                        hint="nothing to do for validate; use --strict-env to require it",
+                    )
+                )
         text = result.text
         value: str | Secret | None = None if text is None else (Secret(text) if sensitive else text)
         return Value(value, raw, node.loc, overrode, result.variables)
@@ -241,11 +301,17 @@ def _duplicate_classes(root: MapNode) -> list[Diagnostic]:
             continue
         loc = item.entries["name"].loc if isinstance(item, MapNode) else item.loc
         if name in first:
-            out.append(Diagnostic(
-                "keys-duplicate-class", Severity.ERROR,
-                f"key class '{name}' is defined twice (first at line {first[name].line})", loc,
-                json_path(("keys", i, "name")), hint="rename one, or merge the two definitions",
-                related=(first[name],)))
+            out.append(
+                Diagnostic(
+                    "keys-duplicate-class",
+                    Severity.ERROR,
+                    f"key class '{name}' is defined twice (first at line {first[name].line})",
+                    loc,
+                    json_path(("keys", i, "name")),
+                    hint="rename one, or merge the two definitions",
+                    related=(first[name],),
+                )
+            )
         else:
             first[name] = loc
     return out

@@ -61,34 +61,57 @@ def _convert(root: MapNode, error: jsonschema.ValidationError) -> list[Diagnosti
     if error.validator == "required":
         missing = str(error.message).split("'")[1] if "'" in error.message else error.message
         owner = "the document" if not path else json_path(path)
-        return [Diagnostic("schema-missing-key", Severity.ERROR,
-                           f"{owner} is missing the required key '{missing}'", _loc(root, path), where,
-                           hint=f"add '{missing}:'" + (
-                               " (apiVersion: redispolicy/v1)" if missing == "apiVersion" else
-                               " (kind: RedisPolicy)" if missing == "kind" else ""))]
+        return [
+            Diagnostic(
+                "schema-missing-key",
+                Severity.ERROR,
+                f"{owner} is missing the required key '{missing}'",
+                _loc(root, path),
+                where,
+                hint=f"add '{missing}:'"
+                + (
+                    " (apiVersion: redispolicy/v1)"
+                    if missing == "apiVersion"
+                    else " (kind: RedisPolicy)"
+                    if missing == "kind"
+                    else ""
+                ),
+            )
+        ]
     if error.validator in ("oneOf", "anyOf") and error.context:
         # The branch that got past the type check knows better (ttl: {max: 3 days} is a bad
         # duration at 'max'; ttl: {max: 3d, min: 1h} an unknown key at 'min'). Errors of branches
         # that failed on the value's type or on a missing key leave the x-message summary in charge.
-        deeper = [e for e in error.context if len(e.absolute_path) > len(path)
-                  or e.validator in ("additionalProperties", "unevaluatedProperties")]
+        deeper = [
+            e
+            for e in error.context
+            if len(e.absolute_path) > len(path)
+            or e.validator in ("additionalProperties", "unevaluatedProperties")
+        ]
         if deeper:
             return [d for e in deeper for d in _convert(root, e)]
     if error.validator == "propertyNames":
-        return [Diagnostic("schema-invalid", Severity.ERROR,
-                           f"'{error.instance}' is not a valid parameter name", _loc(root, path), where,
-                           hint="parameter names are letters, digits, '-' and '_'")]
+        return [
+            Diagnostic(
+                "schema-invalid",
+                Severity.ERROR,
+                f"'{error.instance}' is not a valid parameter name",
+                _loc(root, path),
+                where,
+                hint="parameter names are letters, digits, '-' and '_'",
+            )
+        ]
     rule = sub.get("x-rule") or ("schema-type" if error.validator == "type" else "schema-invalid")
     message = sub.get("x-message") or _message(error)
     value = error.instance
     if isinstance(value, (str, int, float, bool)) and rule != "schema-type" and "x-message" in sub:
         message = f"{_yaml_text(value)}: {message}"
-    return [Diagnostic(rule, Severity.ERROR, message, _loc(root, path), where,
-                       hint=_hint(error, sub))]
+    return [Diagnostic(rule, Severity.ERROR, message, _loc(root, path), where, hint=_hint(error, sub))]
 
 
-def _unknown_keys(root: MapNode, path: Path, sub: dict[str, Any],
-                  error: jsonschema.ValidationError) -> list[Diagnostic]:
+def _unknown_keys(
+    root: MapNode, path: Path, sub: dict[str, Any], error: jsonschema.ValidationError
+) -> list[Diagnostic]:
     allowed = sorted(_allowed_keys(sub))
     node = find(root, path)
     present = node.entries if isinstance(node, MapNode) else {}
@@ -98,10 +121,21 @@ def _unknown_keys(root: MapNode, path: Path, sub: dict[str, Any],
             continue
         loc = key_location(root, (*path, key)) or _loc(root, path)
         close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-        hint = f"did you mean '{close[0]}'?" if close else (
-            "allowed here: " + ", ".join(allowed) if allowed else "remove it")
-        out.append(Diagnostic("schema-unknown-key", Severity.ERROR, f"unknown key '{key}'", loc,
-                              json_path((*path, key)), hint=hint))
+        hint = (
+            f"did you mean '{close[0]}'?"
+            if close
+            else ("allowed here: " + ", ".join(allowed) if allowed else "remove it")
+        )
+        out.append(
+            Diagnostic(
+                "schema-unknown-key",
+                Severity.ERROR,
+                f"unknown key '{key}'",
+                loc,
+                json_path((*path, key)),
+                hint=hint,
+            )
+        )
     return out
 
 
@@ -150,8 +184,15 @@ def _article(word: str) -> str:
 
 
 def _typename(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "a boolean", int: "an integer",
-            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+    return {
+        dict: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        type(None): "null",
+    }.get(type(value), type(value).__name__)
 
 
 __all__ = ["Node", "schema", "schema_text", "validate"]

@@ -13,8 +13,13 @@ from redispolicy.policy.resolve import POLICY_SUFFIXES, PolicySet, display_path
 from redispolicy.report import ValidationReport
 
 
-def validate_paths(paths: Sequence[FsPath], policy_dir: FsPath, env: Mapping[str, str],
-                   strict_env: bool = False, today: datetime.date | None = None) -> ValidationReport:
+def validate_paths(
+    paths: Sequence[FsPath],
+    policy_dir: FsPath,
+    env: Mapping[str, str],
+    strict_env: bool = False,
+    today: datetime.date | None = None,
+) -> ValidationReport:
     today = today or datetime.date.today()
     groups = _group(paths or [policy_dir], policy_dir)
     diags: list[Diagnostic] = []
@@ -34,10 +39,15 @@ def validate_paths(paths: Sequence[FsPath], policy_dir: FsPath, env: Mapping[str
             if isinstance(env_name, str):
                 if env_name in env_files:
                     first = display_path(env_files[env_name])
-                    diags.append(Diagnostic("environment-duplicate", Severity.ERROR,
-                                            f"environment '{env_name}' is also defined in {first}",
-                                            name.loc if name else Location(display_path(path)),
-                                            hint="give each environment exactly one file"))
+                    diags.append(
+                        Diagnostic(
+                            "environment-duplicate",
+                            Severity.ERROR,
+                            f"environment '{env_name}' is also defined in {first}",
+                            name.loc if name else Location(display_path(path)),
+                            hint="give each environment exactly one file",
+                        )
+                    )
                 env_files[env_name] = path
                 envs.append(env_name)
             roots.append(path)

@@ -55,63 +55,131 @@ def load_file(path: FsPath, display: str | None = None) -> Loaded:
         with os.fdopen(fd, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             if size > MAX_FILE_BYTES:
-                return _fail(name, "yaml-too-large",
-                             f"the file is {size} bytes; policies are limited to {MAX_FILE_BYTES} bytes",
-                             "split it with extends, or check that this is the policy you meant")
+                return _fail(
+                    name,
+                    "yaml-too-large",
+                    f"the file is {size} bytes; policies are limited to {MAX_FILE_BYTES} bytes",
+                    "split it with extends, or check that this is the policy you meant",
+                )
             data = fh.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        return _fail(name, "yaml-syntax", f"cannot read the file: {exc.strerror or exc}",
-                     "check the path and its permissions")
+        return _fail(
+            name,
+            "yaml-syntax",
+            f"cannot read the file: {exc.strerror or exc}",
+            "check the path and its permissions",
+        )
     return load_bytes(data, name)
 
 
 def load_bytes(data: bytes, name: str) -> Loaded:
     if len(data) > MAX_FILE_BYTES:
-        return _fail(name, "yaml-too-large",
-                     f"the file is {len(data)} bytes; policies are limited to {MAX_FILE_BYTES} bytes",
-                     "split it with extends")
+        return _fail(
+            name,
+            "yaml-too-large",
+            f"the file is {len(data)} bytes; policies are limited to {MAX_FILE_BYTES} bytes",
+            "split it with extends",
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        return Loaded(name, None, (Diagnostic(
-            "yaml-encoding", Severity.ERROR,
-            f"the file is not UTF-8: byte 0x{data[exc.start]:02x} cannot be decoded",
-            Location(name, line, col), hint="save the file as UTF-8"),))
+        return Loaded(
+            name,
+            None,
+            (
+                Diagnostic(
+                    "yaml-encoding",
+                    Severity.ERROR,
+                    f"the file is not UTF-8: byte 0x{data[exc.start]:02x} cannot be decoded",
+                    Location(name, line, col),
+                    hint="save the file as UTF-8",
+                ),
+            ),
+        )
     return load_text(text, name)
 
 
 def load_text(text: str, name: str) -> Loaded:
     if "\x00" in text:
-        return _fail(name, "yaml-encoding", "the file contains NUL bytes; it is not a text file",
-                     "save the file as UTF-8 text")
+        return _fail(
+            name,
+            "yaml-encoding",
+            "the file contains NUL bytes; it is not a text file",
+            "save the file as UTF-8 text",
+        )
     try:
         docs = list(yaml.compose_all(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(name, mark.line + 1, mark.column + 1) if mark else Location(name)
         problem = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-        return Loaded(name, None, (Diagnostic("yaml-syntax", Severity.ERROR, problem or str(exc), loc,
-                                              hint="fix the YAML syntax at this position"),), text)
+        return Loaded(
+            name,
+            None,
+            (
+                Diagnostic(
+                    "yaml-syntax",
+                    Severity.ERROR,
+                    problem or str(exc),
+                    loc,
+                    hint="fix the YAML syntax at this position",
+                ),
+            ),
+            text,
+        )
     except (yaml.YAMLError, RecursionError, ValueError) as exc:
-        return Loaded(name, None, (Diagnostic("yaml-syntax", Severity.ERROR, str(exc).splitlines()[0],
-                                              Location(name), hint="fix the YAML syntax"),), text)
+        return Loaded(
+            name,
+            None,
+            (
+                Diagnostic(
+                    "yaml-syntax",
+                    Severity.ERROR,
+                    str(exc).splitlines()[0],
+                    Location(name),
+                    hint="fix the YAML syntax",
+                ),
+            ),
+            text,
+        )
     if len(docs) != 1 or docs[0] is None:
         what = "is empty" if not docs or docs[0] is None else f"holds {len(docs)} documents"
-        return Loaded(name, None, (Diagnostic(
-            "yaml-not-mapping", Severity.ERROR, f"the file {what}; a policy is one YAML mapping",
-            Location(name, 1, 1), hint="start the file with 'apiVersion: redispolicy/v1'"),), text)
+        return Loaded(
+            name,
+            None,
+            (
+                Diagnostic(
+                    "yaml-not-mapping",
+                    Severity.ERROR,
+                    f"the file {what}; a policy is one YAML mapping",
+                    Location(name, 1, 1),
+                    hint="start the file with 'apiVersion: redispolicy/v1'",
+                ),
+            ),
+            text,
+        )
     builder = _Builder(name)
     try:
         root = builder.build(docs[0], 0)
     except _Limit as exc:
         return Loaded(name, None, (exc.diag,), text)
     if not isinstance(root, MapNode):
-        return Loaded(name, None, (Diagnostic(
-            "yaml-not-mapping", Severity.ERROR,
-            f"the document is a {_kind(root)}; a policy is a YAML mapping",
-            root.loc, hint="start the file with 'apiVersion: redispolicy/v1'"),), text)
+        return Loaded(
+            name,
+            None,
+            (
+                Diagnostic(
+                    "yaml-not-mapping",
+                    Severity.ERROR,
+                    f"the document is a {_kind(root)}; a policy is a YAML mapping",
+                    root.loc,
+                    hint="start the file with 'apiVersion: redispolicy/v1'",
+                ),
+            ),
+            text,
+        )
     return Loaded(name, root, tuple(builder.diagnostics), text)
 
 
@@ -135,16 +203,29 @@ class _Builder:
     def build(self, node: yaml.Node, depth: int) -> Node:
         self.count += 1
         if self.count > MAX_NODES:
-            raise _Limit("yaml-alias-limit",
-                         f"the document expands to more than {MAX_NODES} nodes (anchors/aliases)",
-                         self.loc(node), "write the values out; policies do not need deep aliasing")
+            raise _Limit(
+                "yaml-alias-limit",
+                f"the document expands to more than {MAX_NODES} nodes (anchors/aliases)",
+                self.loc(node),
+                "write the values out; policies do not need deep aliasing",
+            )
         if depth > MAX_DEPTH:
-            raise _Limit("yaml-alias-limit", f"the document nests deeper than {MAX_DEPTH} levels",
-                         self.loc(node), "flatten the structure (a recursive alias?)")
+            raise _Limit(
+                "yaml-alias-limit",
+                f"the document nests deeper than {MAX_DEPTH} levels",
+                self.loc(node),
+                "flatten the structure (a recursive alias?)",
+            )
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _COLLECTION_TAGS:
-            self.diagnostics.append(Diagnostic(
-                "yaml-unsupported-tag", Severity.ERROR, f"unsupported YAML tag {node.tag!r}", self.loc(node),
-                hint="remove the tag; policy values are plain mappings, lists and scalars"))
+            self.diagnostics.append(
+                Diagnostic(
+                    "yaml-unsupported-tag",
+                    Severity.ERROR,
+                    f"unsupported YAML tag {node.tag!r}",
+                    self.loc(node),
+                    hint="remove the tag; policy values are plain mappings, lists and scalars",
+                )
+            )
         if isinstance(node, yaml.MappingNode):
             return self.mapping(node, depth)
         if isinstance(node, yaml.SequenceNode):
@@ -158,19 +239,32 @@ class _Builder:
         for knode, vnode in node.value:
             kloc = self.loc(knode)
             if not isinstance(knode, yaml.ScalarNode):
-                raise _Limit("yaml-syntax", "a mapping key must be a plain value, not a collection",
-                             kloc, "use a string key")
+                raise _Limit(
+                    "yaml-syntax",
+                    "a mapping key must be a plain value, not a collection",
+                    kloc,
+                    "use a string key",
+                )
             key = knode.value
             if knode.tag == _STD + "merge":
-                raise _Limit("yaml-unsupported-tag", "YAML merge keys ('<<') are not supported",
-                             kloc, "use 'extends' to share settings between policy files")
+                raise _Limit(
+                    "yaml-unsupported-tag",
+                    "YAML merge keys ('<<') are not supported",
+                    kloc,
+                    "use 'extends' to share settings between policy files",
+                )
             if key in key_locs:
                 first = key_locs[key]
-                self.diagnostics.append(Diagnostic(
-                    "yaml-duplicate-key", Severity.ERROR,
-                    f"duplicate key '{key}': first at line {first.line}, again at line {kloc.line}",
-                    kloc, hint=f"keep one '{key}' (YAML would silently use the last)",
-                    related=(first,)))
+                self.diagnostics.append(
+                    Diagnostic(
+                        "yaml-duplicate-key",
+                        Severity.ERROR,
+                        f"duplicate key '{key}': first at line {first.line}, again at line {kloc.line}",
+                        kloc,
+                        hint=f"keep one '{key}' (YAML would silently use the last)",
+                        related=(first,),
+                    )
+                )
             key_locs[key] = kloc
             entries[key] = self.build(vnode, depth + 1)
         return MapNode(entries, key_locs, self.loc(node))
@@ -179,9 +273,15 @@ class _Builder:
         loc = self.loc(node)
         quoted = node.style in ("'", '"', "|", ">")
         if node.tag not in _SCALAR_TAGS:
-            self.diagnostics.append(Diagnostic(
-                "yaml-unsupported-tag", Severity.ERROR, f"unsupported YAML tag {node.tag!r}", loc,
-                hint="remove the tag; policy values are plain strings, numbers and booleans"))
+            self.diagnostics.append(
+                Diagnostic(
+                    "yaml-unsupported-tag",
+                    Severity.ERROR,
+                    f"unsupported YAML tag {node.tag!r}",
+                    loc,
+                    hint="remove the tag; policy values are plain strings, numbers and booleans",
+                )
+            )
             return ScalarNode(node.value, node.value, loc, quoted)
         if node.tag == _STD + "str":
             return ScalarNode(node.value, node.value, loc, quoted)

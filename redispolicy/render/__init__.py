@@ -65,8 +65,10 @@ class UnsupportedFormat(UsageError):
     runs; reaching this is a caller that skipped that check, still a usage error, never text."""
 
     def __init__(self, kind: str, fmt: str) -> None:
-        super().__init__(f"the {kind} report has no {fmt} format; it supports {', '.join(formats(kind))}",
-                         "choose one of those formats")
+        super().__init__(
+            f"the {kind} report has no {fmt} format; it supports {', '.join(formats(kind))}",
+            "choose one of those formats",
+        )
 
 
 def renderer(fmt: str, what: str) -> Renderer:
@@ -81,5 +83,15 @@ def renderer(fmt: str, what: str) -> Renderer:
 
 VALIDATE_FORMATS = formats("validation")
 
-__all__ = ["FORMATS", "KINDS", "REGISTRY", "VALIDATE_FORMATS", "Renderer", "Style", "UnsupportedFormat", "formats",
-           "register", "renderer"]
+__all__ = [
+    "FORMATS",
+    "KINDS",
+    "REGISTRY",
+    "VALIDATE_FORMATS",
+    "Renderer",
+    "Style",
+    "UnsupportedFormat",
+    "formats",
+    "register",
+    "renderer",
+]

@@ -43,8 +43,10 @@ def annotation(d: Diagnostic) -> str:
 def render_validation(report: ValidationReport, style: Style) -> str:
     lines = [annotation(d) for d in report.diagnostics]
     errors = report.count(Severity.ERROR)
-    lines.append(f"redispolicy: {errors} error(s), {report.count(Severity.WARNING)} warning(s) "
-                 f"in {len(report.files)} file(s)")
+    lines.append(
+        f"redispolicy: {errors} error(s), {report.count(Severity.WARNING)} warning(s) "
+        f"in {len(report.files)} file(s)"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -74,25 +76,49 @@ def render_drift(report: DriftReport, style: Style) -> str:
     for t in report.targets:
         prefix = f"{t.label}: " if many else ""
         if t.error:
-            errors.append(_drift_annotation("error", "redispolicy drift: target not checked", prefix + t.error,
-                                            report.policy_file))
+            errors.append(
+                _drift_annotation(
+                    "error", "redispolicy drift: target not checked", prefix + t.error, report.policy_file
+                )
+            )
             continue
         for nc in t.unchecked:
             if nc.expected:
-                notices.append(_drift_annotation("notice", f"redispolicy drift: {nc.check} not checked (expected)",
-                                                 f"{prefix}{nc.text}: {nc.reason}", report.policy_file))
+                notices.append(
+                    _drift_annotation(
+                        "notice",
+                        f"redispolicy drift: {nc.check} not checked (expected)",
+                        f"{prefix}{nc.text}: {nc.reason}",
+                        report.policy_file,
+                    )
+                )
             else:
-                errors.append(_drift_annotation("error", f"redispolicy drift: {nc.check} not checked",
-                                                prefix + nc.text, report.policy_file))
+                errors.append(
+                    _drift_annotation(
+                        "error",
+                        f"redispolicy drift: {nc.check} not checked",
+                        prefix + nc.text,
+                        report.policy_file,
+                    )
+                )
         for note in t.notes:
-            notices.append(_drift_annotation("notice", "redispolicy drift: note", prefix + note, report.policy_file))
+            notices.append(
+                _drift_annotation("notice", "redispolicy drift: note", prefix + note, report.policy_file)
+            )
         for f in t.findings:
             loc = f.location
             file, line = (loc.file, loc.line) if loc is not None else ("", 0)
             title = f"redispolicy drift {f.kind}"
             if f.ignored:
-                notices.append(_drift_annotation("notice", f"{title} (ignored)",
-                                                 f"{prefix}{f.message} — ignored: {f.ignored_because}", file, line))
+                notices.append(
+                    _drift_annotation(
+                        "notice",
+                        f"{title} (ignored)",
+                        f"{prefix}{f.message} — ignored: {f.ignored_because}",
+                        file,
+                        line,
+                    )
+                )
             elif f.severity == "critical":
                 errors.append(_drift_annotation("error", title, prefix + f.message, file, line))
             else:
@@ -110,6 +136,8 @@ def render_drift(report: DriftReport, style: Style) -> str:
         verdict = "no drift in what was checked; config not checked (expected: target.config: unavailable)"
     else:
         verdict = "in sync"
-    summary = p(f"redispolicy drift {report.environment or '(no environment)'}: {verdict} across "
-                f"{len(report.targets)} target(s); {len(report.ignored())} ignored")
+    summary = p(
+        f"redispolicy drift {report.environment or '(no environment)'}: {verdict} across "
+        f"{len(report.targets)} target(s); {len(report.ignored())} ignored"
+    )
     return "\n".join([*errors, *warnings, *notices, summary]) + "\n"

@@ -23,9 +23,14 @@ FORMAT_VERSION = "1"
 
 def diagnostic_dict(d: Diagnostic) -> dict[str, Any]:
     return {
-        "rule": d.rule, "severity": d.severity.label, "message": d.message,
-        "file": d.location.file, "line": d.location.line, "column": d.location.col,
-        "path": d.path, "hint": d.hint,
+        "rule": d.rule,
+        "severity": d.severity.label,
+        "message": d.message,
+        "file": d.location.file,
+        "line": d.location.line,
+        "column": d.location.col,
+        "path": d.path,
+        "hint": d.hint,
         "related": [{"file": r.file, "line": r.line, "column": r.col} for r in d.related],
     }
 
@@ -38,8 +43,11 @@ def render_validation(report: ValidationReport, style: Style) -> str:
         "files": list(report.files),
         "environments": list(report.environments),
         "diagnostics": [diagnostic_dict(d) for d in report.diagnostics],
-        "summary": {"errors": report.count(Severity.ERROR), "warnings": report.count(Severity.WARNING),
-                    "notes": report.count(Severity.NOTE)},
+        "summary": {
+            "errors": report.count(Severity.ERROR),
+            "warnings": report.count(Severity.WARNING),
+            "notes": report.count(Severity.NOTE),
+        },
     }
     return json.dumps(doc, indent=2) + "\n"
 
@@ -50,11 +58,17 @@ def render_explanation(exp: Explanation, style: Style) -> str:
         "command": "explain",
         "environment": exp.environment,
         "files": list(exp.files),
-        "settings": [{
-            "name": e.name, "written": e.written, "normalized": e.normalized,
-            "source": e.source.short, "note": e.note,
-            "overrode": [{"written": raw, "source": loc.short} for raw, loc in e.overrode],
-        } for e in exp.entries],
+        "settings": [
+            {
+                "name": e.name,
+                "written": e.written,
+                "normalized": e.normalized,
+                "source": e.source.short,
+                "note": e.note,
+                "overrode": [{"written": raw, "source": loc.short} for raw, loc in e.overrode],
+            }
+            for e in exp.entries
+        ],
     }
     return json.dumps(doc, indent=2) + "\n"
 
@@ -68,19 +82,31 @@ def plan_dict(plan: Plan, show_unchanged: bool = False, key_names: bool = False)
     for c in plan.changes:
         if not c.changed and not show_unchanged:
             continue
-        entry: dict[str, Any] = {"parameter": c.parameter, "before": c.before, "after": c.after,
-                                 "action": c.action, "sensitive": c.sensitive, "source": c.source.short,
-                                 "dangerous": c.dangerous}
+        entry: dict[str, Any] = {
+            "parameter": c.parameter,
+            "before": c.before,
+            "after": c.after,
+            "action": c.action,
+            "sensitive": c.sensitive,
+            "source": c.source.short,
+            "dangerous": c.dangerous,
+        }
         if c.sensitive:
             entry["changed"] = c.changed
         config.append(entry)
-    target: dict[str, Any] = {"address": ident.address, "role": ident.role,
-                              "server": {"product": ident.product, "version": ident.version},
-                              "config": config}
+    target: dict[str, Any] = {
+        "address": ident.address,
+        "role": ident.role,
+        "server": {"product": ident.product, "version": ident.version},
+        "config": config,
+    }
     if ident.replicas:
         target["connected_replicas"] = ident.replicas  # not covered by this plan: CONFIG SET is per node
     # A check that could not run says so explicitly: an empty "config" list alone would read as "no changes".
-    target["checks"] = {"config": plan.config_check, "keys": "checked" if plan.keys is not None else "skipped"}
+    target["checks"] = {
+        "config": plan.config_check,
+        "keys": "checked" if plan.keys is not None else "skipped",
+    }
     if not plan.config_available:
         target["config_unavailable"] = plan.config_reason
         target["not_checked"] = {"config": plan.config_reason}
@@ -92,12 +118,17 @@ def plan_dict(plan: Plan, show_unchanged: bool = False, key_names: bool = False)
         target["keys"] = keys_dict(plan.keys, key_names)
         key_violations = plan.keys.violations
     return {
-        "format_version": FORMAT_VERSION, "command": "plan", "environment": plan.environment,
+        "format_version": FORMAT_VERSION,
+        "command": "plan",
+        "environment": plan.environment,
         "targets": [target],
-        "summary": {"config_changes": len(plan.pending), "key_violations": key_violations,
-                    "drift": bool(plan.pending) or key_violations > 0,
-                    "not_checked": int(plan.config_check == "not_checked"),
-                    "not_checked_expected": int(plan.config_check == "not_checked_expected")},
+        "summary": {
+            "config_changes": len(plan.pending),
+            "key_violations": key_violations,
+            "drift": bool(plan.pending) or key_violations > 0,
+            "not_checked": int(plan.config_check == "not_checked"),
+            "not_checked_expected": int(plan.config_check == "not_checked_expected"),
+        },
     }
 
 
@@ -111,9 +142,13 @@ def _interval(e: Estimate, exact: bool) -> dict[str, Any]:
 def _memory(e: Estimate, exact: bool, mean: float | None) -> dict[str, Any]:
     """A class's MEMORY USAGE total: the sum over its keys (exact), or dbsize × mean bytes per
     draw with a normal-approximation 95 % interval (sample)."""
-    return {"method": "sum" if exact else "sample_estimate", "total_bytes": round(e.value),
-            "low_bytes": round(e.low), "high_bytes": round(e.high),
-            "mean_bytes": None if mean is None else round(mean, 1)}
+    return {
+        "method": "sum" if exact else "sample_estimate",
+        "total_bytes": round(e.value),
+        "low_bytes": round(e.low),
+        "high_bytes": round(e.high),
+        "mean_bytes": None if mean is None else round(mean, 1),
+    }
 
 
 def _capacity(o: CapacityObservation) -> dict[str, Any]:
@@ -122,12 +157,16 @@ def _capacity(o: CapacityObservation) -> dict[str, Any]:
         "class": o.key_class,
         "observed_bytes": None if o.observed_bytes is None else round(o.observed_bytes.value),
         "observed_keys": round(o.observed_keys.value) if o.exact else round(o.observed_keys.value, 1),
-        "estimate_bytes": o.estimate_bytes, "exact": o.exact,
+        "estimate_bytes": o.estimate_bytes,
+        "exact": o.exact,
     }
     if not o.exact:
         out["observed_keys_interval"] = _interval(o.observed_keys, False)
         if o.observed_bytes is not None:
-            out["observed_bytes_interval"] = {"low": round(o.observed_bytes.low), "high": round(o.observed_bytes.high)}
+            out["observed_bytes_interval"] = {
+                "low": round(o.observed_bytes.low),
+                "high": round(o.observed_bytes.high),
+            }
     return out
 
 
@@ -147,7 +186,10 @@ def keys_dict(findings: KeyFindings, key_names: bool = False) -> dict[str, Any]:
         if c.upper_bound_violating is not None:
             violating["upper_bound"] = round(c.upper_bound_violating, 1)
         entry: dict[str, Any] = {
-            "name": c.name, "pattern": c.pattern, "matched": c.matched, "vanished": c.vanished,
+            "name": c.name,
+            "pattern": c.pattern,
+            "matched": c.matched,
+            "vanished": c.vanished,
             "exact": c.exact,
             "violations": c.violations,
             "violating_keys": c.keys_violating,
@@ -167,14 +209,18 @@ def keys_dict(findings: KeyFindings, key_names: bool = False) -> dict[str, Any]:
         classes.append(entry)
     exact = findings.mode != "sample"
     doc: dict[str, Any] = {
-        "mode": findings.mode, "scanned": findings.scanned, "dbsize": findings.dbsize,
+        "mode": findings.mode,
+        "scanned": findings.scanned,
+        "dbsize": findings.dbsize,
         "key_names": "included" if key_names else "withheld",
         "classes": classes,
         "unclassified": {
             "matched": findings.unclassified,
             "examples": list(findings.unclassified_examples) if key_names else [],
             "estimated": _interval(findings.unclassified_estimate(), exact),
-            "suggested_patterns": [{"pattern": p, "count": n} for p, n in findings.suggestions] if key_names else [],
+            "suggested_patterns": [{"pattern": p, "count": n} for p, n in findings.suggestions]
+            if key_names
+            else [],
         },
     }
     if not exact and findings.sample_size:  # counts are draws: add what they stand for
@@ -185,31 +231,50 @@ def keys_dict(findings: KeyFindings, key_names: bool = False) -> dict[str, Any]:
     if findings.capacity:
         doc["capacity"] = [_capacity(o) for o in findings.capacity]
     if not exact:
-        doc["sample"] = {"draws": findings.sample_size, "repeated_draws": findings.duplicates,
-                         "confidence": 0.95, "interval": "wilson_cc", "with_replacement": True}
+        doc["sample"] = {
+            "draws": findings.sample_size,
+            "repeated_draws": findings.duplicates,
+            "confidence": 0.95,
+            "interval": "wilson_cc",
+            "with_replacement": True,
+        }
     else:
         doc["duplicates"] = findings.duplicates
     return doc
 
 
 def render_plan(plan: Plan, style: Style) -> str:
-    return json.dumps(plan_dict(plan, show_unchanged=style.verbose > 0, key_names=style.key_names), indent=2) + "\n"
+    return (
+        json.dumps(plan_dict(plan, show_unchanged=style.verbose > 0, key_names=style.key_names), indent=2)
+        + "\n"
+    )
 
 
 def render_apply(report: ApplyReport, style: Style) -> str:
     doc = {
-        "format_version": FORMAT_VERSION, "command": "apply", "environment": report.environment,
-        "target": report.address, "result": report.status, "detail": report.detail,
-        "applied": [{"parameter": c.parameter, "before": c.before, "after": c.after, "sensitive": c.sensitive}
-                    for c in report.applied],
-        "verified": report.verified, "persisted": report.persisted,
+        "format_version": FORMAT_VERSION,
+        "command": "apply",
+        "environment": report.environment,
+        "target": report.address,
+        "result": report.status,
+        "detail": report.detail,
+        "applied": [
+            {"parameter": c.parameter, "before": c.before, "after": c.after, "sensitive": c.sensitive}
+            for c in report.applied
+        ],
+        "verified": report.verified,
+        "persisted": report.persisted,
         "not_applied": [{"parameter": p, "action": a} for p, a in report.not_applied],
-        "moved": list(report.moved), "mismatches": list(report.mismatches), "now_live": report.now_live,
+        "moved": list(report.moved),
+        "mismatches": list(report.mismatches),
+        "now_live": report.now_live,
         "exit_code": report.exit_code,
     }
     if report.audit_error:
         doc["audit_error"] = report.audit_error
-    if report.unreached is not None:  # nodes of the deployment this apply did not change (CONFIG SET is per node)
+    if (
+        report.unreached is not None
+    ):  # nodes of the deployment this apply did not change (CONFIG SET is per node)
         doc["not_reached"] = _not_reached(report.unreached.mode, report.unreached.replicas)
     if report.keys is not None:  # apply --remediate-keys
         keys: dict[str, Any] = {"result": report.keys.status, "detail": report.keys.detail}
@@ -226,10 +291,25 @@ def _not_reached(mode: str, replicas: int) -> dict[str, Any]:
 
 def _remediation_fields(r: RemediationResult) -> dict[str, Any]:
     return {
-        "method": r.method, "complete": r.complete, "resumed": r.resumed, "restarted": r.restarted,
-        "checkpoint": r.checkpoint, "scanned": r.scanned, "seconds": round(r.seconds, 3),
-        "classes": [{"name": c.name, "pattern": c.pattern, "ttl_max_seconds": c.ttl_max, "matched": c.matched,
-                     "no_ttl": c.no_ttl, "over_max": c.over_max, "changed": c.changed} for c in r.classes],
+        "method": r.method,
+        "complete": r.complete,
+        "resumed": r.resumed,
+        "restarted": r.restarted,
+        "checkpoint": r.checkpoint,
+        "scanned": r.scanned,
+        "seconds": round(r.seconds, 3),
+        "classes": [
+            {
+                "name": c.name,
+                "pattern": c.pattern,
+                "ttl_max_seconds": c.ttl_max,
+                "matched": c.matched,
+                "no_ttl": c.no_ttl,
+                "over_max": c.over_max,
+                "changed": c.changed,
+            }
+            for c in r.classes
+        ],
         "summary": {"no_ttl": r.no_ttl, "over_max": r.over_max, "changed": r.changed},
     }
 
@@ -237,9 +317,13 @@ def _remediation_fields(r: RemediationResult) -> dict[str, Any]:
 def render_remediation(report: RemediationReport, style: Style) -> str:
     r = report.result
     doc: dict[str, Any] = {
-        "format_version": FORMAT_VERSION, "command": "remediate", "environment": report.environment,
-        "target": report.address, "mode": "dry_run" if r is None or r.dry_run else "execute",
-        "result": report.status, "detail": report.detail,
+        "format_version": FORMAT_VERSION,
+        "command": "remediate",
+        "environment": report.environment,
+        "target": report.address,
+        "mode": "dry_run" if r is None or r.dry_run else "execute",
+        "result": report.status,
+        "detail": report.detail,
     }
     if r is not None:
         doc.update(_remediation_fields(r))
@@ -249,14 +333,28 @@ def render_remediation(report: RemediationReport, style: Style) -> str:
 
 def render_cleanup(report: CleanupReport, style: Style) -> str:
     doc = {
-        "format_version": FORMAT_VERSION, "command": "cleanup", "environment": report.environment,
-        "target": report.address, "mode": "execute" if report.execute else "dry_run",
-        "result": report.status, "detail": report.detail, "scanned": report.scanned,
+        "format_version": FORMAT_VERSION,
+        "command": "cleanup",
+        "environment": report.environment,
+        "target": report.address,
+        "mode": "execute" if report.execute else "dry_run",
+        "result": report.status,
+        "detail": report.detail,
+        "scanned": report.scanned,
         "seconds": round(report.seconds, 3),
-        "classes": [{"name": c.name, "pattern": c.pattern,
-                     "rule": {"always": True} if c.always else {"idle_over_seconds": c.idle_over},
-                     "matched": c.matched, "eligible": c.eligible, "deleted": c.deleted, "skipped": c.skipped,
-                     "examples": list(c.examples) if style.key_names else []} for c in report.classes],
+        "classes": [
+            {
+                "name": c.name,
+                "pattern": c.pattern,
+                "rule": {"always": True} if c.always else {"idle_over_seconds": c.idle_over},
+                "matched": c.matched,
+                "eligible": c.eligible,
+                "deleted": c.deleted,
+                "skipped": c.skipped,
+                "examples": list(c.examples) if style.key_names else [],
+            }
+            for c in report.classes
+        ],
         "refused": [{"name": n, "pattern": p} for n, p in report.refused],
         "summary": {"eligible": report.eligible, "deleted": report.deleted, "skipped": report.skipped},
         "exit_code": report.exit_code,
@@ -287,26 +385,50 @@ def render_drift(report: DriftReport, style: Style) -> str:
             entry["keys"] = keys_dict(t.keys, style.key_names)
             key_violations += sum(c.violating for c in t.keys.classes if c.name not in hidden_classes)
         config_changes += sum(1 for f in t.active if f.kind in CONFIG_KINDS)
-        entry["health"] = [{"check": h.check, "value": h.value, "status": h.status, "threshold": h.threshold,
-                            "detail": h.detail} for h in t.health]
-        entry["findings"] = [{"kind": f.kind, "subject": f.subject, "message": f.message, "severity": f.severity,
-                              "source": f.location.short if f.location else None,
-                              "ignored": f.ignored, "ignore_reason": f.ignored_because or None,
-                              "failing": f.fails(report.fail_on)}
-                             for f in t.findings]
+        entry["health"] = [
+            {
+                "check": h.check,
+                "value": h.value,
+                "status": h.status,
+                "threshold": h.threshold,
+                "detail": h.detail,
+            }
+            for h in t.health
+        ]
+        entry["findings"] = [
+            {
+                "kind": f.kind,
+                "subject": f.subject,
+                "message": f.message,
+                "severity": f.severity,
+                "source": f.location.short if f.location else None,
+                "ignored": f.ignored,
+                "ignore_reason": f.ignored_because or None,
+                "failing": f.fails(report.fail_on),
+            }
+            for f in t.findings
+        ]
         if t.error:
             entry["error"] = t.error
         targets.append(entry)
     doc = {
-        "format_version": FORMAT_VERSION, "command": "drift", "environment": report.environment,
+        "format_version": FORMAT_VERSION,
+        "command": "drift",
+        "environment": report.environment,
         "targets": targets,
-        "summary": {"config_changes": config_changes, "key_violations": key_violations,
-                    "health": overall(tuple(h for t in report.targets for h in t.health)),
-                    "findings": len(report.active()), "ignored": len(report.ignored()),
-                    "drift": bool(report.active()), "failing": report.failing(),
-                    "fail_on": report.fail_on, "errors": len(report.errors),
-                    "not_checked": len(report.incomplete),
-                    "not_checked_expected": len(report.unchecked()) - len(report.incomplete),
-                    "in_sync": report.in_sync},
+        "summary": {
+            "config_changes": config_changes,
+            "key_violations": key_violations,
+            "health": overall(tuple(h for t in report.targets for h in t.health)),
+            "findings": len(report.active()),
+            "ignored": len(report.ignored()),
+            "drift": bool(report.active()),
+            "failing": report.failing(),
+            "fail_on": report.fail_on,
+            "errors": len(report.errors),
+            "not_checked": len(report.incomplete),
+            "not_checked_expected": len(report.unchecked()) - len(report.incomplete),
+            "in_sync": report.in_sync,
+        },
     }
     return json.dumps(doc, indent=2) + "\n"

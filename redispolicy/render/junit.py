@@ -36,14 +36,27 @@ def render_validation(report: ValidationReport, style: Style) -> str:
             by_file.setdefault(d.location.file, []).append(d)
     failures = sum(1 for ds in by_file.values() if any(d.severity == Severity.ERROR for d in ds))
     suites = ET.Element("testsuites", name="redispolicy", tests=str(len(by_file)), failures=str(failures))
-    suite = ET.SubElement(suites, "testsuite", name="redispolicy validate", tests=str(len(by_file)),
-                          failures=str(failures), errors="0", skipped="0")
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name="redispolicy validate",
+        tests=str(len(by_file)),
+        failures=str(failures),
+        errors="0",
+        skipped="0",
+    )
     for file, diags in by_file.items():
-        case = ET.SubElement(suite, "testcase", classname="redispolicy.validate", name=_x(file), file=_x(file))
+        case = ET.SubElement(
+            suite, "testcase", classname="redispolicy.validate", name=_x(file), file=_x(file)
+        )
         errors = [d for d in diags if d.severity == Severity.ERROR]
         if errors:
-            failure = ET.SubElement(case, "failure", type=errors[0].rule,
-                                    message=_x(f"{len(errors)} error(s): {errors[0].message}"))
+            failure = ET.SubElement(
+                case,
+                "failure",
+                type=errors[0].rule,
+                message=_x(f"{len(errors)} error(s): {errors[0].message}"),
+            )
             failure.text = _x("\n".join(diagnostic_line(d, plain) for d in errors))
         others = [d for d in diags if d.severity != Severity.ERROR]
         if others:
@@ -74,9 +87,21 @@ def render_drift(report: DriftReport, style: Style) -> str:
         suite = ET.SubElement(suites, "testsuite", name=_x(f"redispolicy drift {env} {t.label}"))
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
 
-        def case(group: str, name: str, file: str = "", line: int = 0, *, suite: ET.Element = suite,
-                 counts: dict[str, int] = counts, target: str = target) -> ET.Element:
-            attrs = {"classname": _x(f"redispolicy.drift.{env}.{target}.{group}"), "name": _x(name), "time": "0"}
+        def case(
+            group: str,
+            name: str,
+            file: str = "",
+            line: int = 0,
+            *,
+            suite: ET.Element = suite,
+            counts: dict[str, int] = counts,
+            target: str = target,
+        ) -> ET.Element:
+            attrs = {
+                "classname": _x(f"redispolicy.drift.{env}.{target}.{group}"),
+                "name": _x(name),
+                "time": "0",
+            }
             if file:
                 attrs["file"] = _x(file)
                 if line:
@@ -92,16 +117,24 @@ def render_drift(report: DriftReport, style: Style) -> str:
                 counts["failures"] += 1
                 f = failing[0]
                 node = ET.SubElement(el, "failure", type=f.kind, message=_m(f.message))
-                node.text = _x("\n".join(
-                    f"{g.severity} {g.kind}: {printable(g.message)}" + (f" ({g.location.short})" if g.location else "")
-                    for g in failing))
+                node.text = _x(
+                    "\n".join(
+                        f"{g.severity} {g.kind}: {printable(g.message)}"
+                        + (f" ({g.location.short})" if g.location else "")
+                        for g in failing
+                    )
+                )
             elif hidden and not below:
                 counts["skipped"] += 1
                 ET.SubElement(el, "skipped", message=_x(f"ignored: {hidden[0].ignored_because}"))
             if below or (hidden and failing):
-                ET.SubElement(el, "system-out").text = _x("\n".join(
-                    f"{g.severity} {g.kind}: {printable(g.message)}"
-                    + (f" (ignored: {g.ignored_because})" if g.ignored else "") for g in [*below, *hidden]))
+                ET.SubElement(el, "system-out").text = _x(
+                    "\n".join(
+                        f"{g.severity} {g.kind}: {printable(g.message)}"
+                        + (f" (ignored: {g.ignored_because})" if g.ignored else "")
+                        for g in [*below, *hidden]
+                    )
+                )
 
         if t.error:
             el = case("target", "connect", report.policy_file)
@@ -118,8 +151,9 @@ def render_drift(report: DriftReport, style: Style) -> str:
                     ET.SubElement(el, "error", type="CheckNotRun", message=_m(nc.text)).text = _m(nc.reason)
             used: set[int] = set()
 
-            def take(kinds: tuple[str, ...], subject: str | None, *, t: TargetDrift = t,
-                     used: set[int] = used) -> list[Finding]:
+            def take(
+                kinds: tuple[str, ...], subject: str | None, *, t: TargetDrift = t, used: set[int] = used
+            ) -> list[Finding]:
                 out = []
                 for i, f in enumerate(t.findings):
                     if i not in used and f.kind in kinds and subject in (None, f.subject):

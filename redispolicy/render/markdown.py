@@ -34,9 +34,13 @@ def _cell(s: str) -> str:
 def render_validation(report: ValidationReport, style: Style) -> str:
     errors, warnings = report.count(Severity.ERROR), report.count(Severity.WARNING)
     head = "✅ Policies are valid" if report.valid else f"❌ {errors} policy error(s)"
-    lines = [f"### redispolicy validate: {head}", "",
-             f"{len(report.files)} file(s), environments: {', '.join(report.environments) or 'none'}; "
-             f"{errors} error(s), {warnings} warning(s), {report.count(Severity.NOTE)} note(s).", ""]
+    lines = [
+        f"### redispolicy validate: {head}",
+        "",
+        f"{len(report.files)} file(s), environments: {', '.join(report.environments) or 'none'}; "
+        f"{errors} error(s), {warnings} warning(s), {report.count(Severity.NOTE)} note(s).",
+        "",
+    ]
     shown = [d for d in report.diagnostics if d.severity > Severity.NOTE]
     if shown:
         lines += ["| | location | rule | message |", "|---|---|---|---|"]
@@ -51,8 +55,12 @@ def render_plan(plan: Plan, style: Style) -> str:
     from redispolicy.plan.drift import config_not_checked, stale_declaration
 
     ident = plan.identity
-    lines = [f"### redispolicy plan: {_cell(plan.environment or '(no environment)')}", "",
-             f"{_cell(ident.product)} {_cell(ident.version)} at {_code(ident.address)} ({_cell(ident.role)})", ""]
+    lines = [
+        f"### redispolicy plan: {_cell(plan.environment or '(no environment)')}",
+        "",
+        f"{_cell(ident.product)} {_cell(ident.version)} at {_code(ident.address)} ({_cell(ident.role)})",
+        "",
+    ]
     for note in (this_node_only("plan", ident.mode, ident.replicas), stale_declaration(plan)):
         if note:
             lines += [f"ℹ️ {_cell(note)}", ""]
@@ -68,8 +76,10 @@ def render_plan(plan: Plan, style: Style) -> str:
         lines += ["| action | parameter | before | after | source |", "|---|---|---|---|---|"]
         for c in plan.pending:
             before = "(absent)" if c.before is None else c.before
-            lines.append(f"| {c.action} | {_code(c.parameter)} | {_code(before)} | {_code(c.after)} | "
-                         f"{_code(c.source.short)} |")
+            lines.append(
+                f"| {c.action} | {_code(c.parameter)} | {_code(before)} | {_code(c.after)} | "
+                f"{_code(c.source.short)} |"
+            )
         lines.append("")
     if plan.keys is not None:
         lines += keys_table(plan.keys, style.key_names)
@@ -90,35 +100,53 @@ def keys_table(findings: KeyFindings, key_names: bool = False) -> list[str]:
     from redispolicy.catalog.units import approx_duration as d
 
     if findings.mode == "sample":
-        head = (f"sample: {findings.sample_size} random draws of {findings.dbsize} keys{on_nodes(findings)}, "
-                "95 % intervals; classes too rare to sample counted exactly by SCAN MATCH")
+        head = (
+            f"sample: {findings.sample_size} random draws of {findings.dbsize} keys{on_nodes(findings)}, "
+            "95 % intervals; classes too rare to sample counted exactly by SCAN MATCH"
+        )
     else:
         head = f"exact: {findings.scanned} of {findings.dbsize} keys inspected{on_nodes(findings)}"
     bad = sum(1 for c in findings.classes if c.violating)
     icon = "❌" if bad else "✅"
-    lines = [f"#### Keys — {icon} {bad} of {len(findings.classes)} class(es) with violations ({head})", "",
-             "| | class | pattern | keys | violations | TTL p50 / p90 / max | memory | examples |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"#### Keys — {icon} {bad} of {len(findings.classes)} class(es) with violations ({head})",
+        "",
+        "| | class | pattern | keys | violations | TTL p50 / p90 / max | memory | examples |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for c in findings.classes:
         size, wrong = class_counts(c)
-        ttl = f"{d(c.ttl_p50)} / {d(c.ttl_p90 or 0)} / {d(c.ttl_max or 0)}" if c.ttl_p50 is not None else "no TTLs"
+        ttl = (
+            f"{d(c.ttl_p50)} / {d(c.ttl_p90 or 0)} / {d(c.ttl_max or 0)}"
+            if c.ttl_p50 is not None
+            else "no TTLs"
+        )
         memory = "" if c.memory_estimate is None else bytes_estimate(c.memory_estimate, c.exact)
         examples = ", ".join(_code(e) for e in c.examples[:3]) if key_names else ""
-        lines.append(f"| {'❌' if c.violating else '✅'} | {_cell(c.name)} | {_code(c.pattern)} | "
-                     f"{_cell(size.strip())} | {_cell(wrong)} | {ttl} | {_cell(memory)} | {examples} |")
+        lines.append(
+            f"| {'❌' if c.violating else '✅'} | {_cell(c.name)} | {_code(c.pattern)} | "
+            f"{_cell(size.strip())} | {_cell(wrong)} | {ttl} | {_cell(memory)} | {examples} |"
+        )
     if findings.unclassified:
         u = findings.unclassified_estimate()
-        size = (f"≈ {u.value:.0f} keys (95 % CI {u.low:.0f}–{u.high:.0f})" if findings.mode == "sample"
-                else f"{findings.unclassified} keys")
+        size = (
+            f"≈ {u.value:.0f} keys (95 % CI {u.low:.0f}–{u.high:.0f})"
+            if findings.mode == "sample"
+            else f"{findings.unclassified} keys"
+        )
         examples = ", ".join(_code(e) for e in findings.unclassified_examples[:3]) if key_names else ""
         lines.append(f"| ❔ | unclassified | | {size} | no class matches | | | {examples} |")
     lines.append("")
-    if not key_names and (any(c.examples for c in findings.classes) or findings.unclassified_examples
-                          or findings.suggestions):
+    if not key_names and (
+        any(c.examples for c in findings.classes) or findings.unclassified_examples or findings.suggestions
+    ):
         lines += ["Key names (examples, suggested patterns) withheld: `--examples` includes them.", ""]
     elif findings.suggestions:
-        lines += ["Suggested classes for the unclassified keys (paste into `keys:`): " + ", ".join(
-            f"{_code(p)} ({suggested_count(findings, n)})" for p, n in findings.suggestions), ""]
+        lines += [
+            "Suggested classes for the unclassified keys (paste into `keys:`): "
+            + ", ".join(f"{_code(p)} ({suggested_count(findings, n)})" for p, n in findings.suggestions),
+            "",
+        ]
     plain = Style(color=False)
     extra = [line.strip() for line in remediation_lines(findings, plain) + capacity_lines(findings, plain)]
     lines += [f"- {_cell(line.lstrip('~ '))}" for line in extra if line]
@@ -142,8 +170,10 @@ def render_drift(report: DriftReport, style: Style) -> str:
     env = report.environment or "(no environment)"
     if report.in_sync and not any(t.notes for t in report.targets):
         where = report.targets[0].label if len(report.targets) == 1 else f"{len(report.targets)} targets"
-        return f"✅ **redispolicy drift · {_cell(env)}: in sync** — {_code(where)}: " \
-               f"{and_list(report.checked)} match the policy.\n"
+        return (
+            f"✅ **redispolicy drift · {_cell(env)}: in sync** — {_code(where)}: "
+            f"{and_list(report.checked)} match the policy.\n"
+        )
     active, errors, incomplete = report.active(), report.errors, report.incomplete
     failing = [f for f in active if f.fails(report.fail_on)]
     if errors:
@@ -159,9 +189,13 @@ def render_drift(report: DriftReport, style: Style) -> str:
     else:
         head = "✅ in sync"
     ignored = report.ignored()
-    lines = [f"### redispolicy drift: {_cell(env)} — {head}", "",
-             f"{len(report.targets)} target(s); {len(active)} active finding(s), {len(ignored)} ignored; "
-             f"policy `{_cell(report.policy_file)}`.", ""]
+    lines = [
+        f"### redispolicy drift: {_cell(env)} — {head}",
+        "",
+        f"{len(report.targets)} target(s); {len(active)} active finding(s), {len(ignored)} ignored; "
+        f"policy `{_cell(report.policy_file)}`.",
+        "",
+    ]
     for t in report.targets:
         ident = t.identity
         if t.error:
@@ -176,27 +210,37 @@ def render_drift(report: DriftReport, style: Style) -> str:
             lines += ["| | kind | subject | message | source |", "|---|---|---|---|---|"]
             for f in shown:
                 src = f"`{_cell(f.location.short)}`" if f.location else ""
-                lines.append(f"| {_DRIFT_ICON[f.severity]} {f.severity} | {f.kind} | `{_cell(f.subject)}` | "
-                             f"{_cell(f.message)} | {src} |")
+                lines.append(
+                    f"| {_DRIFT_ICON[f.severity]} {f.severity} | {f.kind} | `{_cell(f.subject)}` | "
+                    f"{_cell(f.message)} | {src} |"
+                )
             lines.append("")
         elif t.checked:
             lines += [f"✅ No active findings: {and_list(t.checked)} match the policy.", ""]
         hidden = [f for f in t.findings if f.ignored]
         if hidden:
-            lines += [f"<details><summary>{len(hidden)} ignored finding(s)</summary>", "",
-                      "| kind | subject | message | source | reason |", "|---|---|---|---|---|"]
+            lines += [
+                f"<details><summary>{len(hidden)} ignored finding(s)</summary>",
+                "",
+                "| kind | subject | message | source | reason |",
+                "|---|---|---|---|---|",
+            ]
             for f in hidden:
                 src = f"`{_cell(f.location.short)}`" if f.location else ""
-                lines.append(f"| {f.kind} | `{_cell(f.subject)}` | {_cell(f.message)} | {src} | "
-                             f"{_cell(f.ignored_because)} |")
+                lines.append(
+                    f"| {f.kind} | `{_cell(f.subject)}` | {_cell(f.message)} | {src} | "
+                    f"{_cell(f.ignored_because)} |"
+                )
             lines += ["", "</details>", ""]
         if t.health:
             lines += ["| health check | value | status | threshold | detail |", "|---|---|---|---|---|"]
             for h in t.health:
                 value = "" if h.value is None else f"{h.value:g}"
                 limit = "" if h.threshold is None else f"{h.threshold:g}"
-                lines.append(f"| {h.check} | {value} | {_HEALTH_ICON.get(h.status, h.status)} | {limit} | "
-                             f"{_cell(h.detail)} |")
+                lines.append(
+                    f"| {h.check} | {value} | {_HEALTH_ICON.get(h.status, h.status)} | {limit} | "
+                    f"{_cell(h.detail)} |"
+                )
             lines.append("")
         if t.keys is not None:  # the whole audit behind the ttl_policy findings, folded
             table = keys_table(t.keys, style.key_names)

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-_CODES = {"red": "31", "yellow": "33", "green": "32", "blue": "34", "cyan": "36",
-          "bold": "1", "dim": "2", "magenta": "35"}
+_CODES = {
+    "red": "31",
+    "yellow": "33",
+    "green": "32",
+    "blue": "34",
+    "cyan": "36",
+    "bold": "1",
+    "dim": "2",
+    "magenta": "35",
+}
 
 
 @dataclass(frozen=True)

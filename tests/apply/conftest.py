@@ -57,8 +57,9 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def make_plan(policy_dir: Path, url: str, capsys: pytest.CaptureFixture[str], *extra: str) -> Path:
     """``plan --out`` next to the policy dir; the plan must succeed (its output is discarded)."""
     out = policy_dir.parent / "test.plan"
-    code, stdout, stderr = cli(capsys, "plan", "--policy-dir", str(policy_dir), "-e", "test", "--url", url,
-                               "--out", str(out), *extra)
+    code, stdout, stderr = cli(
+        capsys, "plan", "--policy-dir", str(policy_dir), "-e", "test", "--url", url, "--out", str(out), *extra
+    )
     assert code == 0, stdout + stderr
     return out
 

@@ -23,7 +23,11 @@ def test_saved_plan_applies_atomically_and_is_verified(matrix_server, tmp_path, 
     assert doc["result"] == "applied" and doc["verified"] is True
     assert {c["parameter"] for c in doc["applied"]} == {"maxmemory", "maxmemory-policy", "timeout"}
     live = matrix_server.client().config_get("*")
-    assert (live["maxmemory"], live["maxmemory-policy"], live["timeout"]) == ("1073741824", "allkeys-lru", "300")
+    assert (live["maxmemory"], live["maxmemory-policy"], live["timeout"]) == (
+        "1073741824",
+        "allkeys-lru",
+        "300",
+    )
 
 
 def test_same_plan_twice_is_stale_the_second_time(redis_server, tmp_path, capsys):

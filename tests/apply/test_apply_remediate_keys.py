@@ -48,7 +48,9 @@ def _by_class(keys: dict) -> dict[str, dict[str, int]]:
 
 
 def _audited(keys: dict) -> dict[str, dict[str, int]]:
-    return {c["class"]: {"no_ttl": c["no_ttl_fixed"], "over_max": c["over_max_lowered"]} for c in keys["classes"]}
+    return {
+        c["class"]: {"no_ttl": c["no_ttl_fixed"], "over_max": c["over_max_lowered"]} for c in keys["classes"]
+    }
 
 
 def _totals(truth: dict[str, dict[str, int]]) -> tuple[int, int, int]:
@@ -76,7 +78,9 @@ def test_reports_the_exact_counts_and_changes_exactly_those_keys(matrix_server, 
     _seed(matrix_server)
     before = _pttls(matrix_server)
     truth = _truth(before)
-    assert truth["ocr"]["no_ttl"] == 2 * 80 and truth["tmp"]["over_max"] == 2 * 40  # the seed is what we think
+    assert (
+        truth["ocr"]["no_ttl"] == 2 * 80 and truth["tmp"]["over_max"] == 2 * 40
+    )  # the seed is what we think
 
     code, out, err = _apply_env(d, matrix_server.url, capsys, "--remediate-keys", "-o", "json")
     assert code == 0, out + err
@@ -84,8 +88,9 @@ def test_reports_the_exact_counts_and_changes_exactly_those_keys(matrix_server, 
     assert doc["result"] == "nothing" and doc["exit_code"] == 0  # no config in this policy
     keys = doc["keys"]
     assert keys["result"] == "done" and keys["complete"] is True
-    assert keys["method"] == ("expire-nx-lt" if conditional_expire(matrix_server.product, matrix_server.version)
-                              else "lua")
+    assert keys["method"] == (
+        "expire-nx-lt" if conditional_expire(matrix_server.product, matrix_server.version) else "lua"
+    )
     assert _by_class(keys) == truth
     total, no_ttl, over = _totals(truth)
     assert keys["summary"] == {"no_ttl": no_ttl, "over_max": over, "changed": total}
@@ -106,9 +111,10 @@ def test_reports_the_exact_counts_and_changes_exactly_those_keys(matrix_server, 
     code, out, err = _apply_env(d, matrix_server.url, capsys, "--remediate-keys")
     assert code == 0, out + err
     assert "No config changes to apply." in out
-    assert (f"✓ Keys: {total} keys got a TTL ({no_ttl} without one, {over} above max lowered to max) "
-            "in 2 classes") in out
-    report = out[out.index("redispolicy apply ·"):]  # the report, after the plan and the keys notice
+    assert (
+        f"✓ Keys: {total} keys got a TTL ({no_ttl} without one, {over} above max lowered to max) in 2 classes"
+    ) in out
+    report = out[out.index("redispolicy apply ·") :]  # the report, after the plan and the keys notice
     for name, v in truth.items():
         (row,) = [line for line in report.splitlines() if line.strip().startswith(f"~ {name} ")]
         assert f"{v['no_ttl']} got a TTL, {v['over_max']} lowered to max" in row
@@ -141,7 +147,10 @@ def test_saved_plan_then_apply_file_remediates_keys(redis_server, tmp_path, caps
     d = _write(tmp_path, CONFIG + POLICY)
     _seed(redis_server, n=15, dbs=(0,))
     plan = tmp_path / "test.plan"
-    assert run(["plan", "--policy-dir", str(d), "-e", "test", "--url", redis_server.url, "--out", str(plan)]) == 0
+    assert (
+        run(["plan", "--policy-dir", str(d), "-e", "test", "--url", redis_server.url, "--out", str(plan)])
+        == 0
+    )
     shown = capsys.readouterr().out
     assert "`redispolicy apply --remediate-keys`" in shown  # the plan's hint names the flag
     before = _pttls(redis_server)
@@ -210,8 +219,9 @@ def test_no_remediable_class_is_nothing_to_remediate(redis_server, tmp_path, cap
     assert code == 0 and doc["keys"]["result"] == "nothing" and doc["exit_code"] == 0
 
 
-def test_interrupted_remediation_after_config_is_exit_3_and_remediate_resume_finishes(redis_server, tmp_path,
-                                                                                    capsys, monkeypatch):
+def test_interrupted_remediation_after_config_is_exit_3_and_remediate_resume_finishes(
+    redis_server, tmp_path, capsys, monkeypatch
+):
     d = _write(tmp_path, CONFIG + POLICY)
     _seed(redis_server, n=150, dbs=(0, 1))
     before = _pttls(redis_server)
@@ -241,8 +251,21 @@ def test_interrupted_remediation_after_config_is_exit_3_and_remediate_resume_fin
 
     monkeypatch.undo()
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    code = run(["remediate", "--policy-dir", str(d), "-e", "test", "--url", redis_server.url, "--execute",
-                "--resume", "-o", "json"])
+    code = run(
+        [
+            "remediate",
+            "--policy-dir",
+            str(d),
+            "-e",
+            "test",
+            "--url",
+            redis_server.url,
+            "--execute",
+            "--resume",
+            "-o",
+            "json",
+        ]
+    )
     rest = json.loads(capsys.readouterr().out)
     assert code == 0 and rest["resumed"] is True and rest["complete"] is True
     assert _by_class(rest) == truth  # apply's counts plus the rest: the exact total
@@ -250,7 +273,9 @@ def test_interrupted_remediation_after_config_is_exit_3_and_remediate_resume_fin
     _check_changes(before, _pttls(redis_server))
 
 
-def test_text_report_of_an_interrupted_run_names_the_resume_command(redis_server, tmp_path, capsys, monkeypatch):
+def test_text_report_of_an_interrupted_run_names_the_resume_command(
+    redis_server, tmp_path, capsys, monkeypatch
+):
     d = _write(tmp_path)
     _seed(redis_server, n=150, dbs=(0,))
 
@@ -265,9 +290,9 @@ def test_text_report_of_an_interrupted_run_names_the_resume_command(redis_server
     assert "--execute --resume` to continue" in out
 
 
-
-def test_a_redis_error_in_the_key_pass_is_exit_3_with_the_config_applied_and_audited(redis_server, tmp_path,
-                                                                                      capsys, monkeypatch):
+def test_a_redis_error_in_the_key_pass_is_exit_3_with_the_config_applied_and_audited(
+    redis_server, tmp_path, capsys, monkeypatch
+):
     d = _write(tmp_path, CONFIG + POLICY)
     _seed(redis_server, n=150, dbs=(0,))
     real = remediate_mod.Remediation._batch
@@ -284,14 +309,19 @@ def test_a_redis_error_in_the_key_pass_is_exit_3_with_the_config_applied_and_aud
     assert code == 3, out + err
     doc = json.loads(out)
     assert doc["result"] == "applied" and _maxmemory(redis_server) == GIB
-    assert doc["keys"]["result"] == "failed" and "stopped by an error (Connection closed by server.)" in doc[
-        "keys"]["detail"]
+    assert (
+        doc["keys"]["result"] == "failed"
+        and "stopped by an error (Connection closed by server.)" in doc["keys"]["detail"]
+    )
     assert "--execute --resume` to continue" in doc["keys"]["detail"]
     (entry,) = audit_entries(tmp_path)
     assert entry["result"] == "applied" and entry["keys"]["result"] == "failed"
     assert redis_server.client().exists(LOCK) == 0
 
-def test_config_setting_requirepass_does_not_lock_the_key_step_out(redis_server, tmp_path, capsys, monkeypatch):
+
+def test_config_setting_requirepass_does_not_lock_the_key_step_out(
+    redis_server, tmp_path, capsys, monkeypatch
+):
     monkeypatch.setenv("TEST_PW", "pw-4c1d")
     d = _write(tmp_path, "config:\n  requirepass: ${TEST_PW}\n" + POLICY)
     _seed(redis_server, n=10, dbs=(0, 1))
@@ -325,7 +355,9 @@ def test_confirmation_names_the_classes_whose_keys_get_a_ttl(redis_server, tmp_p
     assert "No changes. The server matches the policy." in shown  # the config plan ...
     assert "keys of ocr, tmp will get TTLs" in shown  # ... and the key classes to be remediated
     for name, pattern in (("ocr", "ocr:*"), ("tmp", "tmp:*")):
-        assert any(line.split()[1:3] == [name, pattern] for line in shown.splitlines() if line.startswith("  ~"))
+        assert any(
+            line.split()[1:3] == [name, pattern] for line in shown.splitlines() if line.startswith("  ~")
+        )
     assert "locks" not in shown and "pinned" not in shown  # not remediated: not named
     _unchanged(before, _pttls(redis_server))
     assert audit_entries(tmp_path) == []

@@ -7,10 +7,38 @@ from redispolicy.diagnostics import Location
 from redispolicy.plan.keys import KeyJudge
 from redispolicy.policy.model import KeyClass
 
-PATTERNS = ["ocr:1:*", "ocr:*", "doc:*:state", "cfg:\\*", "cfg:*", "shard:[0-9]:*", "shard:[^0-9]:*", "h?llo",
-            "x[a-c]y"]
-KEYS = ["ocr:1:a", "ocr:2", "ocr:", "doc:1:state", "doc:a:b:state", "doc:state", "cfg:*", "cfg:x", "shard:1:a",
-        "shard:x:a", "hello", "hallo", "hllo", "xby", "xdy", "other", "", "ocr:\xff", "naïve:ocr"]
+PATTERNS = [
+    "ocr:1:*",
+    "ocr:*",
+    "doc:*:state",
+    "cfg:\\*",
+    "cfg:*",
+    "shard:[0-9]:*",
+    "shard:[^0-9]:*",
+    "h?llo",
+    "x[a-c]y",
+]
+KEYS = [
+    "ocr:1:a",
+    "ocr:2",
+    "ocr:",
+    "doc:1:state",
+    "doc:a:b:state",
+    "doc:state",
+    "cfg:*",
+    "cfg:x",
+    "shard:1:a",
+    "shard:x:a",
+    "hello",
+    "hallo",
+    "hllo",
+    "xby",
+    "xdy",
+    "other",
+    "",
+    "ocr:\xff",
+    "naïve:ocr",
+]
 
 
 def test_same_class_as_the_key_audit():

@@ -100,6 +100,7 @@ def _eligible(keys: set[tuple[int, str]], touched: set[tuple[int, str]]) -> set[
         if k.startswith("scratch:"):
             return True
         return k.startswith("doc:") and k.endswith(":temp") and (db, k) not in touched
+
     return {(db, k) for db, k in keys if is_eligible(db, k)}
 
 
@@ -126,7 +127,9 @@ def _prepare(server, tmp_path) -> tuple[Path, set, set]:
     return d, keys, _eligible(keys, touched)
 
 
-def test_dry_run_deletes_nothing_then_execute_deletes_exactly_the_eligible_keys(matrix_server, tmp_path, capsys):
+def test_dry_run_deletes_nothing_then_execute_deletes_exactly_the_eligible_keys(
+    matrix_server, tmp_path, capsys
+):
     d, keys, eligible = _prepare(matrix_server, tmp_path)
     sizes = [matrix_server.client(db=db).dbsize() for db in (0, 1)]
     code, out, _ = _cleanup(d, matrix_server.url, capsys, "-o", "json", "--examples")
@@ -191,7 +194,9 @@ def test_a_class_matching_every_key_is_refused(redis_server, tmp_path, capsys, p
     """Issue 10: '[^]*', '*[^]', '[^]**' (an empty negated class is any byte) got past a list of
     spellings and `cleanup: {always: true}` deleted every key of db0 and db1. Now validation
     refuses the class (keys-catch-all), so the command stops before connecting."""
-    d = _write(tmp_path, POLICY + f"  - name: everything\n    pattern: '{pattern}'\n    cleanup: {{always: true}}\n")
+    d = _write(
+        tmp_path, POLICY + f"  - name: everything\n    pattern: '{pattern}'\n    cleanup: {{always: true}}\n"
+    )
     _seed(redis_server, n=5, dbs=(0, 1))
     redis_server.client().set("abcd", "v")  # a 4-byte key for '????'
     keys = _keys(redis_server)
@@ -240,8 +245,11 @@ def test_execute_waits_for_the_apply_lock_and_deletes_nothing_without_it(redis_s
     d = _write(tmp_path)
     _seed(redis_server, n=5, dbs=(0,))
     c = redis_server.client()
-    c.set("redispolicy:apply-lock", json.dumps({"token": "t", "user": "someone", "host": "h", "pid": 1,
-                                               "since": "now"}), px=60_000)
+    c.set(
+        "redispolicy:apply-lock",
+        json.dumps({"token": "t", "user": "someone", "host": "h", "pid": 1, "since": "now"}),
+        px=60_000,
+    )
     keys = _keys(redis_server)
     code, out, err = _cleanup(d, redis_server.url, capsys, "--execute", "--lock-timeout", "0")
     assert code == 1 and "holds the lock" in err and "someone@h" in err

@@ -36,10 +36,20 @@ config:
   timeout: 300
   notify-keyspace-events: Ex
 """
-PLANNED = {"maxmemory": "1073741824", "maxmemory-policy": "allkeys-lru", "hz": "20", "timeout": "300",
-           "notify-keyspace-events": "xE"}
-START = {"maxmemory": "0", "maxmemory-policy": "noeviction", "hz": "10", "timeout": "0",
-         "notify-keyspace-events": ""}
+PLANNED = {
+    "maxmemory": "1073741824",
+    "maxmemory-policy": "allkeys-lru",
+    "hz": "20",
+    "timeout": "300",
+    "notify-keyspace-events": "xE",
+}
+START = {
+    "maxmemory": "0",
+    "maxmemory-policy": "noeviction",
+    "hz": "10",
+    "timeout": "0",
+    "notify-keyspace-events": "",
+}
 HOLDER_MSG = "another apply holds the lock on this server: "
 STALE_MSG = "The plan is stale: nothing was changed."
 
@@ -71,8 +81,13 @@ def _plan(work: Path, url: str, capsys: pytest.CaptureFixture[str]) -> Path:
 def _spawn(plan: Path, url: str, work: Path, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [CLI, "apply", str(plan), "--url", url, "--audit-log", str(work / "audit.log"), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-        env=dict(os.environ), cwd=os.getcwd())
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=dict(os.environ),
+        cwd=os.getcwd(),
+    )
 
 
 def _finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
@@ -102,8 +117,8 @@ def test_two_applies_started_together_one_applies(matrix_server, work, capsys):
         results = [_finish(p) for p in procs]
         codes = sorted(code for code, _, _ in results)
         assert codes == [0, 1], results
-        (_, won_out, won_err), = [r for r in results if r[0] == 0]
-        (_, lost_out, lost_err), = [r for r in results if r[0] == 1]
+        ((_, won_out, won_err),) = [r for r in results if r[0] == 0]
+        ((_, lost_out, lost_err),) = [r for r in results if r[0] == 1]
         assert "Applied 5 change(s), verified by reading them back" in won_out, won_out + won_err
         assert "Traceback" not in won_err + lost_err and "internal error" not in won_err + lost_err
         if HOLDER_MSG in lost_err:
@@ -132,7 +147,7 @@ def test_two_applies_without_blocking_the_server(matrix_server, work, capsys):
     procs = [_spawn(plan, matrix_server.url, work, "--lock-timeout", "0") for _ in range(2)]
     results = [_finish(p) for p in procs]
     assert sorted(code for code, _, _ in results) == [0, 1], results
-    (_, lost_out, lost_err), = [r for r in results if r[0] == 1]
+    ((_, lost_out, lost_err),) = [r for r in results if r[0] == 1]
     assert HOLDER_MSG in lost_err or STALE_MSG in lost_out, lost_out + lost_err
     assert _state(client) == PLANNED
 
@@ -213,7 +228,13 @@ def test_lock_of_a_crashed_holder_expires(matrix_server, work, capsys):
     client = matrix_server.client()
     _reset(client)
     plan = _plan(work, matrix_server.url, capsys)
-    gone = {"token": "dead", "user": "someone", "host": "elsewhere", "pid": 99999, "since": "2020-01-01T00:00:00Z"}
+    gone = {
+        "token": "dead",
+        "user": "someone",
+        "host": "elsewhere",
+        "pid": 99999,
+        "since": "2020-01-01T00:00:00Z",
+    }
     client.set(LOCK_KEY, json.dumps(gone), px=700)
     code = run(["apply", str(plan), "--url", matrix_server.url, "--lock-timeout", "0"])
     captured = capsys.readouterr()
@@ -316,13 +337,41 @@ def test_stalled_apply_does_not_overwrite_a_newer_one(matrix_server, work, capsy
         plan_b = make_plan(write_policy(newer, NEWER), matrix_server.url, capsys)
         proxy.arm(Cut(("CONFIG", "SET"), 1, "hold"))
         a = subprocess.Popen(
-            [sys.executable, "-c", SHORT_TTL_APPLY, "1000", "apply", str(plan_a), "--url", proxy.url,
-             "--policy-dir", str(work / "policies"), "--audit-log", str(work / "audit.log")],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+            [
+                sys.executable,
+                "-c",
+                SHORT_TTL_APPLY,
+                "1000",
+                "apply",
+                str(plan_a),
+                "--url",
+                proxy.url,
+                "--policy-dir",
+                str(work / "policies"),
+                "--audit-log",
+                str(work / "audit.log"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+        )
         try:
             assert proxy.held.wait(30), proxy.names()
-            code_b = run(["apply", str(plan_b), "--url", matrix_server.url, "--policy-dir", str(newer / "policies"),
-                          "--lock-timeout", "10", "--audit-log", str(work / "audit.log")])
+            code_b = run(
+                [
+                    "apply",
+                    str(plan_b),
+                    "--url",
+                    matrix_server.url,
+                    "--policy-dir",
+                    str(newer / "policies"),
+                    "--lock-timeout",
+                    "10",
+                    "--audit-log",
+                    str(work / "audit.log"),
+                ]
+            )
             b = capsys.readouterr()
             assert code_b == 0, b.out + b.err
             assert _state(client) == NEWER_PLANNED
@@ -379,7 +428,7 @@ def test_two_applies_through_different_dbs_started_together(matrix_server, work,
     procs = [_spawn(plan, _url_db(matrix_server, db), work, "--lock-timeout", "0") for db in (0, 5)]
     results = [_finish(p) for p in procs]
     assert sorted(code for code, _, _ in results) == [0, 1], results
-    (_, lost_out, lost_err), = [r for r in results if r[0] == 1]
+    ((_, lost_out, lost_err),) = [r for r in results if r[0] == 1]
     assert HOLDER_MSG in lost_err or STALE_MSG in lost_out, lost_out + lost_err
     assert _state(client) == PLANNED
 
@@ -414,8 +463,10 @@ def test_lock_key_of_another_type_is_a_clean_error(matrix_server, work, capsys, 
         assert code == 1, captured.out + captured.err
         assert time.monotonic() - start < 4  # no point waiting: it is not a lock that expires
         assert "internal error" not in captured.err and "WRONGTYPE" not in captured.err, captured.err
-        assert (f"redispolicy: error: the apply lock key '{LOCK_KEY}' (db 0) is a {kind}, not a redispolicy lock"
-                in captured.err), captured.err
+        assert (
+            f"redispolicy: error: the apply lock key '{LOCK_KEY}' (db 0) is a {kind}, not a redispolicy lock"
+            in captured.err
+        ), captured.err
         assert _clear_hint(matrix_server) in captured.err and "nobody is applying" in captured.err
         assert _state(client) == START
         assert client.type(LOCK_KEY) == kind  # not touched
@@ -447,7 +498,13 @@ def test_lock_key_without_ttl_naming_a_holder_is_waited_for_then_explained(matri
     client = matrix_server.client()
     _reset(client)
     plan = _plan(work, matrix_server.url, capsys)
-    stuck = {"token": "t", "user": "someone", "host": "elsewhere", "pid": 4242, "since": "2020-01-01T00:00:00Z"}
+    stuck = {
+        "token": "t",
+        "user": "someone",
+        "host": "elsewhere",
+        "pid": 4242,
+        "since": "2020-01-01T00:00:00Z",
+    }
     client.set(LOCK_KEY, json.dumps(stuck))
     try:
         start = time.monotonic()
@@ -455,8 +512,10 @@ def test_lock_key_without_ttl_naming_a_holder_is_waited_for_then_explained(matri
         captured = capsys.readouterr()
         assert code == 1
         assert time.monotonic() - start >= 0.5
-        assert ("names someone@elsewhere (pid 4242) since 2020-01-01T00:00:00Z but never expires (no TTL)"
-                in captured.err), captured.err
+        assert (
+            "names someone@elsewhere (pid 4242) since 2020-01-01T00:00:00Z but never expires (no TTL)"
+            in captured.err
+        ), captured.err
         assert _clear_hint(matrix_server) in captured.err
         assert _state(client) == START
     finally:

@@ -33,7 +33,9 @@ def _state(server) -> dict[str, str]:
     return {"maxmemory": c.config_get("maxmemory")["maxmemory"], "hz": c.config_get("hz")["hz"]}
 
 
-def test_no_terminal_and_no_auto_approve_refuses_saying_how_to_proceed(matrix_server, policies, tmp_path, capsys):
+def test_no_terminal_and_no_auto_approve_refuses_saying_how_to_proceed(
+    matrix_server, policies, tmp_path, capsys
+):
     assert not sys.stdin.isatty()  # as in CI: nobody to ask
     before = _state(matrix_server)
     code = run(["apply", "--policy-dir", str(policies), "-e", "test", "--url", matrix_server.url])
@@ -49,7 +51,9 @@ def test_no_terminal_and_no_auto_approve_refuses_saying_how_to_proceed(matrix_se
 
 
 def test_json_output_refuses_the_same_way(matrix_server, policies, capsys):
-    code = run(["apply", "--policy-dir", str(policies), "-e", "test", "--url", matrix_server.url, "-o", "json"])
+    code = run(
+        ["apply", "--policy-dir", str(policies), "-e", "test", "--url", matrix_server.url, "-o", "json"]
+    )
     captured = capsys.readouterr()
     assert code == 1 and "--auto-approve" in captured.err
     assert captured.out == ""  # no half report on stdout
@@ -57,7 +61,9 @@ def test_json_output_refuses_the_same_way(matrix_server, policies, capsys):
 
 
 def test_auto_approve_applies_without_a_terminal(matrix_server, policies, tmp_path, capsys):
-    code = run(["apply", "--policy-dir", str(policies), "-e", "test", "--url", matrix_server.url, "--auto-approve"])
+    code = run(
+        ["apply", "--policy-dir", str(policies), "-e", "test", "--url", matrix_server.url, "--auto-approve"]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.out + captured.err
     assert "maxmemory" in captured.out and "Applied 2 change(s)" in captured.out

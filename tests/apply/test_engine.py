@@ -59,7 +59,11 @@ def _live(server, names) -> dict[str, str]:
 
 def _sets(proxy: FaultProxy) -> list[list[str]]:
     """The arguments of every CONFIG SET that passed the proxy."""
-    return [[a.decode() for a in c[2:]] for c in proxy.commands if [a.upper() for a in c[:2]] == [b"CONFIG", b"SET"]]
+    return [
+        [a.decode() for a in c[2:]]
+        for c in proxy.commands
+        if [a.upper() for a in c[:2]] == [b"CONFIG", b"SET"]
+    ]
 
 
 def _path(server, name: str) -> bool:
@@ -129,7 +133,9 @@ def test_multi_parameter_set_on_a_server_without_it_changes_nothing(server, prox
         pytest.skip(f"{server.name} takes several parameters in one CONFIG SET")
     items = _items(PLANNED, START)
     result = apply_items(_factory(proxy), items, True)
-    assert result.status == "refused" and result.detail.startswith("the server refused the change, nothing was set")
+    assert result.status == "refused" and result.detail.startswith(
+        "the server refused the change, nothing was set"
+    )
     assert len(_sets(proxy)) == 1
     assert_all_or_nothing(result, server, items)
 
@@ -145,7 +151,11 @@ def test_refused_value_leaves_every_parameter_as_before(server, proxy, path):
     """Every server refuses a maxclients above the kernel's ceiling on open files (see too_many_clients)."""
     multi = _path(server, path)
     before = {**START, "maxclients": _live(server, ["maxclients"])["maxclients"]}
-    planned = {"maxmemory": PLANNED["maxmemory"], "maxclients": (TOO_MANY, TOO_MANY), "timeout": PLANNED["timeout"]}
+    planned = {
+        "maxmemory": PLANNED["maxmemory"],
+        "maxclients": (TOO_MANY, TOO_MANY),
+        "timeout": PLANNED["timeout"],
+    }
     items = _items(planned, before)
     result = apply_items(_factory(proxy), items, multi)
     assert_all_or_nothing(result, server, items)
@@ -170,8 +180,9 @@ def test_value_not_kept_is_named_and_rolled_back(server, proxy, path):
     result = apply_items(_factory(proxy), items, multi)
     assert result.status == "rolled_back", result
     assert result.mismatches == ("hz: sent 600, the server reports 500",)
-    assert result.detail == ("the server did not keep the values sent; rolled back and verified: "
-                             "the server is as before")
+    assert result.detail == (
+        "the server did not keep the values sent; rolled back and verified: the server is as before"
+    )
     assert result.now_live == {"maxmemory": "0", "hz": "10", "timeout": "0"}
     assert_all_or_nothing(result, server, items)
     # The rollback puts back every parameter, last set first, one pair per CONFIG SET.
@@ -195,8 +206,10 @@ def test_verify_alone_rolls_back_what_the_server_did_not_keep(server):
 @pytest.mark.parametrize("path", list(PATHS))
 def test_sensitive_value_is_applied_and_never_shown(server, proxy, path):
     multi = _path(server, path)
-    items = [Item("requirepass", _param("requirepass"), Secret(SECRET), Secret(SECRET), Secret("")),
-             *_items({"timeout": PLANNED["timeout"]}, START)]
+    items = [
+        Item("requirepass", _param("requirepass"), Secret(SECRET), Secret(SECRET), Secret("")),
+        *_items({"timeout": PLANNED["timeout"]}, START),
+    ]
     assert _param("requirepass").sensitive
     client = _client(proxy.port)
     try:
@@ -218,8 +231,10 @@ def test_a_refused_sensitive_value_is_redacted_from_the_server_error(server, pro
     multi = _path(server, path)
     before = _live(server, ["maxclients"])["maxclients"]
     secret_param = dataclasses.replace(_param("maxclients"), sensitive=True)
-    items = [*_items({"timeout": PLANNED["timeout"]}, START),
-             Item("maxclients", secret_param, Secret(TOO_MANY), Secret(TOO_MANY), Secret(before))]
+    items = [
+        *_items({"timeout": PLANNED["timeout"]}, START),
+        Item("maxclients", secret_param, Secret(TOO_MANY), Secret(TOO_MANY), Secret(before)),
+    ]
     result = apply_items(_factory(proxy), items, multi)
     assert result.status in ("refused", "rolled_back"), result
     assert TOO_MANY not in repr(result) and before not in result.detail, result
@@ -237,26 +252,46 @@ class Loss:
 
 
 LOSSES = {
-    "multi-set-never-sent": Loss("multi", Cut(CONFIG_SET, 1, "before"), "refused",
-                                 "the connection was lost before the change reached the server; "
-                                 "read back: nothing changed"),
+    "multi-set-never-sent": Loss(
+        "multi",
+        Cut(CONFIG_SET, 1, "before"),
+        "refused",
+        "the connection was lost before the change reached the server; read back: nothing changed",
+    ),
     "multi-set-reply-lost": Loss("multi", Cut(CONFIG_SET, 1, "after_send"), "applied", ""),
     # One by one: the first is set, the second never arrives: read back, put the first back.
-    "2nd-set-never-sent": Loss("per-parameter", Cut(CONFIG_SET, 2, "before"), "rolled_back",
-                               "the connection was lost in the middle of applying; rolled back and verified"),
-    "2nd-set-reply-lost": Loss("per-parameter", Cut(CONFIG_SET, 2, "after_send"), "rolled_back",
-                               "the connection was lost in the middle of applying; rolled back and verified"),
+    "2nd-set-never-sent": Loss(
+        "per-parameter",
+        Cut(CONFIG_SET, 2, "before"),
+        "rolled_back",
+        "the connection was lost in the middle of applying; rolled back and verified",
+    ),
+    "2nd-set-reply-lost": Loss(
+        "per-parameter",
+        Cut(CONFIG_SET, 2, "after_send"),
+        "rolled_back",
+        "the connection was lost in the middle of applying; rolled back and verified",
+    ),
     # The last one ran before the connection died: read back, all of it is live: verified.
     "last-set-reply-lost": Loss("per-parameter", Cut(CONFIG_SET, 3, "after_send"), "applied", ""),
     # And the server cannot be reached again: the engine does not know, and names what may be live.
-    "multi-unreachable": Loss("multi", Cut(CONFIG_SET, 1, "after_send"), "unknown",
-                              "the connection was lost while applying (ConnectionError) and the server could "
-                              "not be reached again to read it back; either all or none of these are now live: "
-                              "maxmemory, hz, timeout", unreachable=True),
-    "2nd-set-unreachable": Loss("per-parameter", Cut(CONFIG_SET, 2, "before"), "unknown",
-                                "the connection was lost while applying (ConnectionError) and the server could "
-                                "not be reached again to read it back; these may now be live: maxmemory, hz",
-                                unreachable=True),
+    "multi-unreachable": Loss(
+        "multi",
+        Cut(CONFIG_SET, 1, "after_send"),
+        "unknown",
+        "the connection was lost while applying (ConnectionError) and the server could "
+        "not be reached again to read it back; either all or none of these are now live: "
+        "maxmemory, hz, timeout",
+        unreachable=True,
+    ),
+    "2nd-set-unreachable": Loss(
+        "per-parameter",
+        Cut(CONFIG_SET, 2, "before"),
+        "unknown",
+        "the connection was lost while applying (ConnectionError) and the server could "
+        "not be reached again to read it back; these may now be live: maxmemory, hz",
+        unreachable=True,
+    ),
 }
 
 

@@ -98,7 +98,9 @@ def make_plan(policy_dir: Path, url: str, capsys) -> Path:
 
 
 def apply(plan: Path, url: str, policy_dir: Path, capsys, *extra: str) -> Outcome:
-    code = run(["apply", str(plan), "--url", url, "--policy-dir", str(policy_dir), "--color", "never", *extra])
+    code = run(
+        ["apply", str(plan), "--url", url, "--policy-dir", str(policy_dir), "--color", "never", *extra]
+    )
     shown = capsys.readouterr()
     return Outcome(code, shown.out, shown.err)
 
@@ -325,7 +327,9 @@ def test_server_restarted_between_plan_and_apply(matrix_server, redis_server_fac
         assert_nothing_changed(o, restarted, before)
         assert "✗ The plan is stale: nothing was changed." in o.out, o.text
         new_run_id = restarted.info_server["run_id"]
-        assert f"the server restarted or is another server: run_id was {old_run_id}, now {new_run_id}" in o.out
+        assert (
+            f"the server restarted or is another server: run_id was {old_run_id}, now {new_run_id}" in o.out
+        )
         assert not any(c.upper().startswith("CONFIG SET") for c in proxy.names()), proxy.names()
         assert_audit(env, "stale")
         assert_lock_released(restarted)
@@ -337,10 +341,14 @@ def test_server_restarted_between_plan_and_apply(matrix_server, redis_server_fac
 PASSWORD = "pw-Applier-7731"
 
 
-@pytest.mark.parametrize("rules", [["-config"], ["-config", "+config|get"]], ids=["no-config", "config-get-only"])
+@pytest.mark.parametrize(
+    "rules", [["-config"], ["-config", "+config|get"]], ids=["no-config", "config-get-only"]
+)
 def test_acl_user_without_config_permission(matrix_server, env, capsys, rules):
     with matrix_server.client() as admin:
-        admin.execute_command("ACL", "SETUSER", "applier", "reset", "on", f">{PASSWORD}", "~*", "+@all", *rules)
+        admin.execute_command(
+            "ACL", "SETUSER", "applier", "reset", "on", f">{PASSWORD}", "~*", "+@all", *rules
+        )
     before = live(matrix_server)
     plan = make_plan(env, matrix_server.url, capsys)  # planned by an admin
     url = f"redis://applier:{PASSWORD}@{matrix_server.host}:{matrix_server.port}/0"

@@ -73,16 +73,23 @@ def proxy(matrix_server) -> Iterator[FaultProxy]:
 
 
 def _client(server, port: int | None = None, db: int = 0) -> redis.Redis:
-    return redis.Redis(host=server.host, port=port or server.port, db=db, decode_responses=True,
-                       retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0))
+    return redis.Redis(
+        host=server.host,
+        port=port or server.port,
+        db=db,
+        decode_responses=True,
+        retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0),
+    )
 
 
-def _in_thread(client: redis.Redis, items: list[Item], multi: bool,
-               fence: Fence) -> tuple[threading.Thread, list[EngineResult]]:
+def _in_thread(
+    client: redis.Redis, items: list[Item], multi: bool, fence: Fence
+) -> tuple[threading.Thread, list[EngineResult]]:
     """apply_items on another thread (the test takes the lock over meanwhile): the thread and its result."""
     out: list[EngineResult] = []
-    t = threading.Thread(target=lambda: out.append(apply_items(lambda: client, items, multi, fence=fence)),
-                         daemon=True)
+    t = threading.Thread(
+        target=lambda: out.append(apply_items(lambda: client, items, multi, fence=fence)), daemon=True
+    )
     t.start()
     return t, out
 
@@ -266,16 +273,20 @@ def test_rollback_is_not_sent_once_the_lock_is_lost(server, proxy):
 
 def test_acl_user_without_transactions_is_refused_cleanly(server):
     with server.client() as admin:
-        admin.execute_command("ACL", "SETUSER", "nowatch", "reset", "on", ">pw-nowatch-1", "~*", "+@all",
-                              "-watch")
-    client = redis.Redis(host=server.host, port=server.port, username="nowatch", password="pw-nowatch-1",
-                         decode_responses=True)
+        admin.execute_command(
+            "ACL", "SETUSER", "nowatch", "reset", "on", ">pw-nowatch-1", "~*", "+@all", "-watch"
+        )
+    client = redis.Redis(
+        host=server.host, port=server.port, username="nowatch", password="pw-nowatch-1", decode_responses=True
+    )
     lock = ApplyLock(client)
     lock.acquire(0)
     try:
         result = apply_items(lambda: client, _items(PLANNED), False, fence=lock.fence)
         assert result.status == "refused", result
-        assert "NOPERM" in result.detail and "+watch" in result.detail and "--no-lock" in result.detail, result
+        assert "NOPERM" in result.detail and "+watch" in result.detail and "--no-lock" in result.detail, (
+            result
+        )
         assert _live(server) == START
     finally:
         lock.release()

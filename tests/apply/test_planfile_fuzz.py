@@ -27,8 +27,27 @@ from .conftest import FINGERPRINT_KEY, write_policy
 POLICY = "config:\n  maxmemory: 64mb\n  timeout: 300\n  maxmemory-policy: allkeys-lru\n"
 WANT = {"maxmemory": "67108864", "timeout": "300", "maxmemory-policy": "allkeys-lru"}
 ROUNDS = 60
-HOSTILE = ["", "\n+ maxmemory 1gb", "\x1b[2J", "../../etc", "*", None, 0, -1, 2**70, True, [], {}, "x" * 5000,
-           "yes", "0", "1gb", "flushall", "set", "dir"]
+HOSTILE = [
+    "",
+    "\n+ maxmemory 1gb",
+    "\x1b[2J",
+    "../../etc",
+    "*",
+    None,
+    0,
+    -1,
+    2**70,
+    True,
+    [],
+    {},
+    "x" * 5000,
+    "yes",
+    "0",
+    "1gb",
+    "flushall",
+    "set",
+    "dir",
+]
 
 
 def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
@@ -66,9 +85,13 @@ def _mutate(doc: dict, rng: random.Random) -> dict:
         elif kind == 3:  # an entry for any parameter, as a forger would write it
             name = rng.choice(names)
             value = str(rng.choice([*HOSTILE[:6], "1", "no", "/tmp"]))
-            entry: dict[str, Any] = {"parameter": name, "action": rng.choice(["set", "restart", "protected"]),
-                                     "source": "policies/test.yaml:4", "sensitive": rng.random() < 0.2,
-                                     "dangerous": rng.random() < 0.2}
+            entry: dict[str, Any] = {
+                "parameter": name,
+                "action": rng.choice(["set", "restart", "protected"]),
+                "source": "policies/test.yaml:4",
+                "sensitive": rng.random() < 0.2,
+                "dangerous": rng.random() < 0.2,
+            }
             if entry["sensitive"]:
                 entry["after_fingerprint"] = "0" * 16
             else:
@@ -77,16 +100,20 @@ def _mutate(doc: dict, rng: random.Random) -> dict:
         elif kind == 4 and doc.get("changes"):  # flip an action or a flag
             c = rng.choice(doc["changes"])
             field = rng.choice(["action", "sensitive", "dangerous"])
-            c[field] = rng.choice(["set", "restart", "protected", "unsupported"]) if field == "action" \
+            c[field] = (
+                rng.choice(["set", "restart", "protected", "unsupported"])
+                if field == "action"
                 else not c.get(field)
+            )
         elif kind == 5 and doc.get("changes"):  # a subset of the reviewed changes, or harmless metadata
             if rng.random() < 0.5:
                 doc["changes"].pop(rng.randrange(len(doc["changes"])))
             else:
                 doc[rng.choice(["created_at", "tool_version"])] = rng.choice(["", "2099-01-01", "9.9"])
         else:  # the target and the policy files
-            field = rng.choice([("target", "address"), ("target", "run_id"), ("policy", "dir"),
-                                ("policy", "files")])
+            field = rng.choice(
+                [("target", "address"), ("target", "run_id"), ("policy", "dir"), ("policy", "files")]
+            )
             _get(doc, field[:-1])[field[-1]] = rng.choice(["127.0.0.1:1", "0" * 40, "/", [], "policies/.."])
     return doc
 
@@ -126,11 +153,17 @@ def test_mutated_plans_are_refused_or_applied_as_the_policy_says(matrix_server, 
         if code == 1:
             assert not changed, f"round {i}: refused but changed {changed}\n{text}"
         else:
-            assert changed <= set(WANT), f"round {i}: changed {changed - set(WANT)} the policy does not ask for"
-            assert all(after[k] == WANT[k] for k in changed), f"round {i}: applied a value the policy does not ask for"
+            assert changed <= set(WANT), (
+                f"round {i}: changed {changed - set(WANT)} the policy does not ask for"
+            )
+            assert all(after[k] == WANT[k] for k in changed), (
+                f"round {i}: applied a value the policy does not ask for"
+            )
             outcomes[0] += 1
             with matrix_server.client() as c:  # back to the planned-from state for the next round
                 for name in WANT:
                     c.config_set(name, original[name])
         outcomes[code] += code == 1
-    assert outcomes[1] > ROUNDS // 2 and outcomes[0] > 0  # most are refused; a subset of the plan still applies
+    assert (
+        outcomes[1] > ROUNDS // 2 and outcomes[0] > 0
+    )  # most are refused; a subset of the plan still applies

@@ -37,7 +37,9 @@ def _cli(capsys, *args: str) -> tuple[int, str, str]:
 
 
 def _plan(server, capsys) -> Path:
-    code, out, err = _cli(capsys, "plan", "-e", "test", "--url", server.url, "--out", "test.plan", "--no-keys")
+    code, out, err = _cli(
+        capsys, "plan", "-e", "test", "--url", server.url, "--out", "test.plan", "--no-keys"
+    )
     assert code == 0, out + err
     return Path("test.plan")
 
@@ -81,15 +83,28 @@ def test_dir_and_dbfilename_added_to_a_genuine_plan_are_refused(redis_server_fac
 
         def add(doc):
             for name, value in (("dir", str(work)), ("dbfilename", "planted.rdb")):
-                doc["changes"].append({"parameter": name, "action": "set", "source": "policies/test.yaml:4",
-                                       "sensitive": False, "dangerous": False, "before": before[name],
-                                       "after": value, "send": value})
+                doc["changes"].append(
+                    {
+                        "parameter": name,
+                        "action": "set",
+                        "source": "policies/test.yaml:4",
+                        "sensitive": False,
+                        "dangerous": False,
+                        "before": before[name],
+                        "after": value,
+                        "send": value,
+                    }
+                )
                 doc["live"][name] = before[name]
+
         _edit(plan, add, resign)
         code, out, err = _apply(plan, server, capsys)
         _assert_refused(code, out, err, server, before)
         if resign:
-            assert "dir: the policy does not manage it" in out and "dbfilename: the policy does not manage it" in out
+            assert (
+                "dir: the policy does not manage it" in out
+                and "dbfilename: the policy does not manage it" in out
+            )
         else:
             assert "the signature does not match" in err
         assert _audit(work)[-1]["result"] == "refused"
@@ -103,10 +118,20 @@ def test_forged_requirepass_entry_never_locks_out_or_prints_the_password(matrix_
     before = _config(matrix_server)
 
     def forge(doc):
-        doc["changes"].append({"parameter": "requirepass", "action": "set", "source": "policies/test.yaml:4",
-                               "sensitive": False, "dangerous": False, "before": None, "after": SECRET,
-                               "send": SECRET})
+        doc["changes"].append(
+            {
+                "parameter": "requirepass",
+                "action": "set",
+                "source": "policies/test.yaml:4",
+                "sensitive": False,
+                "dangerous": False,
+                "before": None,
+                "after": SECRET,
+                "send": SECRET,
+            }
+        )
         doc["policy"]["files"] = []
+
     _edit(plan, forge, resign)
     code, out, err = _apply(plan, matrix_server, capsys)
     _assert_refused(code, out, err, matrix_server, before)
@@ -127,8 +152,17 @@ def test_requirepass_marked_not_sensitive_in_a_resigned_plan_is_refused(matrix_s
             for c in doc["changes"]:
                 if c["parameter"] == "requirepass":
                     c.clear()
-                    c.update(parameter="requirepass", action="set", source="policies/test.yaml:6", sensitive=False,
-                             dangerous=False, before="", after=SECRET, send=SECRET)
+                    c.update(
+                        parameter="requirepass",
+                        action="set",
+                        source="policies/test.yaml:6",
+                        sensitive=False,
+                        dangerous=False,
+                        before="",
+                        after=SECRET,
+                        send=SECRET,
+                    )
+
         _edit(plan, unmask, True)
         code, out, err = _apply(plan, matrix_server, capsys)
     _assert_refused(code, out, err, matrix_server, before)
@@ -149,11 +183,14 @@ def _wrong_type(doc):
     doc["changes"] = {"maxmemory": "1"}
 
 
-@pytest.mark.parametrize(("mutate", "says"), [
-    (_unknown_action, "$.changes[0]"),
-    (_no_signature, "'signature' is a required property"),
-    (_wrong_type, "$.changes"),
-])
+@pytest.mark.parametrize(
+    ("mutate", "says"),
+    [
+        (_unknown_action, "$.changes[0]"),
+        (_no_signature, "'signature' is a required property"),
+        (_wrong_type, "$.changes"),
+    ],
+)
 def test_malformed_plan_files_are_clean_errors(redis_server, work, capsys, mutate, says):
     plan = _plan(redis_server, capsys)
     before = _config(redis_server)
@@ -163,15 +200,18 @@ def test_malformed_plan_files_are_clean_errors(redis_server, work, capsys, mutat
     assert says in err, err
 
 
-@pytest.mark.parametrize(("content", "says"), [
-    (b"{not json", "not valid JSON"),
-    (b'{"format": "redispolicy-plan", "format": "x"}', "appears twice"),
-    (b'{"format": "redispolicy-plan", "format_version": NaN}', "NaN is not JSON"),
-    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
-    (b"\xff\xfe", "not UTF-8"),
-    (b" " * (4 * 1024 * 1024 + 1), "too large to be a plan file"),
-    (b'{"format": "redispolicy-plan", "format_version": 1}', "older redispolicy"),
-])
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b'{"format": "redispolicy-plan", "format": "x"}', "appears twice"),
+        (b'{"format": "redispolicy-plan", "format_version": NaN}', "NaN is not JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b"\xff\xfe", "not UTF-8"),
+        (b" " * (4 * 1024 * 1024 + 1), "too large to be a plan file"),
+        (b'{"format": "redispolicy-plan", "format_version": 1}', "older redispolicy"),
+    ],
+)
 def test_hostile_bytes_are_clean_errors(redis_server, work, capsys, content, says):
     plan = work / "hostile.plan"
     plan.write_bytes(content)
@@ -197,6 +237,7 @@ def test_changed_value_in_a_resigned_plan_is_refused(redis_server, work, capsys)
         for c in doc["changes"]:
             if c["parameter"] == "maxmemory":
                 c["after"] = c["send"] = "1"
+
     _edit(plan, bump, True)
     code, out, err = _apply(plan, redis_server, capsys)
     _assert_refused(code, out, err, redis_server, before)
@@ -204,10 +245,12 @@ def test_changed_value_in_a_resigned_plan_is_refused(redis_server, work, capsys)
 
 
 def test_plan_naming_a_subset_of_the_policy_files_is_refused(redis_server, work, capsys):
-    (work / "policies" / "base.yaml").write_text("apiVersion: redispolicy/v1\nkind: RedisPolicy\n"
-                                                 "config:\n  hz: 20\n")
-    (work / "policies" / "test.yaml").write_text(POLICY.replace("environment: test\n",
-                                                                "environment: test\nextends: [base.yaml]\n"))
+    (work / "policies" / "base.yaml").write_text(
+        "apiVersion: redispolicy/v1\nkind: RedisPolicy\nconfig:\n  hz: 20\n"
+    )
+    (work / "policies" / "test.yaml").write_text(
+        POLICY.replace("environment: test\n", "environment: test\nextends: [base.yaml]\n")
+    )
     plan = _plan(redis_server, capsys)
     before = _config(redis_server)
     _edit(plan, lambda doc: doc["policy"].update(files=doc["policy"]["files"][1:]), True)
@@ -223,8 +266,10 @@ def test_plan_naming_a_file_outside_the_policy_dir_is_refused(redis_server, work
     outside.write_text(POLICY)
 
     def point_outside(doc):
-        doc["policy"]["files"] = [{"path": "policies/../elsewhere.yaml",
-                                   "sha256": doc["policy"]["files"][0]["sha256"]}]
+        doc["policy"]["files"] = [
+            {"path": "policies/../elsewhere.yaml", "sha256": doc["policy"]["files"][0]["sha256"]}
+        ]
+
     _edit(plan, point_outside, True)
     code, out, err = _apply(plan, redis_server, capsys)
     _assert_refused(code, out, err, redis_server, before)
@@ -232,7 +277,9 @@ def test_plan_naming_a_file_outside_the_policy_dir_is_refused(redis_server, work
 
 
 # -- 4. dangerous parameters need the policy's opt-in ----------------------------------------------------
-def test_dangerous_parameter_is_applied_only_with_opt_in_and_shown_as_such(redis_server_factory, work, capsys):
+def test_dangerous_parameter_is_applied_only_with_opt_in_and_shown_as_such(
+    redis_server_factory, work, capsys
+):
     server = redis_server_factory.start(extra_args=("--enable-protected-configs", "yes"))
     try:
         target = work / "rdb"
@@ -242,7 +289,9 @@ def test_dangerous_parameter_is_applied_only_with_opt_in_and_shown_as_such(redis
         code, out, err = _cli(capsys, "plan", "-e", "test", "--url", server.url, "--no-keys")
         assert code == 1 and "[config-dangerous]" in out + err and "allow_dangerous: [dir]" in out + err
         (work / "policies" / "test.yaml").write_text(body + "allow_dangerous: [dir]\n")
-        code, out, err = _cli(capsys, "plan", "-e", "test", "--url", server.url, "--no-keys", "--out", "d.plan")
+        code, out, err = _cli(
+            capsys, "plan", "-e", "test", "--url", server.url, "--no-keys", "--out", "d.plan"
+        )
         assert code == 0 and "⚠ dangerous" in out, out + err
         doc = json.loads(Path("d.plan").read_text())
         assert [c["dangerous"] for c in doc["changes"] if c["parameter"] == "dir"] == [True]
@@ -295,7 +344,8 @@ def test_apply_against_a_replica_is_a_clean_refusal_with_an_audit_record(redis_s
 def test_drift_since_plan_refuses_a_tampered_plan(redis_server, work, capsys):
     plan = _plan(redis_server, capsys)
     _edit(plan, lambda doc: doc["target"].update(run_id="0" * 40), False)
-    code, out, err = _cli(capsys, "drift", "-e", "test", "--url", redis_server.url, "--since-plan", str(plan),
-                          "--no-keys")
+    code, out, err = _cli(
+        capsys, "drift", "-e", "test", "--url", redis_server.url, "--since-plan", str(plan), "--no-keys"
+    )
     assert code == 1 and "the signature does not match" in err, out + err
     assert "Traceback" not in err and "internal error" not in err

@@ -43,8 +43,12 @@ class Pooled:
 # on every matrix server (Redis 6.0 .. 8.0, Valkey 8.1) under the same name.
 POOL = (
     Pooled("maxmemory", ("0", "1073741824"), {"1073741824": "1gb"}, {"1073741824": "1024mb"}),
-    Pooled("maxmemory-policy", ("noeviction", "allkeys-lru"), {"allkeys-lru": "ALLKEYS-LRU"},
-           {"allkeys-lru": "ALLKEYS-LRU"}),
+    Pooled(
+        "maxmemory-policy",
+        ("noeviction", "allkeys-lru"),
+        {"allkeys-lru": "ALLKEYS-LRU"},
+        {"allkeys-lru": "ALLKEYS-LRU"},
+    ),
     Pooled("hz", ("10", "20")),
     Pooled("timeout", ("0", "300")),
     Pooled("maxmemory-samples", ("5", "10")),
@@ -125,7 +129,9 @@ def _restart_in_place(server: redis_servers.RedisServer) -> None:
         redis_servers.free_port = saved
 
 
-def _check(server: redis_servers.RedisServer, work: Path, capsys: pytest.CaptureFixture[str], sc: Scenario) -> None:
+def _check(
+    server: redis_servers.RedisServer, work: Path, capsys: pytest.CaptureFixture[str], sc: Scenario
+) -> None:
     audit_log = work / "audit.log"
 
     # Reset: every pool parameter to this example's starting value, whatever earlier examples did.
@@ -136,14 +142,17 @@ def _check(server: redis_servers.RedisServer, work: Path, capsys: pytest.Capture
     assert raw_start == sc.start
     client.delete("redispolicy:apply-lock")
 
-    body = "config:\n" + "".join(f"  {n}: {_yaml(BY_NAME[n].spell.get(v, v))}\n" for n, v in sc.policy.items())
+    body = "config:\n" + "".join(
+        f"  {n}: {_yaml(BY_NAME[n].spell.get(v, v))}\n" for n, v in sc.policy.items()
+    )
     plan_file = make_plan(write_policy(work, body), server.url, capsys)
     doc = json.loads(plan_file.read_text())
     here = _server_names(server)
     touched = {n for n, v in sc.policy.items() if v != sc.start[n]}
     assert {c["parameter"] for c in doc["changes"]} == {here[n] for n in touched}
-    assert {c["parameter"]: (c["action"], c["before"]) for c in doc["changes"]} == \
-        {here[n]: ("set", sc.start[n]) for n in touched}
+    assert {c["parameter"]: (c["action"], c["before"]) for c in doc["changes"]} == {
+        here[n]: ("set", sc.start[n]) for n in touched
+    }
 
     if sc.restart:
         _restart_in_place(server)
@@ -152,8 +161,11 @@ def _check(server: redis_servers.RedisServer, work: Path, capsys: pytest.Capture
         client.config_set(name, value)
     raw_mid = _read(client)
 
-    expected_moved = {f"{here[n]}: planned from {_show(raw_start[n])}, now {_show(raw_mid[n])}"
-                      for n in touched if raw_mid[n] != raw_start[n]}
+    expected_moved = {
+        f"{here[n]}: planned from {_show(raw_start[n])}, now {_show(raw_mid[n])}"
+        for n in touched
+        if raw_mid[n] != raw_start[n]
+    }
     refuse = sc.restart or bool(expected_moved)
     no_move = {n for n in touched if n in sc.oob and raw_mid[n] == raw_start[n]}
     if currently_in_test_context():  # what the examples covered: --hypothesis-show-statistics
@@ -164,8 +176,20 @@ def _check(server: redis_servers.RedisServer, work: Path, capsys: pytest.Capture
         if set(sc.oob) - touched and not expected_moved and not sc.restart:
             event("only untouched parameters moved")
 
-    code = run(["apply", str(plan_file), "--url", server.url, "--audit-log", str(audit_log),
-                "--lock-timeout", "0", "-o", sc.output])
+    code = run(
+        [
+            "apply",
+            str(plan_file),
+            "--url",
+            server.url,
+            "--audit-log",
+            str(audit_log),
+            "--lock-timeout",
+            "0",
+            "-o",
+            sc.output,
+        ]
+    )
     captured = capsys.readouterr()
     raw_end = _read(client)
     assert "Traceback" not in captured.err and "internal error" not in captured.err, captured.err
@@ -177,7 +201,9 @@ def _check(server: redis_servers.RedisServer, work: Path, capsys: pytest.Capture
     else:
         lines = {ln[4:] for ln in captured.out.splitlines() if ln.startswith("  - ")}
         status = None
-    restart_lines = {ln for ln in lines if ln.startswith("the server restarted or is another server: run_id was ")}
+    restart_lines = {
+        ln for ln in lines if ln.startswith("the server restarted or is another server: run_id was ")
+    }
     assert bool(restart_lines) == sc.restart, captured.out
     assert lines - restart_lines == expected_moved, captured.out
 
@@ -196,7 +222,9 @@ def _check(server: redis_servers.RedisServer, work: Path, capsys: pytest.Capture
     assert entry["result"] == ("stale" if refuse else "applied" if touched else "nothing")
 
 
-PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+PROPERTY = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 DEFAULTS = {p.name: p.values[0] for p in POOL}
 
 
@@ -205,19 +233,30 @@ DEFAULTS = {p.name: p.values[0] for p in POOL}
 # A touched parameter moved to exactly the planned value: still a move (the review saw another start).
 @example(sc=Scenario(DEFAULTS, {"hz": "20"}, {"hz": "20"}))
 # Out-of-band writes of the current value, and of an equivalent spelling of it: no move.
-@example(sc=Scenario({**DEFAULTS, "maxmemory": "1073741824", "notify-keyspace-events": "xE"},
-                     {"maxmemory": "0", "notify-keyspace-events": "", "timeout": "300"},
-                     {"maxmemory": "1024mb", "notify-keyspace-events": "Ex", "timeout": "0"}, output="text"))
+@example(
+    sc=Scenario(
+        {**DEFAULTS, "maxmemory": "1073741824", "notify-keyspace-events": "xE"},
+        {"maxmemory": "0", "notify-keyspace-events": "", "timeout": "300"},
+        {"maxmemory": "1024mb", "notify-keyspace-events": "Ex", "timeout": "0"},
+        output="text",
+    )
+)
 # Only parameters the plan does not touch moved (one the policy names but already matched): applies.
 @example(sc=Scenario(DEFAULTS, {"hz": "10", "timeout": "300"}, {"hz": "20", "slowlog-max-len": "256"}))
 # Several touched parameters moved at once: all of them are named.
-@example(sc=Scenario(DEFAULTS, {"hz": "20", "maxmemory": "1gb", "lazyfree-lazy-expire": "yes"},
-                     {"hz": "20", "maxmemory": "1073741824", "lazyfree-lazy-expire": "YES", "timeout": "300"},
-                     output="text"))
+@example(
+    sc=Scenario(
+        DEFAULTS,
+        {"hz": "20", "maxmemory": "1gb", "lazyfree-lazy-expire": "yes"},
+        {"hz": "20", "maxmemory": "1073741824", "lazyfree-lazy-expire": "YES", "timeout": "300"},
+        output="text",
+    )
+)
 # Restarted, nothing else moved.
 @example(sc=Scenario(DEFAULTS, {"maxmemory-samples": "10"}, {}, restart=True))
 def test_apply_refuses_exactly_when_a_touched_parameter_moved_or_the_server_restarted(
-        matrix_server, isolated, capsys, sc):
+    matrix_server, isolated, capsys, sc
+):
     _check(matrix_server, isolated, capsys, sc)
 
 
@@ -226,7 +265,9 @@ def test_restart_alone_refuses_even_an_empty_plan(matrix_server, isolated, capsy
     _check(matrix_server, isolated, capsys, Scenario(DEFAULTS, {"hz": "10"}, {}, restart=True))
 
 
-def test_another_server_is_refused_naming_both_addresses(matrix_server, redis_server_factory, isolated, capsys):
+def test_another_server_is_refused_naming_both_addresses(
+    matrix_server, redis_server_factory, isolated, capsys
+):
     """A plan made on one server and applied (via --url) to another at the same values: refused, as the
     plan is bound to its target's address (and run_id: a restart at the same address is stale)."""
     other = redis_server_factory.start(matrix_server.spec)
@@ -235,8 +276,10 @@ def test_another_server_is_refused_naming_both_addresses(matrix_server, redis_se
         code = run(["apply", str(plan_file), "--url", other.url, "-o", "json"])
         err = capsys.readouterr().err
         assert code == 1
-        assert (f"the plan was made for 127.0.0.1:{matrix_server.port}, but this run reaches "
-                f"127.0.0.1:{other.port}") in err
+        assert (
+            f"the plan was made for 127.0.0.1:{matrix_server.port}, but this run reaches "
+            f"127.0.0.1:{other.port}"
+        ) in err
         assert other.client().config_get("hz")["hz"] == "10"
         assert matrix_server.client().config_get("hz")["hz"] == "10"
     finally:

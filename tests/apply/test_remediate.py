@@ -135,14 +135,17 @@ def _remediate(d: Path, url: str, capsys, *extra: str) -> tuple[int, dict]:
     return code, json.loads(out)
 
 
-def test_dry_run_counts_exactly_and_changes_nothing_then_execute_fixes_exactly_those(matrix_server, tmp_path,
-                                                                                     capsys):
+def test_dry_run_counts_exactly_and_changes_nothing_then_execute_fixes_exactly_those(
+    matrix_server, tmp_path, capsys
+):
     d = _write(tmp_path)
     _seed(matrix_server)
     time.sleep(2.1)  # every key now idle >= 2 s: remediation must not reset that on keys it leaves alone
     before = _pttls(matrix_server)
     truth = _truth(before)
-    assert truth["ocr"]["no_ttl"] == 2 * 80 and truth["tmp"]["over_max"] == 2 * 40  # the seed is what we think
+    assert (
+        truth["ocr"]["no_ttl"] == 2 * 80 and truth["tmp"]["over_max"] == 2 * 40
+    )  # the seed is what we think
 
     code, dry = _remediate(d, matrix_server.url, capsys)
     assert code == 0 and dry["mode"] == "dry_run" and dry["result"] == "dry_run"
@@ -154,8 +157,9 @@ def test_dry_run_counts_exactly_and_changes_nothing_then_execute_fixes_exactly_t
 
     code, done = _remediate(d, matrix_server.url, capsys, "--execute")
     assert code == 0 and done["result"] == "done" and done["complete"] is True
-    expected_method = ("expire-nx-lt" if conditional_expire(matrix_server.product, matrix_server.version)
-                       else "lua")
+    expected_method = (
+        "expire-nx-lt" if conditional_expire(matrix_server.product, matrix_server.version) else "lua"
+    )
     assert done["method"] == expected_method
     assert _by_class(done) == truth
     after = _pttls(matrix_server)
@@ -187,8 +191,16 @@ def _stage(server, classes, execute: bool, conditional: bool, **kw) -> Remediati
         return clients[db]
 
     dbs = sorted(int(n[2:]) for n in server.client().info("keyspace"))
-    return Remediation(client_for, classes, dbs, execute, conditional, target=server.address,
-                       run_id=server.client().info("server")["run_id"], **kw)
+    return Remediation(
+        client_for,
+        classes,
+        dbs,
+        execute,
+        conditional,
+        target=server.address,
+        run_id=server.client().info("server")["run_id"],
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("conditional", [True, False], ids=["expire-nx-lt", "lua"])
@@ -249,11 +261,14 @@ def test_interrupted_run_resumes_from_its_checkpoint(matrix_server, tmp_path, ca
     assert 0 < cut["scanned"] < len(before)
     partial = _by_class(cut)
     assert sum(v["no_ttl"] + v["over_max"] for v in partial.values()) < sum(
-        v["no_ttl"] + v["over_max"] for v in truth.values())
+        v["no_ttl"] + v["over_max"] for v in truth.values()
+    )
 
     monkeypatch.undo()
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    code, rest = _remediate(d, matrix_server.url, capsys, "--execute", "--resume", "--checkpoint", str(checkpoint))
+    code, rest = _remediate(
+        d, matrix_server.url, capsys, "--execute", "--resume", "--checkpoint", str(checkpoint)
+    )
     assert code == 0 and rest["result"] == "done" and rest["resumed"] is True and rest["complete"] is True
     assert _by_class(rest) == truth  # the checkpoint's counts plus the rest: the exact total
     assert not checkpoint.exists()
@@ -345,7 +360,9 @@ def test_a_refused_key_read_stops_the_pass_and_changes_nothing_unseen(redis_serv
     admin.set("tmp:1", "v")
     admin.execute_command("ACL", "SETUSER", "narrow", "on", ">pw", "~ocr:*", "~redispolicy:*", "+@all")
     url = f"redis://narrow:pw@127.0.0.1:{redis_server.port}/0"
-    code = run(["remediate", "--policy-dir", str(d), "-e", "test", "--url", url, "--execute", "--max-rate", "0"])
+    code = run(
+        ["remediate", "--policy-dir", str(d), "-e", "test", "--url", url, "--execute", "--max-rate", "0"]
+    )
     out = capsys.readouterr()
     assert code == 1
     assert "NOPERM" in out.out + out.err and "pw@" not in out.out + out.err
@@ -383,10 +400,14 @@ def _untouched(server, keys: set[str]) -> None:
     assert not c.info("commandstats").get("cmdstat_expire")
 
 
-@pytest.mark.parametrize(("body", "rule"), [(ZERO_TTL, "keys-ttl-zero"), (CATCH_ALL, "keys-catch-all")],
-                         ids=["zero-ttl", "catch-all"])
-def test_the_cli_refuses_a_zero_ttl_and_a_catch_all_and_every_key_survives(matrix_server, tmp_path, capsys, body,
-                                                                          rule):
+@pytest.mark.parametrize(
+    ("body", "rule"),
+    [(ZERO_TTL, "keys-ttl-zero"), (CATCH_ALL, "keys-catch-all")],
+    ids=["zero-ttl", "catch-all"],
+)
+def test_the_cli_refuses_a_zero_ttl_and_a_catch_all_and_every_key_survives(
+    matrix_server, tmp_path, capsys, body, rule
+):
     """`ttl: {max: 0s}` validated, the dry run said "3 keys would get a TTL" and --execute sent
     EXPIRE key 0 NX, deleting every match. validate, remediate (dry run and --execute) and
     apply --remediate-keys now all refuse it before touching a key."""
@@ -398,8 +419,19 @@ def test_the_cli_refuses_a_zero_ttl_and_a_catch_all_and_every_key_survives(matri
         code = run(["remediate", "--policy-dir", str(d), "-e", "test", "--url", matrix_server.url, *extra])
         out = capsys.readouterr()
         assert code == 1 and rule in out.out, out
-    code = run(["apply", "--policy-dir", str(d), "-e", "test", "--url", matrix_server.url, "--auto-approve",
-                "--remediate-keys"])
+    code = run(
+        [
+            "apply",
+            "--policy-dir",
+            str(d),
+            "-e",
+            "test",
+            "--url",
+            matrix_server.url,
+            "--auto-approve",
+            "--remediate-keys",
+        ]
+    )
     assert code == 1 and rule in capsys.readouterr().out
     _untouched(matrix_server, keys)
 
@@ -410,11 +442,17 @@ def test_the_stage_refuses_the_whole_pass_for_a_policy_built_in_code(matrix_serv
     if conditional and not conditional_expire(matrix_server.product, matrix_server.version):
         pytest.skip("EXPIRE NX/LT needs Redis >= 7.0")
     keys = _no_ttl_keys(matrix_server)
-    for pattern, ttl, match in [("ocr:*", 0, "ttl.max 0 s"), ("ocr:*", -5, "ttl.max -5 s"),
-                                ("[^]*", 3600, "matches every key"), ("*[^]", 3600, "matches every key"),
-                                ("[^]**", 3600, "matches every key")]:
-        classes = (KeyClass("ok", "ok:*", Location("p.yaml"), ttl_max=60, remediate=True),
-                   KeyClass("c", pattern, Location("p.yaml"), ttl_max=ttl, remediate=True))
+    for pattern, ttl, match in [
+        ("ocr:*", 0, "ttl.max 0 s"),
+        ("ocr:*", -5, "ttl.max -5 s"),
+        ("[^]*", 3600, "matches every key"),
+        ("*[^]", 3600, "matches every key"),
+        ("[^]**", 3600, "matches every key"),
+    ]:
+        classes = (
+            KeyClass("ok", "ok:*", Location("p.yaml"), ttl_max=60, remediate=True),
+            KeyClass("c", pattern, Location("p.yaml"), ttl_max=ttl, remediate=True),
+        )
         for execute in (False, True):
             with pytest.raises(RedispolicyError, match=match) as err:
                 _stage(matrix_server, classes, execute, conditional).run()

@@ -26,9 +26,12 @@ RECORD_KEYS = {"time", "user", "host", "environment", "target", "plan_fingerprin
 @pytest.fixture
 def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TEST_PW", SECRET)
-    write_policy(tmp_path, "config:\n  requirepass: ${TEST_PW}\n  maxmemory: 1gb\n"
-                           f"audit:\n  log: {tmp_path / 'audit' / 'apply.log'}\n"
-                           f"  stream:\n    key: {STREAM}\n    maxlen: 100\n")
+    write_policy(
+        tmp_path,
+        "config:\n  requirepass: ${TEST_PW}\n  maxmemory: 1gb\n"
+        f"audit:\n  log: {tmp_path / 'audit' / 'apply.log'}\n"
+        f"  stream:\n    key: {STREAM}\n    maxlen: 100\n",
+    )
     return tmp_path
 
 
@@ -77,8 +80,20 @@ def test_secret_is_applied_and_appears_nowhere(matrix_server, work, capsys):
     for fmt in ("text", "json"):
         srv.reset()
         plan = work / f"test-{fmt}.plan"
-        code, out, err = cli(capsys, "plan", "--policy-dir", policies, "-e", "test", "--url", url,
-                              "--out", str(plan), "-o", fmt)
+        code, out, err = cli(
+            capsys,
+            "plan",
+            "--policy-dir",
+            policies,
+            "-e",
+            "test",
+            "--url",
+            url,
+            "--out",
+            str(plan),
+            "-o",
+            fmt,
+        )
         assert code == 0, out + err
         outputs += [out, err, plan.read_text()]
         code, out, err = cli(capsys, "apply", str(plan), "--url", url, "-o", fmt, "-v")
@@ -88,16 +103,32 @@ def test_secret_is_applied_and_appears_nowhere(matrix_server, work, capsys):
         if fmt == "json":
             report = json.loads(out)
             by_name = {c["parameter"]: c for c in report["applied"]}
-            assert by_name["requirepass"] == {"parameter": "requirepass", "before": "(sensitive)",
-                                              "after": "(sensitive)", "sensitive": True}
+            assert by_name["requirepass"] == {
+                "parameter": "requirepass",
+                "before": "(sensitive)",
+                "after": "(sensitive)",
+                "sensitive": True,
+            }
             assert report["now_live"]["requirepass"] == "(sensitive)"
         else:
             assert "requirepass" in out and "(sensitive value changed)" in out
         srv.applied()
 
         srv.reset()
-        code, out, err = cli(capsys, "apply", "--policy-dir", policies, "-e", "test", "--url", url,
-                              "--auto-approve", "-o", fmt, "-v")
+        code, out, err = cli(
+            capsys,
+            "apply",
+            "--policy-dir",
+            policies,
+            "-e",
+            "test",
+            "--url",
+            url,
+            "--auto-approve",
+            "-o",
+            fmt,
+            "-v",
+        )
         applies += 1
         assert code == 0, out + err
         outputs += [out, err]
@@ -119,8 +150,12 @@ def test_secret_is_applied_and_appears_nowhere(matrix_server, work, capsys):
         changes = {c["parameter"]: c for c in rec["changes"]}
         assert changes["requirepass"]["sensitive"] is True
         assert changes["requirepass"]["before"] == changes["requirepass"]["after"] == "(sensitive)"
-        assert changes["maxmemory"] == {"parameter": "maxmemory", "before": "0", "after": "1073741824",
-                                        "sensitive": False}
+        assert changes["maxmemory"] == {
+            "parameter": "maxmemory",
+            "before": "0",
+            "after": "1073741824",
+            "sensitive": False,
+        }
 
     # The stream holds the same records, capped, and no secret either.
     entries = srv.client().xrange(STREAM)
@@ -137,7 +172,9 @@ def test_refusals_about_a_secret_do_not_show_it(matrix_server, work, capsys, mon
     outputs: list[str] = []
     srv.reset()
     plan = work / "test.plan"
-    assert cli(capsys, "plan", "--policy-dir", policies, "-e", "test", "--url", url, "--out", str(plan))[0] == 0
+    assert (
+        cli(capsys, "plan", "--policy-dir", policies, "-e", "test", "--url", url, "--out", str(plan))[0] == 0
+    )
 
     # 1. The environment now holds another value than the one reviewed.
     monkeypatch.setenv("TEST_PW", OTHER)

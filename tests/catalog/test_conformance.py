@@ -30,14 +30,22 @@ def _server_view(server: Any) -> tuple[ServerCatalog, Any]:
 
 
 def _names_message(server: Any, view: ServerCatalog, extra: set[str], missing: set[str], what: str) -> str:
-    lines = [f"{server.name} ({view.product} {view.version}, tls={view.tls}): {what} differs from the catalog"]
+    lines = [
+        f"{server.name} ({view.product} {view.version}, tls={view.tls}): {what} differs from the catalog"
+    ]
     if extra:
-        lines.append(f"  the server has {len(extra)} names the catalog does not know for this version: "
-                     + ", ".join(sorted(extra)))
+        lines.append(
+            f"  the server has {len(extra)} names the catalog does not know for this version: "
+            + ", ".join(sorted(extra))
+        )
     if missing:
-        lines.append(f"  {len(missing)} catalog names are missing from the server: " + ", ".join(sorted(missing)))
-    lines.append("  record the difference in tools/catalog-overrides.yaml (with evidence) and rerun "
-                 "tools/gen_catalog.py")
+        lines.append(
+            f"  {len(missing)} catalog names are missing from the server: " + ", ".join(sorted(missing))
+        )
+    lines.append(
+        "  record the difference in tools/catalog-overrides.yaml (with evidence) and rerun "
+        "tools/gen_catalog.py"
+    )
     return "\n".join(lines)
 
 

@@ -25,10 +25,21 @@ def invalid(name: str, text: str) -> None:
 
 
 # -- booleans --------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("text", "expected"), [
-    ("yes", "yes"), ("no", "no"), ("YES", "yes"), ("No", "no"),
-    ("true", "yes"), ("True", "yes"), ("false", "no"), ("on", "yes"), ("off", "no"), ("Off", "no"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("yes", "yes"),
+        ("no", "no"),
+        ("YES", "yes"),
+        ("No", "no"),
+        ("true", "yes"),
+        ("True", "yes"),
+        ("false", "no"),
+        ("on", "yes"),
+        ("off", "no"),
+        ("Off", "no"),
+    ],
+)
 def test_bool(text: str, expected: str) -> None:
     assert norm("appendonly", text) == expected
 
@@ -48,30 +59,42 @@ def test_enum_case_insensitive() -> None:
     invalid("appendfsync", "yes")
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("relative", "yes"), ("RELATIVE", "yes"), ("yes", "yes"), ("no", "no"), ("absolute", "absolute"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("relative", "yes"),
+        ("RELATIVE", "yes"),
+        ("yes", "yes"),
+        ("no", "no"),
+        ("absolute", "absolute"),
+    ],
+)
 def test_oom_score_adj_synonyms(text: str, expected: str) -> None:
     """Redis reads 'relative' back as 'yes' (they are the same setting)."""
     assert norm("oom-score-adj", text) == expected
 
 
 def test_enum_flags_are_order_free() -> None:
-    assert norm("shutdown-on-sigterm", "now nosave") == norm("shutdown-on-sigterm", "NOSAVE NOW") == "nosave now"
+    assert (
+        norm("shutdown-on-sigterm", "now nosave") == norm("shutdown-on-sigterm", "NOSAVE NOW") == "nosave now"
+    )
     assert norm("shutdown-on-sigterm", "default") == "default"
     invalid("shutdown-on-sigterm", "")
     invalid("shutdown-on-sigterm", "save later")
 
 
 # -- save --------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("text", "expected"), [
-    ("3600 1 300 100", "3600 1 300 100"),
-    ("3600  1   300 100", "3600 1 300 100"),
-    ("  3600 1\t300 100 ", "3600 1 300 100"),
-    ("900 0", "900 0"),
-    ("", ""),
-    ('""', ""),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("3600 1 300 100", "3600 1 300 100"),
+        ("3600  1   300 100", "3600 1 300 100"),
+        ("  3600 1\t300 100 ", "3600 1 300 100"),
+        ("900 0", "900 0"),
+        ("", ""),
+        ('""', ""),
+    ],
+)
 def test_save(text: str, expected: str) -> None:
     assert norm("save", text) == expected
 
@@ -89,7 +112,11 @@ def test_notify_order_free() -> None:
 
 def test_notify_a_expands_to_every_class() -> None:
     """'AKE' (how Redis reports all events) equals the classes spelled out."""
-    assert norm("notify-keyspace-events", "AKE") == norm("notify-keyspace-events", "g$lshzxetdKE") == "g$lshzxetdKE"
+    assert (
+        norm("notify-keyspace-events", "AKE")
+        == norm("notify-keyspace-events", "g$lshzxetdKE")
+        == "g$lshzxetdKE"
+    )
     assert notify_flags("A") == frozenset("g$lshzxetd")
     # 'n' (new key) and 'm' (key miss) are not part of 'A'
     assert not {"n", "m"} & notify_flags("A")
@@ -107,15 +134,19 @@ def test_notify_disabled_and_invalid() -> None:
 
 # -- client-output-buffer-limit -------------------------------------------------------------------------
 def test_client_output_buffer_limit() -> None:
-    assert norm("client-output-buffer-limit", "normal 0 0 0 slave 256mb 64mb 60 pubsub 32mb 8mb 60") == \
-        "normal 0 0 0 replica 268435456 67108864 60 pubsub 33554432 8388608 60"
+    assert (
+        norm("client-output-buffer-limit", "normal 0 0 0 slave 256mb 64mb 60 pubsub 32mb 8mb 60")
+        == "normal 0 0 0 replica 268435456 67108864 60 pubsub 33554432 8388608 60"
+    )
     assert norm("client-output-buffer-limit", "SLAVE 1gb 1g 0") == "replica 1073741824 1000000000 0"
-    assert norm("client-output-buffer-limit", "replica 1kb 1k 5") == norm("client-output-buffer-limit",
-                                                                         "slave 1024 1000 5")
+    assert norm("client-output-buffer-limit", "replica 1kb 1k 5") == norm(
+        "client-output-buffer-limit", "slave 1024 1000 5"
+    )
 
 
-@pytest.mark.parametrize("text", ["", "replica 1gb 1gb", "master 1 1 1", "normal 0 0 -1", "normal 1tb 0 0",
-                                  "normal 0 0 0 pubsub"])
+@pytest.mark.parametrize(
+    "text", ["", "replica 1gb 1gb", "master 1 1 1", "normal 0 0 -1", "normal 1tb 0 0", "normal 0 0 0 pubsub"]
+)
 def test_client_output_buffer_limit_rejects(text: str) -> None:
     invalid("client-output-buffer-limit", text)
 
@@ -132,9 +163,17 @@ def test_memory() -> None:
     invalid("client-query-buffer-limit", "1m")  # below its minimum of 1mb
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("10%", "10%"), ("100%", "100%"), ("0%", "0"), ("0", "0"), ("1gb", "1073741824"), ("64mb", "67108864"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("10%", "10%"),
+        ("100%", "100%"),
+        ("0%", "0"),
+        ("0", "0"),
+        ("1gb", "1073741824"),
+        ("64mb", "67108864"),
+    ],
+)
 def test_maxmemory_clients(text: str, expected: str) -> None:
     assert norm("maxmemory-clients", text) == expected
 
@@ -145,15 +184,23 @@ def test_maxmemory_clients_rejects(text: str) -> None:
 
 
 # -- integers: Redis's string2ll is strict ---------------------------------------------------------------
-@pytest.mark.parametrize(("name", "text", "expected"), [
-    ("maxmemory-samples", "5", "5"), ("timeout", "0", "0"), ("hz", "10", "10"),
-    ("slowlog-log-slower-than", "-1", "-1"), ("port", "65535", "65535"),
-])
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        ("maxmemory-samples", "5", "5"),
+        ("timeout", "0", "0"),
+        ("hz", "10", "10"),
+        ("slowlog-log-slower-than", "-1", "-1"),
+        ("port", "65535", "65535"),
+    ],
+)
 def test_integer(name: str, text: str, expected: str) -> None:
     assert norm(name, text) == expected
 
 
-@pytest.mark.parametrize("text", ["010", "+1", " 1", "1 ", "1.0", "1e3", "", "-", "-0", "00", "1_000", "0x10", "ten"])
+@pytest.mark.parametrize(
+    "text", ["010", "+1", " 1", "1 ", "1.0", "1e3", "", "-", "-0", "00", "1_000", "0x10", "ten"]
+)
 def test_integer_strictness(text: str) -> None:
     with pytest.raises(ValueError):
         norm("timeout", text)

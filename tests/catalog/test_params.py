@@ -46,7 +46,10 @@ def test_params_carry_version_ranges() -> None:
     p = catalog().params["maxmemory"]
     assert p.versions == {"redis": (("6.0", None),), "valkey": (("7.2", None),)}
     assert p.exists_in("redis", "6.0.16") and p.exists_in("valkey", "8.1.1")
-    assert catalog().params["io-threads-do-reads"].versions == {"redis": (("6.0", "8.0"),), "valkey": (("7.2", "8.1"),)}
+    assert catalog().params["io-threads-do-reads"].versions == {
+        "redis": (("6.0", "8.0"),),
+        "valkey": (("7.2", "8.1"),),
+    }
 
 
 # -- for_server: existence -------------------------------------------------------------
@@ -86,9 +89,14 @@ def test_later_additions_and_their_kinds() -> None:
     assert r80.exists("replica-full-sync-buffer-limit") and not r74.exists("replica-full-sync-buffer-limit")
     assert cat.params["replica-full-sync-buffer-limit"].kind == "memory"
     assert cat.params["cluster-compatibility-sample-ratio"].kind == "integer"
-    assert (cat.params["cluster-compatibility-sample-ratio"].min, cat.params["cluster-compatibility-sample-ratio"].max) == (0, 100)
+    assert (
+        cat.params["cluster-compatibility-sample-ratio"].min,
+        cat.params["cluster-compatibility-sample-ratio"].max,
+    ) == (0, 100)
     v81 = cat.for_server("valkey", "8.1.1")
-    assert v81.exists("rdb-version-check") and not cat.for_server("valkey", "8.0.1").exists("rdb-version-check")
+    assert v81.exists("rdb-version-check") and not cat.for_server("valkey", "8.0.1").exists(
+        "rdb-version-check"
+    )
     assert cat.params["rdb-version-check"].enum == ("strict", "relaxed")
     assert v81.exists("cluster-manual-failover-timeout")
     # from release notes only: a Valkey 8.0 parameter Redis adopted in 8.6
@@ -188,7 +196,9 @@ def test_identify_from_info() -> None:
     assert identify(valkey) == ("valkey", "8.1.1")
 
 
-@pytest.mark.parametrize(("text", "expected"), [("7.0.15", (7, 0)), ("8.1", (8, 1)), ("255.255.255", (255, 255))])
+@pytest.mark.parametrize(
+    ("text", "expected"), [("7.0.15", (7, 0)), ("8.1", (8, 1)), ("255.255.255", (255, 255))]
+)
 def test_parse_version(text: str, expected: tuple[int, int]) -> None:
     assert parse_version(text) == expected
 
@@ -272,8 +282,13 @@ def test_params_json_is_what_the_generator_makes() -> None:
 
 def test_the_generator_needs_nothing_outside_the_repository(tmp_path: Path) -> None:
     # run from elsewhere: the old default was a path relative to the working directory
-    done = subprocess.run([sys.executable, str(ROOT / "tools" / "gen_catalog.py"), "--check"],
-                          cwd=tmp_path, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "gen_catalog.py"), "--check"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert "is up to date" in done.stdout
 
@@ -287,7 +302,9 @@ def test_overrides_are_checked_against_their_base() -> None:
         gen.apply_entry(base, {"added": {"maxmemory": {"kind": "memory"}}}, "redis 9.9")
     with pytest.raises(gen.OverrideError, match="lists it already"):
         gen.apply_entry(base, {"listed": ["maxmemory"]}, "redis 9.9")
-    out = gen.apply_entry(base, {"added": {"maxmem": {"alias_of": "maxmemory"}}, "unlisted": ["maxmemory"]}, "x")
+    out = gen.apply_entry(
+        base, {"added": {"maxmem": {"alias_of": "maxmemory"}}, "unlisted": ["maxmemory"]}, "x"
+    )
     assert out["maxmem"]["alias_of"] == "maxmemory" and out["maxmemory"]["hidden"]
     assert gen.to_ranges(["6.0", "6.2", "7.0", "8.0"], [False, True, True, False]) == [["6.2", "8.0"]]
     assert gen.to_ranges(["6.0", "6.2", "7.0"], [True, False, True]) == [["6.0", "6.2"], ["7.0", None]]

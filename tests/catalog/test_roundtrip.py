@@ -20,11 +20,29 @@ from redispolicy.plan.compare import _merge_cobl
 
 # Changing these would cut the test's own connection or the server's footing.
 UNSAFE = {
-    "port", "tls-port", "bind", "unixsocket", "requirepass", "replicaof", "slaveof",
-    "watchdog-period", "maxclients", "cluster-announce-ip", "rdma-bind", "rdma-port",
-    "tls-cert-file", "tls-key-file", "tls-ca-cert-file", "tls-ca-cert-dir", "tls-dh-params-file",
-    "tls-client-cert-file", "tls-client-key-file", "tls-key-file-pass", "tls-client-key-file-pass",
-    "masteruser", "primaryuser",  # harmless, but their value must be a known ACL user for replicas
+    "port",
+    "tls-port",
+    "bind",
+    "unixsocket",
+    "requirepass",
+    "replicaof",
+    "slaveof",
+    "watchdog-period",
+    "maxclients",
+    "cluster-announce-ip",
+    "rdma-bind",
+    "rdma-port",
+    "tls-cert-file",
+    "tls-key-file",
+    "tls-ca-cert-file",
+    "tls-ca-cert-dir",
+    "tls-dh-params-file",
+    "tls-client-cert-file",
+    "tls-client-key-file",
+    "tls-key-file-pass",
+    "tls-client-key-file-pass",
+    "masteruser",
+    "primaryuser",  # harmless, but their value must be a known ACL user for replicas
 }
 # Policy spellings chosen for what they exercise (units, percent, synonyms, spacing, flags).
 SPELLINGS = {
@@ -131,7 +149,9 @@ def test_keyspace_event_spellings_compare_equal(redis_server, flags):
     client = redis_server.client()
     p = catalog().params["notify-keyspace-events"]
     client.config_set("notify-keyspace-events", normalize(p, flags))
-    assert normalize(p, client.config_get("notify-keyspace-events")["notify-keyspace-events"]) == normalize(p, flags)
+    assert normalize(p, client.config_get("notify-keyspace-events")["notify-keyspace-events"]) == normalize(
+        p, flags
+    )
 
 
 def test_keyspace_new_key_flag_is_lossy_next_to_A(redis_server):
@@ -143,4 +163,6 @@ def test_keyspace_new_key_flag_is_lossy_next_to_A(redis_server):
     assert "n" not in got  # the server's own lossy rendering
     assert normalize(p, got) == normalize(p, "AKEn")
     client.config_set("notify-keyspace-events", "Kn")
-    assert normalize(p, client.config_get("notify-keyspace-events")["notify-keyspace-events"]) == normalize(p, "Kn")
+    assert normalize(p, client.config_get("notify-keyspace-events")["notify-keyspace-events"]) == normalize(
+        p, "Kn"
+    )

@@ -60,19 +60,44 @@ F = "policies/test.yaml"
 
 # (kind, subject, severity, policy line, message or a regex for it)
 EXPECTED: list[tuple[str, str, str, int, str]] = [
-    ("value_drift", "maxmemory-policy", "warning", 8, "maxmemory-policy: live noeviction, policy allkeys-lru"),
+    (
+        "value_drift",
+        "maxmemory-policy",
+        "warning",
+        8,
+        "maxmemory-policy: live noeviction, policy allkeys-lru",
+    ),
     ("restart_pending", "databases", "warning", 9, "databases: live 16, policy 32"),
-    ("value_drift", "requirepass", "warning", 10, "requirepass: the (sensitive) live value differs from the policy"),
+    (
+        "value_drift",
+        "requirepass",
+        "warning",
+        10,
+        "requirepass: the (sensitive) live value differs from the policy",
+    ),
     ("ttl_policy", "cache", "warning", 12, "key class cache (cache:*): 3 no_ttl, 2 ttl_over_max"),
     ("unclassified_keys", "unclassified", "warning", 18, "2 keys match no class"),
-    ("health", "memory_used_percent", "critical", 20,
-     r"re:memory_used_percent 9\d(\.\d)? \(threshold 90\) \d+ of maxmemory 8388608 bytes"),
+    (
+        "health",
+        "memory_used_percent",
+        "critical",
+        20,
+        r"re:memory_used_percent 9\d(\.\d)? \(threshold 90\) \d+ of maxmemory 8388608 bytes",
+    ),
 ]
-FAILING = {"maxmemory-policy", "databases", "requirepass", "cache", "memory_used_percent"}  # at --fail-on critical
+FAILING = {
+    "maxmemory-policy",
+    "databases",
+    "requirepass",
+    "cache",
+    "memory_used_percent",
+}  # at --fail-on critical
 
 
 def matches(message: str, expected: str) -> bool:
-    return re.fullmatch(expected[3:], message) is not None if expected.startswith("re:") else message == expected
+    return (
+        re.fullmatch(expected[3:], message) is not None if expected.startswith("re:") else message == expected
+    )
 
 
 @dataclass
@@ -112,8 +137,11 @@ def seed(server: RedisServer) -> None:
 
 
 @pytest.fixture(scope="module", params=SPECS, ids=[s.name for s in SPECS])
-def seeded(request: pytest.FixtureRequest, redis_server_factory: RedisServerFactory,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+def seeded(
+    request: pytest.FixtureRequest,
+    redis_server_factory: RedisServerFactory,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Seeded]:
     server = redis_server_factory.start(request.param)
     root = tmp_path_factory.mktemp("drift")
     (root / "policies").mkdir()
@@ -147,8 +175,11 @@ def from_json(text: str) -> list[tuple[str, str, str, int, str]]:
     schema = json.loads(resources.files("redispolicy.render").joinpath("schemas/report-v1.json").read_text())
     jsonschema.Draft202012Validator(schema).validate(doc)
     (t,) = doc["targets"]
-    return [(f["kind"], f["subject"], f["severity"], int(f["source"].rsplit(":", 1)[1]), f["message"])
-            for f in t["findings"] if not f["ignored"]]
+    return [
+        (f["kind"], f["subject"], f["severity"], int(f["source"].rsplit(":", 1)[1]), f["message"])
+        for f in t["findings"]
+        if not f["ignored"]
+    ]
 
 
 def from_text(text: str) -> list[tuple[str, str, str, int, str]]:
@@ -180,7 +211,9 @@ def from_github(text: str) -> list[tuple[str, str, str, int, str]]:
         kind = props["title"].removeprefix("redispolicy drift ")
         assert props["file"] == F
         subject = next(e[1] for e in EXPECTED if e[0] == kind and matches(message, e[4]))
-        out.append((kind, subject, {"warning": "warning", "error": "critical"}[level], int(props["line"]), message))
+        out.append(
+            (kind, subject, {"warning": "warning", "error": "critical"}[level], int(props["line"]), message)
+        )
     return out
 
 
@@ -191,9 +224,15 @@ def from_sarif(text: str) -> list[tuple[str, str, str, int, str]]:
     for r in doc["runs"][0]["results"]:
         loc = r["locations"][0]["physicalLocation"]
         assert loc["artifactLocation"]["uri"] == F
-        out.append((r["ruleId"].removeprefix("drift/"), r["properties"]["subject"],
-                    {"warning": "warning", "error": "critical"}[r["level"]], loc["region"]["startLine"],
-                    r["message"]["text"]))
+        out.append(
+            (
+                r["ruleId"].removeprefix("drift/"),
+                r["properties"]["subject"],
+                {"warning": "warning", "error": "critical"}[r["level"]],
+                loc["region"]["startLine"],
+                r["message"]["text"],
+            )
+        )
     return out
 
 
@@ -202,8 +241,9 @@ def from_markdown(text: str) -> list[tuple[str, str, str, int, str]]:
     assert "| health check | value | status | threshold | detail |" in text
     out = []
     for line in text.splitlines():
-        m = re.fullmatch(r"\| \S+ (warning|critical) \| (\w+) \| `([^`]+)` \| (.*) \| `policies/test\.yaml:(\d+)` \|",
-                         line)
+        m = re.fullmatch(
+            r"\| \S+ (warning|critical) \| (\w+) \| `([^`]+)` \| (.*) \| `policies/test\.yaml:(\d+)` \|", line
+        )
         if m:
             out.append((m.group(2), m.group(3), m.group(1), int(m.group(5)), m.group(4).replace("\\|", "|")))
     return out
@@ -215,8 +255,18 @@ def junit_failing(text: str) -> set[str]:
     cases = list(suite)
     names = [c.name for c in cases]
     assert len(names) == len(set(names)), "one case per check"
-    assert {"maxmemory", "maxmemory-policy", "databases", "requirepass", "cache", "blob", "unclassified",
-            "memory_used_percent", "hit_rate_percent", "last_save"} <= set(names)
+    assert {
+        "maxmemory",
+        "maxmemory-policy",
+        "databases",
+        "requirepass",
+        "cache",
+        "blob",
+        "unclassified",
+        "memory_used_percent",
+        "hit_rate_percent",
+        "last_save",
+    } <= set(names)
     failing = {c.name for c in cases if any(isinstance(r, Failure) for r in c.result)}
     assert int(ET.fromstring(text).attrib["failures"]) == len(failing)
     return failing
@@ -225,8 +275,11 @@ def junit_failing(text: str) -> set[str]:
 def prometheus_counts(text: str, port: int) -> dict[str, Any]:
     fams = {f.name: f for f in text_string_to_metric_families(text)}
     inst = f"127.0.0.1:{port}"
-    findings = {s.labels["kind"]: s.value for s in fams["redispolicy_drift_findings"].samples
-                if s.labels["instance"] == inst and s.labels["environment"] == "test"}
+    findings = {
+        s.labels["kind"]: s.value
+        for s in fams["redispolicy_drift_findings"].samples
+        if s.labels["instance"] == inst and s.labels["environment"] == "test"
+    }
     health = {s.labels["check"]: s.value for s in fams["redispolicy_health_status"].samples}
     success = [s.value for s in fams["redispolicy_drift_check_success"].samples]
     last = [s.value for s in fams["redispolicy_drift_last_success_timestamp_seconds"].samples]
@@ -235,8 +288,16 @@ def prometheus_counts(text: str, port: int) -> dict[str, Any]:
 
 def check_prometheus(text: str, port: int) -> None:
     got = prometheus_counts(text, port)
-    assert got["findings"] == {"value_drift": 2, "restart_pending": 1, "protected": 0, "unsupported": 0,
-                               "ttl_policy": 1, "unclassified_keys": 1, "health": 1, "server_restarted": 0}
+    assert got["findings"] == {
+        "value_drift": 2,
+        "restart_pending": 1,
+        "protected": 0,
+        "unsupported": 0,
+        "ttl_policy": 1,
+        "unclassified_keys": 1,
+        "health": 1,
+        "server_restarted": 0,
+    }
     assert got["health"]["memory_used_percent"] == 2
     assert all(v == 0 for k, v in got["health"].items() if k != "memory_used_percent")
     assert got["success"] == [1] and len(got["last"]) == 1
@@ -251,8 +312,13 @@ def assert_exact(got: list[tuple[str, str, str, int, str]]) -> None:
         assert matches(message, want), (message, want)
 
 
-PARSERS = {"json": from_json, "text": from_text, "github": from_github, "sarif": from_sarif,
-           "markdown": from_markdown}
+PARSERS = {
+    "json": from_json,
+    "text": from_text,
+    "github": from_github,
+    "sarif": from_sarif,
+    "markdown": from_markdown,
+}
 
 
 # --- the seeded server, once per format -----------------------------------------------------------
@@ -279,8 +345,10 @@ def test_seeded_drift_prometheus(in_seeded: Seeded, capsys: pytest.CaptureFixtur
 
 
 def test_every_format_from_one_run(in_seeded: Seeded, capsys: pytest.CaptureFixture[str]) -> None:
-    reports = {fmt: Path("out") / f"drift.{fmt}" for fmt in ("text", "json", "markdown", "github", "sarif",
-                                                             "junit", "prometheus")}
+    reports = {
+        fmt: Path("out") / f"drift.{fmt}"
+        for fmt in ("text", "json", "markdown", "github", "sarif", "junit", "prometheus")
+    }
     args = [a for fmt, path in reports.items() for a in ("--report", f"{fmt}={path}")]
     code, out = drift(capsys, "-o", "text", *args, "--textfile-dir", "textfile")
     assert code == 2
@@ -298,11 +366,14 @@ def test_every_format_from_one_run(in_seeded: Seeded, capsys: pytest.CaptureFixt
     assert SECRET not in prom
     check_prometheus(prom, in_seeded.server.port)
     # the same findings: compare the JSON and SARIF views of this one run
-    assert sorted(f[:2] for f in from_json(texts["json"])) == sorted(f[:2] for f in from_sarif(texts["sarif"]))
+    assert sorted(f[:2] for f in from_json(texts["json"])) == sorted(
+        f[:2] for f in from_sarif(texts["sarif"])
+    )
 
 
-def test_step_summary_is_the_markdown(in_seeded: Seeded, capsys: pytest.CaptureFixture[str],
-                                      monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_step_summary_is_the_markdown(
+    in_seeded: Seeded, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     summary = tmp_path / "summary.md"
     summary.write_text("earlier step\n")
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
@@ -332,9 +403,12 @@ unclassified: error
 """
 
 
-def test_in_sync_server_exits_0_with_one_line(matrix_server: RedisServer, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str],
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_in_sync_server_exits_0_with_one_line(
+    matrix_server: RedisServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     c = matrix_server.client()
     c.config_set("maxmemory-policy", "allkeys-lru")
     c.config_set("notify-keyspace-events", "Ex")
@@ -349,8 +423,10 @@ def test_in_sync_server_exits_0_with_one_line(matrix_server: RedisServer, tmp_pa
     assert code == 0, out
     assert out.count("\n") == 1
     ident = f"{matrix_server.product} {matrix_server.version}"
-    assert out == (f"✓ in sync: test · 127.0.0.1:{matrix_server.port} ({ident}, master): "
-                   "config, keys and health match the policy\n")
+    assert out == (
+        f"✓ in sync: test · 127.0.0.1:{matrix_server.port} ({ident}, master): "
+        "config, keys and health match the policy\n"
+    )
     code, md = drift(capsys, "-o", "markdown")
     assert code == 0 and md.count("\n") == 1 and "in sync" in md
     code, js = drift(capsys, "-o", "json")
@@ -374,17 +450,22 @@ def test_in_sync_server_exits_0_with_one_line(matrix_server: RedisServer, tmp_pa
 
 # --- ignore rules ------------------------------------------------------------------------------------------
 def _ignore_policy(until: datetime.date, klass: str = "") -> str:
-    rules = (f"ignore:\n  - parameter: maxmemory-policy\n    reason: migrating to LFU\n    until: {until.isoformat()}\n")
+    rules = f"ignore:\n  - parameter: maxmemory-policy\n    reason: migrating to LFU\n    until: {until.isoformat()}\n"
     if klass:
-        rules += f"  - class: \"{klass}\"\n    reason: legacy writer\n"
-    return ("apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\ntarget:\n  url: ${URL}\n"
-            "config:\n  maxmemory-policy: allkeys-lru\nkeys:\n  - name: cache\n    pattern: \"cache:*\"\n"
-            "    ttl: {max: 1h}\n" + rules)
+        rules += f'  - class: "{klass}"\n    reason: legacy writer\n'
+    return (
+        "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\ntarget:\n  url: ${URL}\n"
+        'config:\n  maxmemory-policy: allkeys-lru\nkeys:\n  - name: cache\n    pattern: "cache:*"\n'
+        "    ttl: {max: 1h}\n" + rules
+    )
 
 
-def test_ignore_rules_hide_until_they_expire(redis_server: RedisServer, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ignore_rules_hide_until_they_expire(
+    redis_server: RedisServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     c = redis_server.client()
     c.set("cache:1", "v")  # no TTL: a ttl_policy finding
     (tmp_path / "policies").mkdir()
@@ -404,10 +485,17 @@ def test_ignore_rules_hide_until_they_expire(redis_server: RedisServer, tmp_path
     assert found[("value_drift", "maxmemory-policy")]["ignore_reason"] == "migrating to LFU"
     assert found[("ttl_policy", "cache")]["ignore_reason"] == "legacy writer"
     assert all(f["ignored"] and not f["failing"] for f in found.values())
-    assert doc["summary"]["ignored"] == 2 and doc["summary"]["findings"] == 0 and doc["summary"]["drift"] is False
+    assert (
+        doc["summary"]["ignored"] == 2
+        and doc["summary"]["findings"] == 0
+        and doc["summary"]["drift"] is False
+    )
     code, text = drift(capsys)
     assert code == 0
-    assert "  - ignored (migrating to LFU): value_drift: maxmemory-policy: live noeviction, policy allkeys-lru" in text
+    assert (
+        "  - ignored (migrating to LFU): value_drift: maxmemory-policy: live noeviction, policy allkeys-lru"
+        in text
+    )
     assert text.rstrip().endswith("✓ in sync: 1 target(s); 2 ignored")
     code, xml = drift(capsys, "-o", "junit")
     (suite,) = list(JUnitXml.fromstring(xml))
@@ -426,14 +514,19 @@ def test_ignore_rules_hide_until_they_expire(redis_server: RedisServer, tmp_path
     doc = json.loads(out)
     assert code == 2
     assert sorted((f["kind"], f["subject"], f["ignored"]) for f in doc["targets"][0]["findings"]) == [
-        ("ttl_policy", "cache", False), ("value_drift", "maxmemory-policy", False)]
+        ("ttl_policy", "cache", False),
+        ("value_drift", "maxmemory-policy", False),
+    ]
     assert doc["summary"]["ignored"] == 0
 
 
 # --- --fail-on ---------------------------------------------------------------------------------------------
-def test_fail_on_warning_includes_health_warnings(redis_server: RedisServer, tmp_path: Path,
-                                                  capsys: pytest.CaptureFixture[str],
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fail_on_warning_includes_health_warnings(
+    redis_server: RedisServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     c = redis_server.client()
     c.set("a", "1")
     c.get("a")  # one hit
@@ -441,14 +534,17 @@ def test_fail_on_warning_includes_health_warnings(redis_server: RedisServer, tmp
     (tmp_path / "policies").mkdir()
     (tmp_path / F).write_text(
         "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\ntarget:\n  url: ${URL}\n"
-        "health:\n  hit_rate_percent: {warning_below: 60, critical_below: 10}\n")
+        "health:\n  hit_rate_percent: {warning_below: 60, critical_below: 10}\n"
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("URL", redis_server.url)
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     code, out = drift(capsys, "--no-keys")
     assert code == 0, out
-    assert "  warning health: hit_rate_percent 50 (threshold 60) over the server's lifetime (2 lookups)  " \
-           "policies/test.yaml:7" in out
+    assert (
+        "  warning health: hit_rate_percent 50 (threshold 60) over the server's lifetime (2 lookups)  "
+        "policies/test.yaml:7" in out
+    )
     assert "⚠ 1 warning(s) across 1 target(s), below --fail-on critical: not failing" in out
     code, out = drift(capsys, "--no-keys", "--fail-on", "warning")
     assert code == 2
@@ -459,12 +555,17 @@ def test_fail_on_warning_includes_health_warnings(redis_server: RedisServer, tmp
 
 
 # --- --since-plan --------------------------------------------------------------------------------------------
-def test_since_plan_reports_a_restart(redis_server: RedisServer, tmp_path: Path,
-                                      capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_since_plan_reports_a_restart(
+    redis_server: RedisServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     (tmp_path / "policies").mkdir()
     (tmp_path / F).write_text(
         "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\ntarget:\n  url: ${URL}\n"
-        "config:\n  maxmemory-policy: noeviction\n")
+        "config:\n  maxmemory-policy: noeviction\n"
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("URL", redis_server.url)
     monkeypatch.setenv("REDISPOLICY_FINGERPRINT_KEY", "test-key")
@@ -503,8 +604,12 @@ config:
 """
 
 
-def test_fleet_aggregates_per_target(redis_server_factory: RedisServerFactory, tmp_path: Path,
-                                     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fleet_aggregates_per_target(
+    redis_server_factory: RedisServerFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     a = redis_server_factory.start()
     b = redis_server_factory.start()
     try:
@@ -521,7 +626,9 @@ def test_fleet_aggregates_per_target(redis_server_factory: RedisServerFactory, t
         by = {t["name"]: t for t in doc["targets"]}
         assert set(by) == {"cache-a", "cache-b"}
         assert by["cache-a"]["address"] == a.address and by["cache-b"]["address"] == b.address
-        assert [(f["kind"], f["subject"]) for f in by["cache-a"]["findings"]] == [("value_drift", "maxmemory-policy")]
+        assert [(f["kind"], f["subject"]) for f in by["cache-a"]["findings"]] == [
+            ("value_drift", "maxmemory-policy")
+        ]
         assert by["cache-b"]["findings"] == []
         text = Path("out.txt").read_text()
         assert f"redispolicy drift · test · cache-a ({a.address})" in text
@@ -535,24 +642,44 @@ def test_fleet_aggregates_per_target(redis_server_factory: RedisServerFactory, t
         assert run(["plan", "--policy-dir", "policies", "-e", "test", "--url", b.url, "--out", "b.plan"]) == 0
         capsys.readouterr()
         code, out = drift(capsys, "-o", "json", "--since-plan", "b.plan")
-        by = {t["name"]: [(f["kind"], f["subject"]) for f in t["findings"]] for t in json.loads(out)["targets"]}
+        by = {
+            t["name"]: [(f["kind"], f["subject"]) for f in t["findings"]] for t in json.loads(out)["targets"]
+        }
         assert code == 2 and by == {"cache-a": [("value_drift", "maxmemory-policy")], "cache-b": []}
 
         # b unreachable (a closed port; its URL carries a password): exit 1, a is still reported
         monkeypatch.setenv("URL_B", "redis://:fleet-pw-9@127.0.0.1:1/0")
-        code = run(["drift", "--policy-dir", "policies", "-e", "test", "-o", "json", "--report", "text=out.txt",
-                    "--report", "prometheus=out.prom"])
+        code = run(
+            [
+                "drift",
+                "--policy-dir",
+                "policies",
+                "-e",
+                "test",
+                "-o",
+                "json",
+                "--report",
+                "text=out.txt",
+                "--report",
+                "prometheus=out.prom",
+            ]
+        )
         out, err = capsys.readouterr()
         assert code == 1
         doc = json.loads(out)
         by = {t["name"]: t for t in doc["targets"]}
-        assert [(f["kind"], f["subject"]) for f in by["cache-a"]["findings"]] == [("value_drift", "maxmemory-policy")]
+        assert [(f["kind"], f["subject"]) for f in by["cache-a"]["findings"]] == [
+            ("value_drift", "maxmemory-policy")
+        ]
         assert by["cache-b"]["error"].startswith("cannot connect to redis://:***@127.0.0.1:1")
         assert by["cache-b"]["address"] == "127.0.0.1:1"
         assert doc["summary"]["errors"] == 1
         for text in (out, err, Path("out.txt").read_text(), Path("out.prom").read_text()):
             assert "fleet-pw-9" not in text
-        assert "✗ 1 of 2 target(s) could not be checked; 1 finding(s) on the others" in Path("out.txt").read_text()
+        assert (
+            "✗ 1 of 2 target(s) could not be checked; 1 finding(s) on the others"
+            in Path("out.txt").read_text()
+        )
         fams = {f.name: f for f in text_string_to_metric_families(Path("out.prom").read_text())}
         ok = {s.labels["instance"]: s.value for s in fams["redispolicy_drift_check_success"].samples}
         assert ok == {a.address: 1, "127.0.0.1:1": 0}

@@ -54,7 +54,9 @@ def wait_for(what: str, done: Any, timeout: float = 15.0) -> None:
 
 
 def start_replica(factory: RedisServerFactory, primary: RedisServer, spec: Any = None) -> RedisServer:
-    replica = factory.start(spec, extra_args=("--replicaof", HOST, str(primary.port), "--repl-diskless-sync-delay", "0"))
+    replica = factory.start(
+        spec, extra_args=("--replicaof", HOST, str(primary.port), "--repl-diskless-sync-delay", "0")
+    )
     client = replica.client()
     wait_for("master_link_status:up", lambda: client.info("replication").get("master_link_status") == "up")
     return replica
@@ -106,10 +108,14 @@ def drift_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dic
 
 
 def findings(doc: dict[str, Any]) -> dict[tuple[str, str], list[tuple[str, str]]]:
-    return {(t["address"], t["role"]): [(f["kind"], f["subject"]) for f in t["findings"]] for t in doc["targets"]}
+    return {
+        (t["address"], t["role"]): [(f["kind"], f["subject"]) for f in t["findings"]] for t in doc["targets"]
+    }
 
 
-def test_a_setting_changed_on_the_replica_only_is_drift_there(synced: Pair, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_setting_changed_on_the_replica_only_is_drift_there(
+    synced: Pair, capsys: pytest.CaptureFixture[str]
+) -> None:
     primary, replica = synced.primary, synced.replica
     code, doc = drift_json(capsys)
     assert code == 0, doc
@@ -121,8 +127,10 @@ def test_a_setting_changed_on_the_replica_only_is_drift_there(synced: Pair, caps
     replica.client().config_set("maxmemory-policy", "volatile-lru")  # out of band, on the replica alone
     code, doc = drift_json(capsys)
     assert code == 2
-    assert findings(doc) == {(primary.address, "master"): [],
-                             (replica.address, "slave"): [("value_drift", "maxmemory-policy")]}
+    assert findings(doc) == {
+        (primary.address, "master"): [],
+        (replica.address, "slave"): [("value_drift", "maxmemory-policy")],
+    }
     assert doc["summary"]["config_changes"] == 1
 
     code = run(["drift", "--policy-dir", "policies", "-e", "test", "--color", "never"])
@@ -141,28 +149,35 @@ def test_key_findings_appear_once_on_the_primary(synced: Pair, capsys: pytest.Ca
         code, doc = drift_json(capsys, "--url", url)
         assert code == 2
         assert findings(doc) == {
-            (synced.primary.address, "master"): [("ttl_policy", "cache"), ("unclassified_keys", "unclassified")],
-            (synced.replica.address, "slave"): []}, url
+            (synced.primary.address, "master"): [
+                ("ttl_policy", "cache"),
+                ("unclassified_keys", "unclassified"),
+            ],
+            (synced.replica.address, "slave"): [],
+        }, url
         by_role = {t["role"]: t for t in doc["targets"]}
         assert by_role["master"]["keys"]["scanned"] == 2 and "keys" not in by_role["slave"]
         assert doc["summary"]["key_violations"] == 1
 
 
-def test_the_replica_url_discovers_its_primary(synced: Pair, capsys: pytest.CaptureFixture[str],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_replica_url_discovers_its_primary(
+    synced: Pair, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     synced.primary.client().config_set("maxmemory-policy", "noeviction")
     monkeypatch.setenv("URL", synced.replica.url)
     code, doc = drift_json(capsys)
     assert code == 2
     assert [(t["address"], t["role"]) for t in doc["targets"]] == [
-        (synced.primary.address, "master"), (synced.replica.address, "slave")]  # the primary first
+        (synced.primary.address, "master"),
+        (synced.replica.address, "slave"),
+    ]  # the primary first
     assert findings(doc)[(synced.primary.address, "master")] == [("value_drift", "maxmemory-policy")]
     assert findings(doc)[(synced.replica.address, "slave")] == []
 
 
-def test_standalone_topology_or_no_discover_checks_the_node_given(synced: Pair, tmp_path: Path,
-                                                                capsys: pytest.CaptureFixture[str],
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_standalone_topology_or_no_discover_checks_the_node_given(
+    synced: Pair, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     synced.replica.client().config_set("maxmemory-policy", "volatile-lru")
     code, doc = drift_json(capsys, "--no-discover")
     assert code == 0 and [t["address"] for t in doc["targets"]] == [synced.primary.address]
@@ -175,8 +190,11 @@ def test_standalone_topology_or_no_discover_checks_the_node_given(synced: Pair, 
 
 
 def test_an_unreachable_primary_is_a_failed_target_beside_its_replica(
-        redis_server_factory: RedisServerFactory, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    redis_server_factory: RedisServerFactory,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     orphan = redis_server_factory.start(extra_args=("--replicaof", HOST, "1"))  # nothing listens on port 1
     try:
         orphan.client().config_set("maxmemory-policy", "allkeys-lru")
@@ -195,8 +213,12 @@ def test_an_unreachable_primary_is_a_failed_target_beside_its_replica(
         orphan.stop()
 
 
-def test_every_cluster_node_is_a_target(redis_cluster: RedisCluster, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_cluster_node_is_a_target(
+    redis_cluster: RedisCluster,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     nodes = redis_cluster.nodes
     before = [n.client().config_get("maxmemory-policy")["maxmemory-policy"] for n in nodes]
     odd = redis_cluster.replicas[1]
@@ -210,11 +232,15 @@ def test_every_cluster_node_is_a_target(redis_cluster: RedisCluster, tmp_path: P
         assert code == 2
         got = findings(doc)
         assert len(doc["targets"]) == 6
-        assert sorted(got) == sorted([(m.address, "master") for m in redis_cluster.masters]
-                                     + [(r.address, "slave") for r in redis_cluster.replicas])
+        assert sorted(got) == sorted(
+            [(m.address, "master") for m in redis_cluster.masters]
+            + [(r.address, "slave") for r in redis_cluster.replicas]
+        )
         drifted = {k: v for k, v in got.items() if ("value_drift", "maxmemory-policy") in v}
         assert list(drifted) == [(odd.address, "slave")]
-        with_keys = [t for t in doc["targets"] if "keys" in t]  # one audit of every master, from the node given
+        with_keys = [
+            t for t in doc["targets"] if "keys" in t
+        ]  # one audit of every master, from the node given
         assert [t["address"] for t in with_keys] == [redis_cluster.masters[0].address]
         assert with_keys[0]["keys"]["scanned"] == 1 and len(with_keys[0]["keys"]["nodes"]) == 3
         assert sum(1 for v in got.values() for f in v if f[0] == "ttl_policy") == 1
@@ -224,8 +250,11 @@ def test_every_cluster_node_is_a_target(redis_cluster: RedisCluster, tmp_path: P
 
 
 def test_cluster_nodes_refused_fails_the_target_and_names_the_way_out(
-        redis_cluster: RedisCluster, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    redis_cluster: RedisCluster,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     node = redis_cluster.masters[0]
     admin = node.client()
     admin.execute_command("ACL", "SETUSER", "auditor", "on", ">pw-not-shown", "~*", "+@all", "-cluster")
@@ -237,7 +266,9 @@ def test_cluster_nodes_refused_fails_the_target_and_names_the_way_out(
         assert target["address"] == node.address
         assert "refused CLUSTER NODES (" in target["error"] and "--no-discover" in target["error"]
         assert "pw-not-shown" not in json.dumps(doc)
-        code, doc = drift_json(capsys, "--no-discover", "--no-keys")  # this node alone: no CLUSTER NODES needed
+        code, doc = drift_json(
+            capsys, "--no-discover", "--no-keys"
+        )  # this node alone: no CLUSTER NODES needed
         assert code in (0, 2) and [t["address"] for t in doc["targets"]] == [node.address]
         assert "error" not in doc["targets"][0]
     finally:
@@ -255,16 +286,25 @@ def test_a_server_reached_under_two_addresses_is_reported_once() -> None:
         ident = Identity("redis", "7.2.4", run_id, role, "standalone", where)
         return TargetDrift(ident, Plan("test", ident, ()), None, (), (), error=error)
 
-    members = (Member("10.0.0.1", 6379, "master"), Member("10.0.0.2", 6379, "slave"),
-               Member("cache-r.example", 6379, "slave", given=True), Member("10.0.0.3", 6379, "slave"))
-    results = [target("a", "10.0.0.1:6379", "master"), target("b", "10.0.0.2:6379", "slave"),
-               target("b", "cache-r.example:6379", "slave"), target("", "10.0.0.3:6379", "unknown", "down")]
+    members = (
+        Member("10.0.0.1", 6379, "master"),
+        Member("10.0.0.2", 6379, "slave"),
+        Member("cache-r.example", 6379, "slave", given=True),
+        Member("10.0.0.3", 6379, "slave"),
+    )
+    results = [
+        target("a", "10.0.0.1:6379", "master"),
+        target("b", "10.0.0.2:6379", "slave"),
+        target("b", "cache-r.example:6379", "slave"),
+        target("", "10.0.0.3:6379", "unknown", "down"),
+    ]
     kept = _once_per_server(results, members)
     assert [t.identity.address for t in kept] == ["10.0.0.1:6379", "cache-r.example:6379", "10.0.0.3:6379"]
 
 
-def test_plan_and_apply_say_they_cover_the_primary_only(synced: Pair, capsys: pytest.CaptureFixture[str],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_plan_and_apply_say_they_cover_the_primary_only(
+    synced: Pair, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """plan and apply change one node; with replicas they say so (CONFIG SET is not replicated)."""
     monkeypatch.setenv("REDISPOLICY_FINGERPRINT_KEY", "test-key")
     monkeypatch.setenv("XDG_STATE_HOME", str(Path.cwd() / "state"))

@@ -53,7 +53,9 @@ def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def every_format(capsys: pytest.CaptureFixture[str], verb: str = "drift", *args: str) -> tuple[int, dict[str, str]]:
+def every_format(
+    capsys: pytest.CaptureFixture[str], verb: str = "drift", *args: str
+) -> tuple[int, dict[str, str]]:
     """One run, every format: text on stdout, the others as --report files."""
     reports = [a for fmt in FORMATS[1:] for a in ("--report", f"{fmt}=out/{verb}.{fmt}")]
     code = run([verb, "--policy-dir", "policies", "-e", "test", "--color", "never", *args, *reports])
@@ -69,8 +71,14 @@ def schema_valid(doc: dict[str, Any]) -> None:
 
 def prometheus(text: str) -> dict[str, dict[str, float]]:
     fams = {f.name: f for f in text_string_to_metric_families(text)}
-    return {name: {s.labels.get("check", ""): s.value for s in fams[name].samples}
-            for name in ("redispolicy_drift_check_success", "redispolicy_config_checked", "redispolicy_drift_checked")}
+    return {
+        name: {s.labels.get("check", ""): s.value for s in fams[name].samples}
+        for name in (
+            "redispolicy_drift_check_success",
+            "redispolicy_config_checked",
+            "redispolicy_drift_checked",
+        )
+    }
 
 
 def assert_config_not_checked(code: int, texts: dict[str, str], why: str) -> None:
@@ -91,7 +99,9 @@ def assert_config_not_checked(code: int, texts: dict[str, str], why: str) -> Non
     assert "in sync" not in md and f"❌ **config not checked: {why}" in md
     assert "— ❌ 1 check(s) could not run" in md
     errors = [line for line in texts["github"].splitlines() if line.startswith("::error ")]
-    assert len(errors) == 1 and "title=redispolicy drift%3A config not checked" in errors[0] and why in errors[0]
+    assert (
+        len(errors) == 1 and "title=redispolicy drift%3A config not checked" in errors[0] and why in errors[0]
+    )
     sarif = json.loads(texts["sarif"])
     check_sarif(sarif)
     (result,) = [r for r in sarif["runs"][0]["results"] if r["ruleId"] == "drift/not_checked"]
@@ -108,9 +118,13 @@ def assert_config_not_checked(code: int, texts: dict[str, str], why: str) -> Non
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
-def test_renamed_config_is_not_checked_then_expected(spec: Any, redis_server_factory: RedisServerFactory,
-                                                     here: Path, capsys: pytest.CaptureFixture[str],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_renamed_config_is_not_checked_then_expected(
+    spec: Any,
+    redis_server_factory: RedisServerFactory,
+    here: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     server = redis_server_factory.start(spec, extra_args=["--rename-command", "CONFIG", ""])
     try:
         server.client().set("session:1", "v", ex=60)  # the key audit passes: only config is unknown
@@ -139,7 +153,8 @@ def test_renamed_config_is_not_checked_then_expected(spec: Any, redis_server_fac
         assert "config, keys and health" not in text
         assert text.rstrip().endswith(
             "✓ no drift in what was checked: 1 target(s); config not checked on 1 (expected: target.config: "
-            "unavailable)")
+            "unavailable)"
+        )
         doc = json.loads(texts["json"])
         schema_valid(doc)
         assert doc["targets"][0]["checks"]["config"] == "not_checked_expected"
@@ -151,16 +166,24 @@ def test_renamed_config_is_not_checked_then_expected(spec: Any, redis_server_fac
         (case,) = [c for c in suite if c.name == "config check"]
         assert isinstance(case.result[0], Skipped)
         prom = prometheus(texts["prometheus"])
-        assert prom["redispolicy_drift_check_success"] == {"": 1} and prom["redispolicy_config_checked"] == {"": 0}
-        assert run(["plan", "--policy-dir", "policies", "-e", "test", "--detailed-exitcode", "--color", "never"]) == 0
+        assert prom["redispolicy_drift_check_success"] == {"": 1} and prom["redispolicy_config_checked"] == {
+            "": 0
+        }
+        assert (
+            run(["plan", "--policy-dir", "policies", "-e", "test", "--detailed-exitcode", "--color", "never"])
+            == 0
+        )
         assert "config not checked (expected: target.config: unavailable)" in capsys.readouterr().out
     finally:
         server.stop()
 
 
-def test_acl_user_without_config_get(redis_server: RedisServer, here: Path, capsys: pytest.CaptureFixture[str],
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    redis_server.client().execute_command("ACL", "SETUSER", "viewer", "on", ">viewer-pw-7", "+@all", "-config", "~*")
+def test_acl_user_without_config_get(
+    redis_server: RedisServer, here: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    redis_server.client().execute_command(
+        "ACL", "SETUSER", "viewer", "on", ">viewer-pw-7", "+@all", "-config", "~*"
+    )
     monkeypatch.setenv("URL", redis_server.url.replace("redis://", "redis://viewer:viewer-pw-7@"))
     write_policy(here)
     code, texts = every_format(capsys)
@@ -172,8 +195,9 @@ def test_acl_user_without_config_get(redis_server: RedisServer, here: Path, caps
     capsys.readouterr()
 
 
-def test_stale_declaration_is_a_note(redis_server: RedisServer, here: Path, capsys: pytest.CaptureFixture[str],
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stale_declaration_is_a_note(
+    redis_server: RedisServer, here: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("URL", redis_server.url)
     write_policy(here, "\n  config: unavailable")
     code, texts = every_format(capsys)
@@ -189,9 +213,9 @@ def acl_user(server: RedisServer, name: str, *rules: str) -> str:
     return server.url.replace("redis://", f"redis://{name}:pw-acl-3@")
 
 
-def test_refused_key_audit_and_info_are_not_checked(redis_server: RedisServer, here: Path,
-                                                    capsys: pytest.CaptureFixture[str],
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_refused_key_audit_and_info_are_not_checked(
+    redis_server: RedisServer, here: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     redis_server.client().set("session:1", "v")  # would be a violation, if the audit could run
     write_policy(here)
     # SCAN refused: the key audit cannot run; config and health still do
@@ -207,8 +231,10 @@ def test_refused_key_audit_and_info_are_not_checked(redis_server: RedisServer, h
     assert prom["redispolicy_drift_check_success"] == {"": 0}
     assert prom["redispolicy_drift_checked"] == {"config": 1, "keys": 0, "health": 1}
     # INFO refused beyond what identifies the server (INFO all): health is not checked, never "ok"
-    monkeypatch.setenv("URL", acl_user(redis_server, "noinfo", "-info", "+info|server", "+info|replication",
-                                       "+info|keyspace"))
+    monkeypatch.setenv(
+        "URL",
+        acl_user(redis_server, "noinfo", "-info", "+info|server", "+info|replication", "+info|keyspace"),
+    )
     code, texts = every_format(capsys, "drift", "--no-keys")
     assert code == 1, texts["text"]
     assert "✗ health not checked: the server refused INFO" in texts["text"]

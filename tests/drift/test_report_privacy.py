@@ -71,7 +71,9 @@ def outputs(capsys: pytest.CaptureFixture[str], verb: str, fmt: str, *extra: str
 @pytest.mark.parametrize("verb", ["plan", "drift"])
 def test_key_names_only_with_examples(planted: Path, capsys: pytest.CaptureFixture[str], verb: str) -> None:
     for fmt in ("json", "markdown") + (("github", "sarif", "junit", "prometheus") if verb == "drift" else ()):
-        for where, text in outputs(capsys, verb, fmt, *(["--detailed-exitcode"] if verb == "plan" else [])).items():
+        for where, text in outputs(
+            capsys, verb, fmt, *(["--detailed-exitcode"] if verb == "plan" else [])
+        ).items():
             assert LEAK not in text, f"{verb} {where}: a key name left the machine without --examples"
     # the operator's own terminal may show them (plan's text lists examples under the key audit)
     code, out = cli(capsys, "plan")
@@ -84,8 +86,9 @@ def test_key_names_only_with_examples(planted: Path, capsys: pytest.CaptureFixtu
     assert keys["classes"][0]["examples"] == ["session:tok_SECRET123"]
     assert keys["unclassified"]["examples"] == ["user:tok_SECRET456"]
     assert PLANTED[0] in found["report markdown"] and PLANTED[0] in found["step summary"]
-    withheld = json.loads(outputs(capsys, verb, "json", *(["--detailed-exitcode"] if verb == "plan" else []))
-                          ["stdout json"])["targets"][0]["keys"]
+    withheld = json.loads(
+        outputs(capsys, verb, "json", *(["--detailed-exitcode"] if verb == "plan" else []))["stdout json"]
+    )["targets"][0]["keys"]
     assert withheld["key_names"] == "withheld" and withheld["unclassified"]["suggested_patterns"] == []
     assert withheld["classes"][0]["violating_keys"] == 1  # the counts stay
 
@@ -96,7 +99,9 @@ def no_fake_lines(where: str, text: str) -> None:
 
 
 @pytest.mark.parametrize("verb", ["plan", "drift"])
-def test_control_characters_cannot_fake_lines(planted: Path, capsys: pytest.CaptureFixture[str], verb: str) -> None:
+def test_control_characters_cannot_fake_lines(
+    planted: Path, capsys: pytest.CaptureFixture[str], verb: str
+) -> None:
     extra = ["--detailed-exitcode"] if verb == "plan" else []
     for fmt in ("text", "markdown") + (("github",) if verb == "drift" else ()):
         found = outputs(capsys, verb, fmt, *extra)
@@ -116,9 +121,13 @@ def test_control_characters_cannot_fake_lines(planted: Path, capsys: pytest.Capt
         assert "\\u001b" not in found["report sarif"]  # SARIF messages are shown to people: escaped too
 
 
-def test_cleanup_json_carries_key_names_only_with_examples(planted: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cleanup_json_carries_key_names_only_with_examples(
+    planted: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """cleanup lists eligible keys per class: the names stay on the operator's terminal unless --examples."""
-    (planted / "policies" / "test.yaml").write_text(POLICY.replace("ttl: {max: 1h}", "cleanup: {always: true}"))
+    (planted / "policies" / "test.yaml").write_text(
+        POLICY.replace("ttl: {max: 1h}", "cleanup: {always: true}")
+    )
     code, out = cli(capsys, "cleanup", "-o", "json", "--report", "text=out.txt")
     assert code == 0 and json.loads(out)["classes"][0]["eligible"] == 1
     assert LEAK not in out and LEAK not in Path("out.txt").read_text()

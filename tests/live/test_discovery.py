@@ -70,9 +70,13 @@ def test_a_primary_lists_every_replica_in_slave_order_whatever_its_state():
 
 
 def test_replica_lines_as_plain_strings_and_in_any_order():
-    info = {"role": "master", "slave10": "ip=10.0.0.9,port=7001,state=online,offset=1,lag=0",
-            "slave2": "ip=10.0.0.8,port=7000,state=online,offset=1,lag=0",
-            "slave_read_repl_offset": 3, "slave3": "ip=,port=0,state=online"}  # no address: left out
+    info = {
+        "role": "master",
+        "slave10": "ip=10.0.0.9,port=7001,state=online,offset=1,lag=0",
+        "slave2": "ip=10.0.0.8,port=7000,state=online,offset=1,lag=0",
+        "slave_read_repl_offset": 3,
+        "slave3": "ip=,port=0,state=online",
+    }  # no address: left out
     assert replicas_of(info) == [("10.0.0.8", 7000), ("10.0.0.9", 7001)]
 
 
@@ -80,20 +84,28 @@ def test_a_replica_names_its_primary_and_no_replicas():
     info = parse_info(REPLICA)
     assert primary_of(info) == ("10.0.0.5", 6379)
     assert replicas_of(info) == []
-    assert primary_of({"role": "slave", "master_host": "", "master_port": 0}) is None  # not yet told whom to follow
+    assert (
+        primary_of({"role": "slave", "master_host": "", "master_port": 0}) is None
+    )  # not yet told whom to follow
 
 
 def test_every_cluster_node_each_master_followed_by_its_replicas():
     members = cluster_members(parse_cluster_nodes(PLAIN))
     assert [(m.address, m.role, m.given) for m in members] == [
-        ("10.0.0.1:6379", "master", False), ("10.0.0.4:6379", "slave", True),
-        ("10.0.0.2:6379", "master", False), ("10.0.0.5:6379", "slave", False),
-        ("10.0.0.3:6379", "master", False), ("10.0.0.6:6379", "slave", False)]
+        ("10.0.0.1:6379", "master", False),
+        ("10.0.0.4:6379", "slave", True),
+        ("10.0.0.2:6379", "master", False),
+        ("10.0.0.5:6379", "slave", False),
+        ("10.0.0.3:6379", "master", False),
+        ("10.0.0.6:6379", "slave", False),
+    ]
 
 
 def test_a_failed_node_stays_handshake_and_noaddr_nodes_go():
     text = PLAIN.replace("10.0.0.5:6379@16379 slave", "10.0.0.5:6379@16379 slave,fail")
-    text += "ffff 10.0.0.9:6379@16379 handshake - 0 0 0 connected\neeee :0@0 master,noaddr - 0 0 0 disconnected\n"
+    text += (
+        "ffff 10.0.0.9:6379@16379 handshake - 0 0 0 connected\neeee :0@0 master,noaddr - 0 0 0 disconnected\n"
+    )
     text += "dddd 10.0.0.8:6379@16379 slave 0123456789 0 0 0 connected\n"  # its master is not listed: last
     members = cluster_members(parse_cluster_nodes(text))
     addresses = [m.address for m in members]
@@ -104,7 +116,8 @@ def test_a_failed_node_stays_handshake_and_noaddr_nodes_go():
 def test_a_cluster_node_that_does_not_know_its_address_is_the_one_asked():
     text = "aaaa :7000@17000 myself,master - 0 0 1 connected 0-16383\n"
     assert cluster_members(parse_cluster_nodes(text), self_host="127.0.0.1") == (
-        Member("127.0.0.1", 7000, "master", given=True),)
+        Member("127.0.0.1", 7000, "master", given=True),
+    )
     assert cluster_members(parse_cluster_nodes(text)) == ()
 
 
@@ -130,8 +143,15 @@ OPTS = ConnectOptions(Secret("redis://:pw@10.0.0.5:6379/0"))
 
 def test_discover_a_primary_and_its_replicas():
     dep = discover(_Fake({"redis_mode": "standalone"}, PRIMARY), OPTS)  # type: ignore[arg-type]
-    assert dep == Deployment("standalone", (Member("10.0.0.5", 6379, "master", given=True),
-                                            Member("10.0.0.6", 6380, "slave"), Member("2001:db8::7", 6381, "slave")), 0)
+    assert dep == Deployment(
+        "standalone",
+        (
+            Member("10.0.0.5", 6379, "master", given=True),
+            Member("10.0.0.6", 6380, "slave"),
+            Member("2001:db8::7", 6381, "slave"),
+        ),
+        0,
+    )
     assert [m.address for m in dep.members][-1] == "[2001:db8::7]:6381"
 
 

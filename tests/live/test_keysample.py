@@ -35,7 +35,6 @@ def test_connect_db_override_beats_the_url_path(redis_server):
     assert _without_db("unix:///tmp/r.sock?db=2") == "unix:///tmp/r.sock"
 
 
-
 def test_random_keys_draws_with_replacement_and_stops_on_an_empty_db(matrix_server):
     c = matrix_server.client(decode_responses=False)
     assert list(random_keys(c, 100)) == []  # empty db: nothing, and no endless loop
@@ -52,7 +51,13 @@ def test_sample_keys_feeds_every_draw_in_proportion_to_each_db(matrix_server):
     b.mset({f"b:{i}": "v" for i in range(1000)})
     a.expire("a:0", 3600)
     seen: list[Observation] = []
-    stats = sample_keys(matrix_server.clients_by_db(), {0: 3000, 2: 1000}, 800, lambda b: seen.extend(b.rows()), want_type=True)
+    stats = sample_keys(
+        matrix_server.clients_by_db(),
+        {0: 3000, 2: 1000},
+        800,
+        lambda b: seen.extend(b.rows()),
+        want_type=True,
+    )
     assert stats.drawn == len(seen) == 800
     assert stats.per_db == {0: 600, 2: 200}
     assert sum(1 for o in seen if o.db == 2 and o.key.startswith(b"b:")) == 200
@@ -80,8 +85,14 @@ def test_match_pass_is_exact_filters_first_match_and_charges_visits(matrix_serve
     c1.mset({f"other:{i}": "o" for i in range(3000)})
     seen: list[Observation] = []
     log = ChargeLog()
-    stats = match_pass(matrix_server.clients_by_db(), [0, 1], "doc:*", lambda b: seen.extend(b.rows()),
-                       keep=lambda key: not key.endswith(b":state"), limiter=log)
+    stats = match_pass(
+        matrix_server.clients_by_db(),
+        [0, 1],
+        "doc:*",
+        lambda b: seen.extend(b.rows()),
+        keep=lambda key: not key.endswith(b":state"),
+        limiter=log,
+    )
     assert sorted(o.key for o in seen) == sorted(f"doc:{i}:meta".encode() for i in range(50))
     assert {o.db for o in seen if o.key == b"doc:40:meta"} == {1}
     assert stats.inspected == 50 and stats.calls == len(log.charges)

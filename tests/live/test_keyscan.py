@@ -31,7 +31,9 @@ def test_every_key_of_every_db_once_with_its_ttl(matrix_server):
     for i in range(0, 5000, 7):
         c0.pexpire(f"a:{i}", 100_000 + i)
     batches: list[Batch] = []
-    stats = scan_exact(matrix_server.clients_by_db(), [0, 3], batches.append, want_type=True, rate=0, count=300)
+    stats = scan_exact(
+        matrix_server.clients_by_db(), [0, 3], batches.append, want_type=True, rate=0, count=300
+    )
     rows = [r for b in batches for r in b.rows()]
     assert stats.scanned == len(rows) == 6200
     assert len({(r.db, r.key) for r in rows}) == 6200  # no key twice
@@ -97,8 +99,9 @@ keys:
 
 def _plan(tmp_path: Path, url: str) -> int:
     (tmp_path / "test.yaml").write_text(POLICY)
-    return run(["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url", url, "-o", "json",
-                "--max-rate", "0"])
+    return run(
+        ["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url", url, "-o", "json", "--max-rate", "0"]
+    )
 
 
 def test_plan_names_a_refused_key_read_without_a_traceback(redis_server, tmp_path, capsys):
@@ -155,8 +158,21 @@ def test_odd_key_names_are_classified_like_redis_does(matrix_server, tmp_path, c
     expected = {k for k in c.scan_iter(match=b"a:*", count=1000)}
     assert len(expected) == 300 + 6
     (tmp_path / "test.yaml").write_text(POLICY)
-    code = run(["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url", matrix_server.url, "-o", "json",
-                "--max-rate", "0"])
+    code = run(
+        [
+            "plan",
+            "--policy-dir",
+            str(tmp_path),
+            "-e",
+            "test",
+            "--url",
+            matrix_server.url,
+            "-o",
+            "json",
+            "--max-rate",
+            "0",
+        ]
+    )
     assert code in (0, 2)
     keys = json.loads(capsys.readouterr().out)["targets"][0]["keys"]
     (cache,) = keys["classes"]

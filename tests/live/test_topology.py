@@ -48,12 +48,23 @@ def test_plain_reply_gives_the_masters_with_slots_sorted_and_no_replica():
     nodes = parse_cluster_nodes(PLAIN)
     assert len(nodes) == 6
     assert [(n.endpoint, n.port) for n in serving_masters(nodes)] == [
-        ("10.0.0.1", 6379), ("10.0.0.2", 6379), ("10.0.0.3", 6379)]
+        ("10.0.0.1", 6379),
+        ("10.0.0.2", 6379),
+        ("10.0.0.3", 6379),
+    ]
     me = next(n for n in nodes if "myself" in n.flags)
     assert not me.is_master and me.master_id == "bbe17e87dfd12dedc9e0ee78206be93a436ff268" and me.slots == ()
     first = next(n for n in nodes if n.host == "10.0.0.1")
-    assert first == ClusterNode("bbe17e87dfd12dedc9e0ee78206be93a436ff268", "10.0.0.1", 6379, "",
-                                frozenset({"master"}), "-", "connected", ((0, 5460),))
+    assert first == ClusterNode(
+        "bbe17e87dfd12dedc9e0ee78206be93a436ff268",
+        "10.0.0.1",
+        6379,
+        "",
+        frozenset({"master"}),
+        "-",
+        "connected",
+        ((0, 5460),),
+    )
 
 
 def test_the_order_of_the_lines_does_not_matter():
@@ -75,9 +86,11 @@ def test_hostnames_aux_fields_and_migration_markers():
     assert nodes["10.0.1.3"].slots == ((10923, 16382), (16383, 16383))
     # the IP is where clients connect; the hostname only stands in when no IP is known
     assert [(n.endpoint, n.port) for n in serving_masters(tuple(nodes.values()))] == [
-        ("10.0.1.1", 7000), ("10.0.1.2", 7000), ("10.0.1.3", 7000)]
-    (named,) = parse_cluster_nodes(
-        "aaaa :7000@17000,cache-z.example master - 0 0 1 connected 0-16383\n")
+        ("10.0.1.1", 7000),
+        ("10.0.1.2", 7000),
+        ("10.0.1.3", 7000),
+    ]
+    (named,) = parse_cluster_nodes("aaaa :7000@17000,cache-z.example master - 0 0 1 connected 0-16383\n")
     assert (named.endpoint, named.reachable) == ("cache-z.example", True)
 
 
@@ -92,19 +105,32 @@ def test_ipv6_addresses():
 
 def test_failed_handshake_and_noaddr_nodes_are_skipped():
     # 10.0.0.1 failed and its replica 10.0.0.4 took over its slots: the cluster is whole
-    text = PLAIN.replace("10.0.0.1:6379@16379 master - 0 1795646594000 1 connected 0-5460",
-                         "10.0.0.1:6379@16379 master,fail - 0 1795646594000 1 connected") \
-                .replace("10.0.0.4:6379@16379 myself,slave bbe17e87dfd12dedc9e0ee78206be93a436ff268",
-                         "10.0.0.4:6379@16379 myself,master -") \
-                .replace("1795646592000 1 connected\n", "1795646592000 4 connected 0-5460\n")
-    extra = ("ffff 10.0.0.9:6379@16379 handshake - 0 0 0 connected\n"
-             "eeee :0@0 master,noaddr - 0 0 0 disconnected\n")
+    text = (
+        PLAIN.replace(
+            "10.0.0.1:6379@16379 master - 0 1795646594000 1 connected 0-5460",
+            "10.0.0.1:6379@16379 master,fail - 0 1795646594000 1 connected",
+        )
+        .replace(
+            "10.0.0.4:6379@16379 myself,slave bbe17e87dfd12dedc9e0ee78206be93a436ff268",
+            "10.0.0.4:6379@16379 myself,master -",
+        )
+        .replace("1795646592000 1 connected\n", "1795646592000 4 connected 0-5460\n")
+    )
+    extra = (
+        "ffff 10.0.0.9:6379@16379 handshake - 0 0 0 connected\neeee :0@0 master,noaddr - 0 0 0 disconnected\n"
+    )
     masters = serving_masters(parse_cluster_nodes(text + extra))
-    assert [(n.endpoint, n.port) for n in masters] == [("10.0.0.2", 6379), ("10.0.0.3", 6379), ("10.0.0.4", 6379)]
+    assert [(n.endpoint, n.port) for n in masters] == [
+        ("10.0.0.2", 6379),
+        ("10.0.0.3", 6379),
+        ("10.0.0.4", 6379),
+    ]
 
 
 def test_slots_of_a_failed_master_are_named():
-    text = PLAIN.replace("master - 0 1795646594000 1 connected 0-5460", "master,fail - 0 1795646594000 1 connected 0-5460")
+    text = PLAIN.replace(
+        "master - 0 1795646594000 1 connected 0-5460", "master,fail - 0 1795646594000 1 connected 0-5460"
+    )
     with pytest.raises(RedispolicyError) as err:
         serving_masters(parse_cluster_nodes(text))
     assert "cluster slots 0-5460 (5461 of 16384) have no reachable master" in err.value.message
@@ -114,18 +140,23 @@ def test_slots_of_a_failed_master_are_named():
 
 def test_unassigned_slots_are_named():
     text = PLAIN.replace("connected 10923-16383", "connected 10923-16380 16382")
-    with pytest.raises(RedispolicyError, match=r"cluster slots 16381, 16383 \(2 of 16384\) have no reachable master"):
+    with pytest.raises(
+        RedispolicyError, match=r"cluster slots 16381, 16383 \(2 of 16384\) have no reachable master"
+    ):
         serving_masters(parse_cluster_nodes(text))
     with pytest.raises(RedispolicyError, match=r"cluster slots 0-16383 \(16384 of 16384\)"):
         serving_masters(parse_cluster_nodes("aaaa 10.0.0.1:6379@16379 myself,master - 0 0 0 connected\n"))
 
 
-@pytest.mark.parametrize("line", [
-    "abc 10.0.0.1:6379@16379 master - 0 0",  # too few fields
-    "abc 10.0.0.1@16379 master - 0 0 1 connected 0-16383",  # no port
-    "abc 10.0.0.1:6379@16379 master - 0 0 1 connected 0-16384",  # no such slot
-    "abc 10.0.0.1:6379@16379 master - 0 0 1 connected 9-3",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "abc 10.0.0.1:6379@16379 master - 0 0",  # too few fields
+        "abc 10.0.0.1@16379 master - 0 0 1 connected 0-16383",  # no port
+        "abc 10.0.0.1:6379@16379 master - 0 0 1 connected 0-16384",  # no such slot
+        "abc 10.0.0.1:6379@16379 master - 0 0 1 connected 9-3",
+    ],
+)
 def test_a_line_it_cannot_read_is_an_error(line):
     with pytest.raises(RedispolicyError, match="unexpected CLUSTER NODES reply, line 2"):
         parse_cluster_nodes("\n" + line + "\n")
@@ -151,7 +182,8 @@ def test_a_node_that_does_not_know_its_own_address_is_the_one_asked():
 
 def test_a_refused_cluster_nodes_names_the_permission():
     refused = redis.exceptions.NoPermissionError(
-        "this user has no permissions to run the 'cluster|nodes' command")
+        "this user has no permissions to run the 'cluster|nodes' command"
+    )
     with pytest.raises(RedispolicyError) as err:
         cluster_masters(_Fake(refused))  # type: ignore[arg-type]
     assert "may not run CLUSTER NODES" in err.value.message and "+cluster|nodes" in err.value.hint
@@ -177,10 +209,14 @@ def test_every_node_of_a_real_cluster_names_the_same_masters(matrix_cluster):
 
 
 def test_a_real_cluster_node_without_slots_is_refused(redis_server_factory):
-    node = redis_server_factory.start(port_picker=free_cluster_port, extra_args=[
-        "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
+    node = redis_server_factory.start(
+        port_picker=free_cluster_port,
+        extra_args=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"],
+    )
     try:
-        with pytest.raises(RedispolicyError, match=r"cluster slots 0-16383 \(16384 of 16384\) have no reachable master"):
+        with pytest.raises(
+            RedispolicyError, match=r"cluster slots 0-16383 \(16384 of 16384\) have no reachable master"
+        ):
             cluster_masters(node.client(), self_host=HOST)
     finally:
         node.stop()

@@ -96,11 +96,26 @@ def test_a_bad_url_is_refused_without_echoing_it(name: str) -> None:
 
 
 @pytest.mark.parametrize("command", ["plan", "drift"])
-@pytest.mark.parametrize("name", ["hash-in-password", "slash-in-password", "port-too-big", "port-not-a-number",
-                                  "ipv6-without-brackets", "empty-host", "unknown-scheme", "decode-responses"])
-def test_a_bad_url_is_a_clean_error_in_the_cli(name: str, command: str, policy_dir: Path,
-                                               capsys: pytest.CaptureFixture[str],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "name",
+    [
+        "hash-in-password",
+        "slash-in-password",
+        "port-too-big",
+        "port-not-a-number",
+        "ipv6-without-brackets",
+        "empty-host",
+        "unknown-scheme",
+        "decode-responses",
+    ],
+)
+def test_a_bad_url_is_a_clean_error_in_the_cli(
+    name: str,
+    command: str,
+    policy_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     url, expected = BAD_URLS[name]
     monkeypatch.setenv("REDISPOLICY_DEBUG", "1")  # no traceback (which would hold the URL) even when asked
     monkeypatch.setenv("RP_TEST_URL", url)
@@ -120,14 +135,17 @@ def test_address_and_redaction_of_valid_urls() -> None:
     assert address("redis://[::1]:7000/0") == "[::1]:7000"
     assert address("redis://Cache.Example") == "cache.example:6379"
     assert address("unix:///run/redis.sock?db=1") == "/run/redis.sock"
-    assert redact_url(f"redis://u:{PASSWORD}@h:1/0?password={PASSWORD}&db=0") == \
-        "redis://u:***@h:1/0?password=***&db=0"
+    assert (
+        redact_url(f"redis://u:{PASSWORD}@h:1/0?password={PASSWORD}&db=0")
+        == "redis://u:***@h:1/0?password=***&db=0"
+    )
     assert redact_url(f"rediss://h:1?ssl_password={PASSWORD}") == "rediss://h:1?ssl_password=***"
     assert redact_url(f"unix://:{PASSWORD}@/run/r@1.sock") == "unix://:***@/run/r@1.sock"
     check_url(ConnectOptions(Secret("redis://u:p%23ss%2Fw%3Fd@h:1/0?db=0&")))  # encoded: fine
 
 
 # -- passwords never printed: unreachable, refused, timed out; every drift format -------------
+
 
 @pytest.fixture
 def silent_port() -> Iterator[int]:
@@ -145,8 +163,14 @@ def closed_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _leak_check(policy_dir: Path, tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str],
-                monkeypatch: pytest.MonkeyPatch, via_url_flag: bool) -> None:
+def _leak_check(
+    policy_dir: Path,
+    tmp_path: Path,
+    url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    via_url_flag: bool,
+) -> None:
     monkeypatch.setenv("REDISPOLICY_DEBUG", "1")
     monkeypatch.setenv("RP_TEST_URL", "redis://127.0.0.1:1" if via_url_flag else url)
     extra = ["--url", url] if via_url_flag else []
@@ -169,19 +193,30 @@ def _leak_check(policy_dir: Path, tmp_path: Path, url: str, capsys: pytest.Captu
 
 @pytest.mark.parametrize("via_url_flag", [False, True], ids=["target-url", "--url"])
 @pytest.mark.parametrize("form", ["userinfo", "user-and-password", "query"])
-def test_password_never_printed_when_unreachable(form: str, via_url_flag: bool, closed_port: int,
-                                                 policy_dir: Path, tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture[str],
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    url = {"userinfo": f"redis://:{PASSWORD}@127.0.0.1:{closed_port}/0",
-           "user-and-password": f"redis://bob:{PASSWORD}@127.0.0.1:{closed_port}",
-           "query": f"redis://127.0.0.1:{closed_port}/0?password={PASSWORD}"}[form]
+def test_password_never_printed_when_unreachable(
+    form: str,
+    via_url_flag: bool,
+    closed_port: int,
+    policy_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = {
+        "userinfo": f"redis://:{PASSWORD}@127.0.0.1:{closed_port}/0",
+        "user-and-password": f"redis://bob:{PASSWORD}@127.0.0.1:{closed_port}",
+        "query": f"redis://127.0.0.1:{closed_port}/0?password={PASSWORD}",
+    }[form]
     _leak_check(policy_dir, tmp_path, url, capsys, monkeypatch, via_url_flag)
 
 
-def test_password_never_printed_on_a_timeout(silent_port: int, policy_dir: Path, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_password_never_printed_on_a_timeout(
+    silent_port: int,
+    policy_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("RP_TEST_URL", f"redis://127.0.0.1:{silent_port}/0?password={PASSWORD}")
     code, out, err = _cli(["drift", "--policy-dir", str(policy_dir), "-e", "test", "-o", "markdown"], capsys)
     assert code == 1
@@ -191,14 +226,23 @@ def test_password_never_printed_on_a_timeout(silent_port: int, policy_dir: Path,
 
 @pytest.mark.redis
 @pytest.mark.parametrize("form", ["query", "user-and-password"])
-def test_password_never_printed_when_refused(form: str, redis_server_factory, policy_dir: Path, tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_password_never_printed_when_refused(
+    form: str,
+    redis_server_factory,
+    policy_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     server = redis_server_factory.start()
-    server.client().config_set("requirepass", "the-right-one")  # after start: the readiness probe has no password
+    server.client().config_set(
+        "requirepass", "the-right-one"
+    )  # after start: the readiness probe has no password
     try:
-        url = {"query": f"redis://127.0.0.1:{server.port}/0?password={PASSWORD}",
-               "user-and-password": f"redis://default:{PASSWORD}@127.0.0.1:{server.port}"}[form]
+        url = {
+            "query": f"redis://127.0.0.1:{server.port}/0?password={PASSWORD}",
+            "user-and-password": f"redis://default:{PASSWORD}@127.0.0.1:{server.port}",
+        }[form]
         _leak_check(policy_dir, tmp_path, url, capsys, monkeypatch, via_url_flag=False)
         code, out, err = _cli(["plan", "--policy-dir", str(policy_dir), "-e", "test"], capsys)
         assert "authentication" in err and "***" in err
@@ -208,10 +252,14 @@ def test_password_never_printed_when_refused(form: str, redis_server_factory, po
 
 # -- IPv6 ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.redis
-def test_ipv6_literal_in_brackets_connects(redis_server_factory, policy_dir: Path,
-                                           capsys: pytest.CaptureFixture[str],
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ipv6_literal_in_brackets_connects(
+    redis_server_factory,
+    policy_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     try:
         with socket.socket(socket.AF_INET6) as s:
             s.bind(("::1", 0))

@@ -61,8 +61,17 @@ keys:
     ttl: {{max: 1d}}
 """
 
-CLASSES = ("ocr-cache", "document-state", "documents", "locks", "chunks", "rate-limits", "sessions", "admin",
-           "archive")
+CLASSES = (
+    "ocr-cache",
+    "document-state",
+    "documents",
+    "locks",
+    "chunks",
+    "rate-limits",
+    "sessions",
+    "admin",
+    "archive",
+)
 BIG = ("ocr-cache", "document-state", "locks", "chunks")  # sampled at n = 2000
 RARE = ("documents", "rate-limits", "sessions", "admin", "archive")  # expected < 300 draws: SCAN MATCH
 KINDS = ("no_ttl", "ttl_over_max", "ttl_forbidden", "wrong_type", "oversized")
@@ -72,7 +81,8 @@ KINDS = ("no_ttl", "ttl_over_max", "ttl_forbidden", "wrong_type", "oversized")
 class Truth:
     matched: dict[str, int] = field(default_factory=lambda: dict.fromkeys(CLASSES, 0))
     violations: dict[str, dict[str, int]] = field(
-        default_factory=lambda: {c: dict.fromkeys(KINDS, 0) for c in CLASSES})
+        default_factory=lambda: {c: dict.fromkeys(KINDS, 0) for c in CLASSES}
+    )
     violators: dict[str, set[str]] = field(default_factory=lambda: {c: set() for c in CLASSES})
     unclassified: int = 0
     total: int = 0

@@ -14,7 +14,8 @@ IDENT = Identity("redis", "7.0.15", "abc", "master", "standalone", "127.0.0.1:63
 
 def _policy(tmp_path: Path, config: str, env: dict[str, str] | None = None):
     (tmp_path / "t.yaml").write_text(
-        "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: t\nconfig:\n" + config)
+        "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: t\nconfig:\n" + config
+    )
     res = PolicySet(tmp_path, env or {}).resolve(tmp_path / "t.yaml")
     assert res.policy is not None, res.diagnostics
     return res.policy
@@ -24,13 +25,22 @@ def test_alias_in_live_config_is_the_same_parameter(tmp_path):
     policy = _policy(tmp_path, "  replica-read-only: no\n")
     live = ConfigSnapshot(True, values={"slave-read-only": "yes", "replica-read-only": "yes"})
     (change,) = compare(policy, IDENT, live).pending
-    assert (change.parameter, change.before, change.after, change.action) == ("replica-read-only", "yes", "no", "set")
+    assert (change.parameter, change.before, change.after, change.action) == (
+        "replica-read-only",
+        "yes",
+        "no",
+        "set",
+    )
 
 
 def test_partial_client_output_buffer_limit_keeps_other_classes(tmp_path):
     policy = _policy(tmp_path, '  client-output-buffer-limit: "pubsub 64mb 16mb 60"\n')
-    live = ConfigSnapshot(True, values={
-        "client-output-buffer-limit": "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"})
+    live = ConfigSnapshot(
+        True,
+        values={
+            "client-output-buffer-limit": "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+        },
+    )
     (change,) = compare(policy, IDENT, live).pending
     assert change.after == "normal 0 0 0 replica 268435456 67108864 60 pubsub 67108864 16777216 60"
     assert change.send == "pubsub 67108864 16777216 60"
@@ -71,7 +81,8 @@ def test_ignore_rule_unmanages_a_parameter_until_it_expires(tmp_path):
 
     (tmp_path / "t.yaml").write_text(
         "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: t\nconfig:\n  maxmemory: 1gb\n"
-        "ignore:\n  - {parameter: maxmemory, reason: platform team, until: 2030-01-31}\n")
+        "ignore:\n  - {parameter: maxmemory, reason: platform team, until: 2030-01-31}\n"
+    )
     policy = PolicySet(tmp_path, {}).resolve(tmp_path / "t.yaml").policy
     live = ConfigSnapshot(True, values={"maxmemory": "0"})
     assert compare(policy, IDENT, live, today=datetime.date(2029, 12, 31)).pending == ()

@@ -71,10 +71,19 @@ def test_concurrent_first_runs_agree_on_one_key(tmp_path, monkeypatch):
 
 
 def test_concurrent_first_runs_in_processes(tmp_path):
-    code = ("import sys; from redispolicy.commands.plan import fingerprint_key; "
-            "sys.stdout.write(fingerprint_key({'XDG_CONFIG_HOME': sys.argv[1]}).decode())")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "config")], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    code = (
+        "import sys; from redispolicy.commands.plan import fingerprint_key; "
+        "sys.stdout.write(fingerprint_key({'XDG_CONFIG_HOME': sys.argv[1]}).decode())"
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, str(tmp_path / "config")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
     results = [p.communicate(timeout=60) for p in procs]
     assert all(p.returncode == 0 for p in procs), results
     assert len({out for out, _ in results}) == 1, results
@@ -102,9 +111,22 @@ def test_plan_with_an_empty_key_file_says_so(tmp_path, redis_server, monkeypatch
     path.write_bytes(b"")
     (tmp_path / "policies").mkdir()
     (tmp_path / "policies" / "test.yaml").write_text(
-        "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\nconfig:\n  hz: 20\n")
-    code = run(["plan", "--policy-dir", str(tmp_path / "policies"), "-e", "test", "--url", redis_server.url,
-                "--out", str(tmp_path / "test.plan"), "--no-keys"])
+        "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\nconfig:\n  hz: 20\n"
+    )
+    code = run(
+        [
+            "plan",
+            "--policy-dir",
+            str(tmp_path / "policies"),
+            "-e",
+            "test",
+            "--url",
+            redis_server.url,
+            "--out",
+            str(tmp_path / "test.plan"),
+            "--no-keys",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1, err
     assert f"redispolicy: error: the fingerprint key file {path} is empty" in err, err
@@ -115,6 +137,7 @@ def test_plan_with_an_empty_key_file_says_so(tmp_path, redis_server, monkeypatch
 def test_a_failed_write_leaves_no_key_file(tmp_path, monkeypatch):
     """A crash between creating and filling the key (here: fsync fails) must not leave a key
     file behind that every later run would use."""
+
     def broken_fsync(fd: int) -> None:
         raise OSError(5, "Input/output error")
 

@@ -25,18 +25,34 @@ from tests.redis_servers import HOST, free_cluster_port
 
 def _seeded(cluster: Any) -> Truth:
     client = cluster.client(decode_responses=False)
-    truth = seed(client, client)  # the dataset's "db 1" half goes to the same cluster: a cluster has db 0 only
+    truth = seed(
+        client, client
+    )  # the dataset's "db 1" half goes to the same cluster: a cluster has db 0 only
     per_master = [node.client().dbsize() for node in cluster.masters]
     assert sum(per_master) == truth.total == 15547
     assert min(per_master) > truth.total // 4  # spread over every master's slots
     return truth
 
 
-def _plan(tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str], sampling: str = "",
-          *extra: str) -> tuple[int, str, str]:
+def _plan(
+    tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str], sampling: str = "", *extra: str
+) -> tuple[int, str, str]:
     (tmp_path / "test.yaml").write_text(POLICY.format(sampling=sampling))
-    code = run(["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url", url, "--max-rate", "0", "--examples",
-                *extra])  # the examples are checked against the truth: ask for key names
+    code = run(
+        [
+            "plan",
+            "--policy-dir",
+            str(tmp_path),
+            "-e",
+            "test",
+            "--url",
+            url,
+            "--max-rate",
+            "0",
+            "--examples",
+            *extra,
+        ]
+    )  # the examples are checked against the truth: ask for key names
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -59,7 +75,9 @@ def test_exact_audit_counts_every_master_from_any_node(matrix_cluster, tmp_path,
         assert keys["mode"] == "exact"
         assert keys["dbsize"] == keys["scanned"] == truth.total, node
         assert keys["duplicates"] == 0
-        assert sorted(keys["nodes"]) == sorted(m.address for m in matrix_cluster.masters), node  # what was audited
+        assert sorted(keys["nodes"]) == sorted(m.address for m in matrix_cluster.masters), (
+            node
+        )  # what was audited
         assert [c["name"] for c in keys["classes"]] == list(CLASSES)
         for c in keys["classes"]:
             name = c["name"]
@@ -72,11 +90,16 @@ def test_exact_audit_counts_every_master_from_any_node(matrix_cluster, tmp_path,
             assert len(c["examples"]) == min(5, truth.violating_keys(name)), name
         assert keys["unclassified"]["matched"] == truth.unclassified == 622
         assert keys["unclassified"]["suggested_patterns"] == [
-            {"pattern": "misc:queue:*", "count": 300}, {"pattern": "tmp:*", "count": 200},
-            {"pattern": "user:*:profile", "count": 60}, {"pattern": "user:*:settings", "count": 60},
-            {"pattern": "weird\\*key:*", "count": 2}]
+            {"pattern": "misc:queue:*", "count": 300},
+            {"pattern": "tmp:*", "count": 200},
+            {"pattern": "user:*:profile", "count": 60},
+            {"pattern": "user:*:settings", "count": 60},
+            {"pattern": "weird\\*key:*", "count": 2},
+        ]
     # the truth itself, so a bug in the dataset cannot hide one in the audit
-    assert truth.violations["ocr-cache"]["no_ttl"] == 60 and truth.violations["ocr-cache"]["ttl_over_max"] == 25
+    assert (
+        truth.violations["ocr-cache"]["no_ttl"] == 60 and truth.violations["ocr-cache"]["ttl_over_max"] == 25
+    )
     assert truth.violations["rate-limits"]["oversized"] == 7
 
 
@@ -118,8 +141,11 @@ def test_sample_audit_draws_from_every_master(matrix_cluster, tmp_path, capsys, 
         c = by_name[name]
         assert c["exact"] is False and c["matched"] >= 300, name
         intervals.append((f"{name} matched", c["matched"], truth.matched[name]))
-        intervals += [(f"{name} {kind}", c["violations"][kind], truth.violations[name][kind])
-                      for kind in KINDS if truth.violations[name][kind]]
+        intervals += [
+            (f"{name} {kind}", c["violations"][kind], truth.violations[name][kind])
+            for kind in KINDS
+            if truth.violations[name][kind]
+        ]
         assert set(c["examples"]) <= truth.violators[name], name
     assert len(intervals) == 11
     for label, k, true_value in intervals:
@@ -135,11 +161,19 @@ def test_text_report_names_the_cluster_masters(redis_cluster, tmp_path, capsys):
     masters = ", ".join(f"{HOST}:{port}" for port in sorted(m.port for m in redis_cluster.masters))
     assert f"  cluster masters: {masters}" in out
     assert "4000 keys  60 no_ttl, 25 ttl_over_max" in out
-    code, out, _ = _plan(tmp_path, redis_cluster.masters[2].url, capsys, "sampling: {mode: sample, keys: 2000}",
-                         "--color", "never")
+    code, out, _ = _plan(
+        tmp_path,
+        redis_cluster.masters[2].url,
+        capsys,
+        "sampling: {mode: sample, keys: 2000}",
+        "--color",
+        "never",
+    )
     assert code == 0, out
-    assert "Keys (sample: 2000 random draws of 15547 keys on 3 cluster masters, 95 % intervals; 5 rare class(es) " \
-           "counted exactly by SCAN MATCH)" in out
+    assert (
+        "Keys (sample: 2000 random draws of 15547 keys on 3 cluster masters, 95 % intervals; 5 rare class(es) "
+        "counted exactly by SCAN MATCH)" in out
+    )
     assert "cluster masters:" not in out  # the addresses only with -v
     code, out, _ = _plan(tmp_path, redis_cluster.masters[0].url, capsys, "", "-o", "markdown")
     assert "exact: 15547 of 15547 keys inspected on 3 cluster masters)" in out
@@ -147,16 +181,19 @@ def test_text_report_names_the_cluster_masters(redis_cluster, tmp_path, capsys):
 
 def test_remediate_and_cleanup_still_refuse_a_cluster(matrix_cluster, tmp_path, capsys):
     (tmp_path / "test.yaml").write_text(
-        'apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\nkeys:\n'
-        '  - name: cache\n    pattern: "a:*"\n    ttl: {max: 1h}\n    remediate: true\n    cleanup: {idle_over: 1d}\n')
+        "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\nkeys:\n"
+        '  - name: cache\n    pattern: "a:*"\n    ttl: {max: 1h}\n    remediate: true\n    cleanup: {idle_over: 1d}\n'
+    )
     matrix_cluster.client().set("a:1", "x")
     url = matrix_cluster.masters[0].url
     for verb in ("remediate", "cleanup"):
         code = run([verb, "--policy-dir", str(tmp_path), "-e", "test", "--url", url, "--execute"])
         err = capsys.readouterr().err
         assert code == 1, err
-        assert f"127.0.0.1:{matrix_cluster.masters[0].port} runs in cluster mode, which {verb} does not support yet; " \
-               "nothing was read or changed" in err
+        assert (
+            f"127.0.0.1:{matrix_cluster.masters[0].port} runs in cluster mode, which {verb} does not support yet; "
+            "nothing was read or changed" in err
+        )
     assert matrix_cluster.client().ttl("a:1") == -1  # still there, still without a TTL
 
 
@@ -176,8 +213,10 @@ def test_cluster_nodes_refused_by_the_acl_is_a_clear_error(redis_cluster, tmp_pa
 
 def test_a_cluster_with_unserved_slots_is_not_audited(redis_server_factory, tmp_path, capsys):
     """A cluster node before any slot is assigned: an audit of it would miss every key."""
-    node = redis_server_factory.start(port_picker=free_cluster_port, extra_args=[
-        "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"])
+    node = redis_server_factory.start(
+        port_picker=free_cluster_port,
+        extra_args=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"],
+    )
     try:
         code, out, err = _plan(tmp_path, node.url, capsys)
         assert code == 1, out

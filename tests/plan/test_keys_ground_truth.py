@@ -28,8 +28,22 @@ def _seeded(server: Any) -> Truth:
 
 def _keys(tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str], sampling: str = "") -> dict[str, Any]:
     (tmp_path / "test.yaml").write_text(POLICY.format(sampling=sampling))
-    code = run(["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url", url, "-o", "json", "--max-rate", "0",
-                "--examples"])  # the examples are checked against the truth: ask for key names
+    code = run(
+        [
+            "plan",
+            "--policy-dir",
+            str(tmp_path),
+            "-e",
+            "test",
+            "--url",
+            url,
+            "-o",
+            "json",
+            "--max-rate",
+            "0",
+            "--examples",
+        ]
+    )  # the examples are checked against the truth: ask for key names
     out = capsys.readouterr().out
     assert code == 0, out
     doc = json.loads(out)
@@ -63,8 +77,12 @@ def test_exact_mode_reports_every_count_exactly(matrix_server, tmp_path, capsys)
         assert "upper_bound_rate" not in c and "upper_bound" not in c["estimated_violating"]
     # spot checks of the truth itself, so a bug in the dataset cannot hide one in the audit
     locks = truth.violations["locks"]
-    assert (locks["no_ttl"], locks["ttl_over_max"], locks["wrong_type"], truth.violating_keys("locks")) == \
-        (36, 15, 26, 71)
+    assert (locks["no_ttl"], locks["ttl_over_max"], locks["wrong_type"], truth.violating_keys("locks")) == (
+        36,
+        15,
+        26,
+        71,
+    )
     assert truth.violations["rate-limits"]["oversized"] == 7
     assert truth.violations["document-state"]["ttl_forbidden"] == 45
 
@@ -72,22 +90,43 @@ def test_exact_mode_reports_every_count_exactly(matrix_server, tmp_path, capsys)
     assert unclassified["matched"] == truth.unclassified == 622
     assert unclassified["estimated"] == {"value": 622, "low": 622, "high": 622}
     assert unclassified["suggested_patterns"] == [
-        {"pattern": "misc:queue:*", "count": 300}, {"pattern": "tmp:*", "count": 200},
-        {"pattern": "user:*:profile", "count": 60}, {"pattern": "user:*:settings", "count": 60},
-        {"pattern": "weird\\*key:*", "count": 2}]
+        {"pattern": "misc:queue:*", "count": 300},
+        {"pattern": "tmp:*", "count": 200},
+        {"pattern": "user:*:profile", "count": 60},
+        {"pattern": "user:*:settings", "count": 60},
+        {"pattern": "weird\\*key:*", "count": 2},
+    ]
 
 
 def test_exact_mode_text_report(redis_server, tmp_path, capsys):
     _seeded(redis_server)
     (tmp_path / "test.yaml").write_text(POLICY.format(sampling=""))
-    assert run(["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url", redis_server.url,
-                "--max-rate", "0", "--color", "never"]) == 0
+    assert (
+        run(
+            [
+                "plan",
+                "--policy-dir",
+                str(tmp_path),
+                "-e",
+                "test",
+                "--url",
+                redis_server.url,
+                "--max-rate",
+                "0",
+                "--color",
+                "never",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "Keys (exact: 15547 of 15547 keys inspected)" in out
     assert "4000 keys  60 no_ttl, 25 ttl_over_max" in out
     assert "36 no_ttl, 15 ttl_over_max, 26 wrong_type" in out
-    assert ("suggested classes: misc:queue:* (300 keys), tmp:* (200 keys), user:*:profile (60 keys), "
-            "user:*:settings (60 keys), weird\\*key:* (2 keys)") in out
+    assert (
+        "suggested classes: misc:queue:* (300 keys), tmp:* (200 keys), user:*:profile (60 keys), "
+        "user:*:settings (60 keys), weird\\*key:* (2 keys)"
+    ) in out
 
 
 # -- sample mode --------------------------------------------------------------------------------
@@ -105,14 +144,32 @@ def _intervals(keys: dict[str, Any], truth: Truth) -> list[tuple[str, dict[str, 
         c = by_name[name]
         out.append((f"{name} matched", c["estimated_matched"], truth.matched[name], c["matched"]))
         if truth.violating_keys(name):
-            out.append((f"{name} violating", c["estimated_violating"], truth.violating_keys(name),
-                        c["violating_keys"]))
+            out.append(
+                (
+                    f"{name} violating",
+                    c["estimated_violating"],
+                    truth.violating_keys(name),
+                    c["violating_keys"],
+                )
+            )
         for kind in KINDS:
             if truth.violations[name][kind]:
-                out.append((f"{name} {kind}", c["estimated_violations"][kind], truth.violations[name][kind],
-                            c["violations"][kind]))
-    out.append(("unclassified", keys["unclassified"]["estimated"], truth.unclassified,
-                keys["unclassified"]["matched"]))
+                out.append(
+                    (
+                        f"{name} {kind}",
+                        c["estimated_violations"][kind],
+                        truth.violations[name][kind],
+                        c["violations"][kind],
+                    )
+                )
+    out.append(
+        (
+            "unclassified",
+            keys["unclassified"]["estimated"],
+            truth.unclassified,
+            keys["unclassified"]["matched"],
+        )
+    )
     return out
 
 
@@ -187,12 +244,32 @@ def test_sample_mode_intervals_contain_the_truth(matrix_server, tmp_path, capsys
 def test_sample_mode_text_report(redis_server, tmp_path, capsys):
     _seeded(redis_server)
     (tmp_path / "test.yaml").write_text(POLICY.format(sampling="sampling: {mode: sample, keys: 2000}"))
-    assert run(["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url", redis_server.url,
-                "--max-rate", "0", "--color", "never"]) == 0
+    assert (
+        run(
+            [
+                "plan",
+                "--policy-dir",
+                str(tmp_path),
+                "-e",
+                "test",
+                "--url",
+                redis_server.url,
+                "--max-rate",
+                "0",
+                "--color",
+                "never",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
-    assert "Keys (sample: 2000 random draws of 15547 keys, 95 % intervals; 5 rare class(es) counted exactly " \
-           "by SCAN MATCH)" in out
-    lines = {line.split()[1]: line for line in out.splitlines() if line.startswith("  ") and len(line.split()) > 2}
+    assert (
+        "Keys (sample: 2000 random draws of 15547 keys, 95 % intervals; 5 rare class(es) counted exactly "
+        "by SCAN MATCH)" in out
+    )
+    lines = {
+        line.split()[1]: line for line in out.splitlines() if line.startswith("  ") and len(line.split()) > 2
+    }
     assert "≈ " in lines["ocr-cache"] and "keys (95 % CI " in lines["ocr-cache"]
     assert "no_ttl ≈ " in lines["ocr-cache"]
     assert "0 sampled violations: < " in lines["chunks"] and "% (95 %)" in lines["chunks"]
@@ -208,10 +285,14 @@ def test_auto_mode_samples_when_the_keyspace_does_not_fit_the_budget(redis_serve
     import time
 
     truth = _seeded(redis_server)
-    (tmp_path / "test.yaml").write_text(POLICY.format(
-        sampling="sampling: {mode: auto, keys: 2000, time_budget: 1s, max_rate: 10000}"))
+    (tmp_path / "test.yaml").write_text(
+        POLICY.format(sampling="sampling: {mode: auto, keys: 2000, time_budget: 1s, max_rate: 10000}")
+    )
     start = time.monotonic()
-    assert run(["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url", redis_server.url, "-o", "json"]) == 0
+    assert (
+        run(["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url", redis_server.url, "-o", "json"])
+        == 0
+    )
     elapsed = time.monotonic() - start
     keys = json.loads(capsys.readouterr().out)["targets"][0]["keys"]
     assert keys["mode"] == "sample" and keys["sample"]["draws"] == 2000
@@ -221,8 +302,24 @@ def test_auto_mode_samples_when_the_keyspace_does_not_fit_the_budget(redis_serve
     assert elapsed >= 0.8 * charged / 10000
     # the limit paced it: with --max-rate 0 the same work takes a fraction of that
     (tmp_path / "test.yaml").write_text(POLICY.format(sampling="sampling: {mode: exact}"))
-    assert run(["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url", redis_server.url, "-o", "json",
-                "--max-rate", "0"]) == 0
+    assert (
+        run(
+            [
+                "plan",
+                "--policy-dir",
+                str(tmp_path),
+                "-e",
+                "test",
+                "--url",
+                redis_server.url,
+                "-o",
+                "json",
+                "--max-rate",
+                "0",
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["targets"][0]["keys"]["mode"] == "exact"
 
 

@@ -30,9 +30,23 @@ def ob(key: str, pttl: int, typ: str | None = None) -> Observation:
 
 
 def test_exact_judging_counts_and_first_match_wins():
-    judge = KeyJudge((KeyClass("a", "x:*:state", HERE, persistent=True), KeyClass("b", "x:*", HERE, ttl_max=10)))
-    judge.add(Batch.of([ob("x:1:state", -1), ob("x:2:state", 5000), ob("x:1", -1), ob("x:2", 20_000),
-                        ob("x:3", 1000), ob("x:4", -2), ob("y:1", -1), ob("y:1", -1)]))
+    judge = KeyJudge(
+        (KeyClass("a", "x:*:state", HERE, persistent=True), KeyClass("b", "x:*", HERE, ttl_max=10))
+    )
+    judge.add(
+        Batch.of(
+            [
+                ob("x:1:state", -1),
+                ob("x:2:state", 5000),
+                ob("x:1", -1),
+                ob("x:2", 20_000),
+                ob("x:3", 1000),
+                ob("x:4", -2),
+                ob("y:1", -1),
+                ob("y:1", -1),
+            ]
+        )
+    )
     f = judge.finish("exact", 8, 8)
     a, b = f.classes
     assert (a.matched, a.violations["ttl_forbidden"], a.keys_violating) == (2, 1, 1)
@@ -65,7 +79,9 @@ def test_sample_mode_estimates_with_wilson_intervals():
     judge = _sampled_judge()
     assert judge.sample_size == 1000
     assert judge.rare_classes(300) == [2]
-    judge.add_exact(2, Batch.of([ob("r:1", -1), ob("r:2", 500_000), ob("c:1", -1)]))  # c:1 is not rare's (first match)
+    judge.add_exact(
+        2, Batch.of([ob("r:1", -1), ob("r:2", 500_000), ob("c:1", -1)])
+    )  # c:1 is not rare's (first match)
     f = judge.finish("sample", 100_000, 1003)
     cache, state, rare = f.classes
     assert f.mode == "sample" and f.sample_size == 1000
@@ -106,15 +122,23 @@ def test_sampled_memory_is_scaled_to_the_keyspace():
 
 # -- the column-wise path (PTTL only) against a key-by-key reference -------------------------
 
-RULES = st.sampled_from([{"ttl_max": 10}, {"ttl_max": 1}, {"persistent": True}, {},
-                         {"ttl_max": 5, "persistent": True}])
-ROWS = st.lists(st.tuples(st.sampled_from(["a:1", "a:2", "a:12", "b:1", "b:x", "c", "a:\n", ""]),
-                          st.sampled_from([-2, -1, 0, 999, 1000, 1001, 5000, 10_000, 10_001, 99_000])),
-                max_size=60)
+RULES = st.sampled_from(
+    [{"ttl_max": 10}, {"ttl_max": 1}, {"persistent": True}, {}, {"ttl_max": 5, "persistent": True}]
+)
+ROWS = st.lists(
+    st.tuples(
+        st.sampled_from(["a:1", "a:2", "a:12", "b:1", "b:x", "c", "a:\n", ""]),
+        st.sampled_from([-2, -1, 0, 999, 1000, 1001, 5000, 10_000, 10_001, 99_000]),
+    ),
+    max_size=60,
+)
 
 
-@given(st.lists(st.tuples(st.sampled_from(["a:*", "a:1*", "b:*", "*:1", "?"]), RULES), min_size=1, max_size=4),
-       st.lists(ROWS, min_size=1, max_size=3), st.booleans())
+@given(
+    st.lists(st.tuples(st.sampled_from(["a:*", "a:1*", "b:*", "*:1", "?"]), RULES), min_size=1, max_size=4),
+    st.lists(ROWS, min_size=1, max_size=3),
+    st.booleans(),
+)
 def test_columns_count_what_a_key_by_key_reference_counts(classes, batches, with_types):
     """Every count, TTL quantile and example of the fast path (PTTL only) and of the
     key-by-key path (taken when a TYPE column is present), checked against a plain
@@ -128,14 +152,20 @@ def test_columns_count_what_a_key_by_key_reference_counts(classes, batches, with
     rows = [r for b in batches for r in b]
     unclassified = 0
     for i, kc in enumerate(kcs):
-        mine = [(k, p) for k, p in rows
-                if next((j for j, c in enumerate(kcs) if matches(c.pattern, k)), None) == i]
+        mine = [
+            (k, p)
+            for k, p in rows
+            if next((j for j, c in enumerate(kcs) if matches(c.pattern, k)), None) == i
+        ]
         live = [(k, p) for k, p in mine if p != -2]
         forbidden = {k for k, p in live if kc.persistent and p >= 0}
         no_ttl = [k for k, p in live if kc.ttl_max is not None and p == -1]
         over = [k for k, p in live if kc.ttl_max is not None and p > kc.ttl_max * 1000]
-        violating = [k for k, p in live if (kc.persistent and p >= 0) or (kc.ttl_max is not None and (
-            p == -1 or p > kc.ttl_max * 1000))]
+        violating = [
+            k
+            for k, p in live
+            if (kc.persistent and p >= 0) or (kc.ttl_max is not None and (p == -1 or p > kc.ttl_max * 1000))
+        ]
         ttls = sorted(p // 1000 for _, p in live if p >= 0)
         c = found.classes[i]
         assert (c.matched, c.vanished) == (len(live), len(mine) - len(live))
@@ -144,22 +174,38 @@ def test_columns_count_what_a_key_by_key_reference_counts(classes, batches, with
         assert c.keys_violating == len(violating)
         assert c.ttl_max == (ttls[-1] if ttls else None)
         assert c.ttl_p50 == (ttls[min(len(ttls) - 1, len(ttls) // 2)] if ttls else None)
-        assert set(c.examples) <= set(violating) | forbidden and len(c.examples) == min(5, len(set(violating)))
+        assert set(c.examples) <= set(violating) | forbidden and len(c.examples) == min(
+            5, len(set(violating))
+        )
     for k, p in rows:
         if p != -2 and not any(matches(c.pattern, k) for c in kcs):
             unclassified += 1
     assert found.unclassified == unclassified
-    assert len(found.unclassified_examples) == min(5, len({k for k, p in rows if p != -2 and not any(
-        matches(c.pattern, k) for c in kcs)}))
+    assert len(found.unclassified_examples) == min(
+        5, len({k for k, p in rows if p != -2 and not any(matches(c.pattern, k) for c in kcs)})
+    )
 
 
 # -- suggested patterns ----------------------------------------------------------------------
 
-@pytest.mark.parametrize(("token", "is_id"), [
-    ("12345", True), ("0", True), ("deadbeef01", True), ("DEADBEEF", True), (str(uuid.UUID(int=7)), True),
-    ("dGhpcyBpcyBhIHRlc3Q1", True), ("abc", False), ("queue", False), ("state", False),
-    ("deadbee", False), ("configuration_cache", False), ("", False),
-])
+
+@pytest.mark.parametrize(
+    ("token", "is_id"),
+    [
+        ("12345", True),
+        ("0", True),
+        ("deadbeef01", True),
+        ("DEADBEEF", True),
+        (str(uuid.UUID(int=7)), True),
+        ("dGhpcyBpcyBhIHRlc3Q1", True),
+        ("abc", False),
+        ("queue", False),
+        ("state", False),
+        ("deadbee", False),
+        ("configuration_cache", False),
+        ("", False),
+    ],
+)
 def test_looks_like_id(token, is_id):
     assert looks_like_id(token) is is_id
 
@@ -185,8 +231,13 @@ def test_suggestions_group_count_and_rank():
     for metric in ("views", "clicks"):  # a few literals with many keys each stay apart
         for i in range(100):
             s.add(f"stats:{metric}:{i}")
-    assert s.suggestions() == (("misc:queue:*", 300), ("tmp:*", 200), ("stats:clicks:*", 100),
-                               ("stats:views:*", 100), ("user:*:profile", 60))
+    assert s.suggestions() == (
+        ("misc:queue:*", 300),
+        ("tmp:*", 200),
+        ("stats:clicks:*", 100),
+        ("stats:views:*", 100),
+        ("user:*:profile", 60),
+    )
     assert s.suggestions(top=2) == (("misc:queue:*", 300), ("tmp:*", 200))
 
 

@@ -82,8 +82,9 @@ def _seed(client: redis.Redis) -> dict[str, tuple[int, int]]:
     return truth
 
 
-def _audit(tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str], *extra: str,
-           sampling: str = "") -> tuple[int, str]:
+def _audit(
+    tmp_path: Path, url: str, capsys: pytest.CaptureFixture[str], *extra: str, sampling: str = ""
+) -> tuple[int, str]:
     (tmp_path / "test.yaml").write_text(POLICY.format(sampling=sampling))
     code = run(["plan", "--policy-dir", str(tmp_path), "-e", "test", "--url", url, "--max-rate", "0", *extra])
     return code, capsys.readouterr().out
@@ -145,7 +146,10 @@ def test_text_report_shows_memory_and_capacity(redis_server, tmp_path, capsys):
     code, out = _audit(tmp_path, redis_server.url, capsys, "--memory", "--color", "never")
     assert code == 0, out
     assert "capacity (observed MEMORY USAGE vs the policy's estimate):" in out
-    assert f"ocr-cache: observed {human_bytes(truth['ocr-cache'][1])} (300 keys) vs policy estimate 2.93 MiB" in out
+    assert (
+        f"ocr-cache: observed {human_bytes(truth['ocr-cache'][1])} (300 keys) vs policy estimate 2.93 MiB"
+        in out
+    )
     assert f"chunks: observed {human_bytes(truth['chunks'][1])} (500 keys) vs policy estimate 500 KiB" in out
     assert "sessions: observed 0 B (0 keys) vs policy estimate 20 KiB" in out
     assert f"memory {human_bytes(truth['chunks'][1])}" in out
@@ -153,8 +157,15 @@ def test_text_report_shows_memory_and_capacity(redis_server, tmp_path, capsys):
 
 def test_sampled_memory_is_an_estimate_with_an_interval(redis_server, tmp_path, capsys):
     truth = _seed(redis_server.client(decode_responses=False))
-    code, out = _audit(tmp_path, redis_server.url, capsys, "--memory", "-o", "json",
-                       sampling="sampling: {mode: sample, keys: 4000}")
+    code, out = _audit(
+        tmp_path,
+        redis_server.url,
+        capsys,
+        "--memory",
+        "-o",
+        "json",
+        sampling="sampling: {mode: sample, keys: 4000}",
+    )
     assert code == 0, out
     keys = _keys(out)
     assert keys["mode"] == "sample"
@@ -177,14 +188,42 @@ def test_sampled_memory_is_an_estimate_with_an_interval(redis_server, tmp_path, 
 def test_drift_memory_shows_capacity(redis_server, tmp_path, capsys):
     truth = _seed(redis_server.client(decode_responses=False))
     (tmp_path / "test.yaml").write_text(POLICY.format(sampling=""))
-    run(["drift", "--policy-dir", str(tmp_path), "-e", "test", "--url", redis_server.url, "--max-rate", "0",
-         "--memory", "-o", "json"])
+    run(
+        [
+            "drift",
+            "--policy-dir",
+            str(tmp_path),
+            "-e",
+            "test",
+            "--url",
+            redis_server.url,
+            "--max-rate",
+            "0",
+            "--memory",
+            "-o",
+            "json",
+        ]
+    )
     doc = json.loads(capsys.readouterr().out)
     capacity = {e["class"]: e for e in doc["targets"][0]["keys"]["capacity"]}
     assert capacity["chunks"]["observed_keys"] == 500
     assert capacity["chunks"]["observed_bytes"] == pytest.approx(truth["chunks"][1], rel=0.01)
-    run(["drift", "--policy-dir", str(tmp_path), "-e", "test", "--url", redis_server.url, "--max-rate", "0",
-         "--memory", "--color", "never"])
+    run(
+        [
+            "drift",
+            "--policy-dir",
+            str(tmp_path),
+            "-e",
+            "test",
+            "--url",
+            redis_server.url,
+            "--max-rate",
+            "0",
+            "--memory",
+            "--color",
+            "never",
+        ]
+    )
     assert "chunks: observed" in capsys.readouterr().out
 
 

@@ -31,8 +31,17 @@ def test_maxmemory_plans_exactly_one_set_then_nothing(matrix_server, tmp_path, c
     code, out = _plan(tmp_path, matrix_server.url, capsys, "-o", "json", "--detailed-exitcode")
     assert code == 2
     config = json.loads(out)["targets"][0]["config"]
-    assert config == [{"parameter": "maxmemory", "before": "0", "after": "1073741824", "action": "set",
-                       "sensitive": False, "source": config[0]["source"], "dangerous": False}]
+    assert config == [
+        {
+            "parameter": "maxmemory",
+            "before": "0",
+            "after": "1073741824",
+            "action": "set",
+            "sensitive": False,
+            "source": config[0]["source"],
+            "dangerous": False,
+        }
+    ]
     assert config[0]["source"].endswith("test.yaml:5")
 
     client.config_set("maxmemory", "1073741824")
@@ -51,26 +60,33 @@ def test_equivalent_spellings_are_not_drift(matrix_server, tmp_path, capsys):
     (tmp_path / "test.yaml").write_text(
         "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\nconfig:\n"
         "  maxmemory: 1GB\n  maxmemory-policy: ALLKEYS-LRU\n  notify-keyspace-events: xE\n"
-        "  lazyfree-lazy-expire: true\n")
+        "  lazyfree-lazy-expire: true\n"
+    )
     code, out = _plan(tmp_path, matrix_server.url, capsys, "--detailed-exitcode")
     assert code == 0, out
 
 
 def test_startup_only_parameter_is_a_restart(matrix_server, tmp_path, capsys):
     (tmp_path / "test.yaml").write_text(
-        "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\nconfig:\n  databases: 32\n")
+        "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\nconfig:\n  databases: 32\n"
+    )
     code, out = _plan(tmp_path, matrix_server.url, capsys, "-o", "json")
     assert code == 0
     (change,) = json.loads(out)["targets"][0]["config"]
-    assert (change["parameter"], change["before"], change["after"], change["action"]) == \
-        ("databases", "16", "32", "restart")
+    assert (change["parameter"], change["before"], change["after"], change["action"]) == (
+        "databases",
+        "16",
+        "32",
+        "restart",
+    )
 
 
 def test_secret_value_never_printed(redis_server, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("TEST_PASSWORD", "s3cr3t-Value")
     (tmp_path / "test.yaml").write_text(
         "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\nconfig:\n"
-        "  requirepass: ${TEST_PASSWORD}\n")
+        "  requirepass: ${TEST_PASSWORD}\n"
+    )
     for fmt in ("text", "json", "markdown"):
         code, out = _plan(tmp_path, redis_server.url, capsys, "-o", fmt)
         assert code == 0
@@ -84,7 +100,8 @@ def test_unset_variable_fails_clearly_when_connecting(redis_server, tmp_path, ca
     monkeypatch.delenv("TEST_PASSWORD", raising=False)
     (tmp_path / "test.yaml").write_text(
         "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\nconfig:\n"
-        "  requirepass: ${TEST_PASSWORD}\n")
+        "  requirepass: ${TEST_PASSWORD}\n"
+    )
     code, out = _plan(tmp_path, redis_server.url, capsys)
     assert code == 1
     assert "TEST_PASSWORD" in out and "env-required" in out
@@ -116,6 +133,7 @@ def test_plan_file_records_identity_live_values_and_no_secret(redis_server, tmp_
     assert doc["target"]["address"] == f"127.0.0.1:{redis_server.port}"
     assert doc["live"]["maxmemory"] == "0"
     import hashlib
+
     assert doc["policy"]["files"][0]["sha256"] == hashlib.sha256(policy.read_bytes()).hexdigest()
     by_name = {c["parameter"]: c for c in doc["changes"]}
     assert by_name["maxmemory"]["after"] == "1073741824"
@@ -139,7 +157,9 @@ def test_renamed_config_command_is_not_checked(redis_server_factory, tmp_path, c
 
 
 def test_acl_user_without_config_permission_is_named(redis_server, tmp_path, capsys):
-    redis_server.client().execute_command("ACL", "SETUSER", "viewer", "on", ">viewerpw", "+@all", "-config", "~*")
+    redis_server.client().execute_command(
+        "ACL", "SETUSER", "viewer", "on", ">viewerpw", "+@all", "-config", "~*"
+    )
     (tmp_path / "test.yaml").write_text(POLICY)
     url = redis_server.url.replace("redis://", "redis://viewer:viewerpw@")
     code, out = _plan(tmp_path, url, capsys)
@@ -151,7 +171,8 @@ def test_acl_user_without_config_permission_is_named(redis_server, tmp_path, cap
 def test_dir_is_protected_where_protected_configs_exist(matrix_server, tmp_path, capsys):
     (tmp_path / "test.yaml").write_text(
         f"apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\nallow_dangerous: [dir]\n"
-        f"config:\n  dir: {tmp_path}\n")  # dir moves RDB writes: managed only with the explicit opt-in
+        f"config:\n  dir: {tmp_path}\n"
+    )  # dir moves RDB writes: managed only with the explicit opt-in
     code, out = _plan(tmp_path, matrix_server.url, capsys, "-o", "json")
     assert code == 0
     (change,) = json.loads(out)["targets"][0]["config"]
@@ -163,7 +184,8 @@ def test_dir_is_protected_where_protected_configs_exist(matrix_server, tmp_path,
 def test_masterauth_uses_the_name_the_server_uses(matrix_server, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PRIMARY_PW", "pw-for-primary")
     (tmp_path / "test.yaml").write_text(
-        "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\nconfig:\n  masterauth: ${PRIMARY_PW}\n")
+        "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\nconfig:\n  masterauth: ${PRIMARY_PW}\n"
+    )
     code, out = _plan(tmp_path, matrix_server.url, capsys, "-o", "json")
     assert code == 0 and "pw-for-primary" not in out
     (change,) = json.loads(out)["targets"][0]["config"]
@@ -197,7 +219,8 @@ def test_silent_server_times_out_within_the_policy_timeouts(tmp_path, capsys):
         (tmp_path / "test.yaml").write_text(
             "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\n"
             f"target:\n  url: redis://127.0.0.1:{port}\n  connect_timeout: 1s\n  read_timeout: 1s\n"
-            "config:\n  maxmemory: 1gb\n")
+            "config:\n  maxmemory: 1gb\n"
+        )
         start = time.monotonic()
         code = run(["plan", "--policy-dir", str(tmp_path), "-e", "test"])
         elapsed = time.monotonic() - start
@@ -216,7 +239,8 @@ def test_json_output_matches_the_shipped_report_schema(matrix_server, tmp_path, 
     schema = json.loads(resources.files("redispolicy.render").joinpath("schemas/report-v1.json").read_text())
     monkeypatch.setenv("TEST_PASSWORD", "pw")
     (tmp_path / "test.yaml").write_text(
-        POLICY + "  requirepass: ${TEST_PASSWORD}\n  databases: 32\n  maxmemory-clients: 5%\n")
+        POLICY + "  requirepass: ${TEST_PASSWORD}\n  databases: 32\n  maxmemory-clients: 5%\n"
+    )
     for extra in ((), ("--show-unchanged",)):
         code, out = _plan(tmp_path, matrix_server.url, capsys, "-o", "json", *extra)
         assert code == 0

@@ -29,13 +29,16 @@ def test_wilson_10_of_100_matches_the_published_interval():
     assert e.high == pytest.approx(0.17437, abs=5e-5)
 
 
-@pytest.mark.parametrize(("k", "n", "low", "high"), [
-    (0, 10, 0.0, 0.27753),  # z²/(n+z²) = 3.8415/13.8415
-    (10, 10, 0.72247, 1.0),
-    (1, 2, 0.09453, 0.90547),
-    (81, 263, 0.2553, 0.3662),  # Newcombe (1998), Table I: 81/263
-    (5, 50, 0.04348, 0.21360),
-])
+@pytest.mark.parametrize(
+    ("k", "n", "low", "high"),
+    [
+        (0, 10, 0.0, 0.27753),  # z²/(n+z²) = 3.8415/13.8415
+        (10, 10, 0.72247, 1.0),
+        (1, 2, 0.09453, 0.90547),
+        (81, 263, 0.2553, 0.3662),  # Newcombe (1998), Table I: 81/263
+        (5, 50, 0.04348, 0.21360),
+    ],
+)
 def test_wilson_known_values(k, n, low, high):
     e = wilson(k, n)
     assert (e.low, e.high) == (pytest.approx(low, abs=5e-5), pytest.approx(high, abs=5e-5))
@@ -81,7 +84,7 @@ def test_zero_upper_bound_is_the_exact_one_sided_bound():
     # it is exact: at rate u, 0 of n has probability 5 %
     for n in (10, 300, 2000):
         assert (1 - zero_upper_bound(n)) ** n == pytest.approx(0.05)
-    assert zero_upper_bound(100, confidence=0.99) == pytest.approx(1 - 0.01 ** 0.01)
+    assert zero_upper_bound(100, confidence=0.99) == pytest.approx(1 - 0.01**0.01)
 
 
 def test_totals_scale_the_proportion_by_the_keyspace():
@@ -119,8 +122,13 @@ def _coverage(interval, n: int, p: float) -> float:
     """Exact probability that the interval from Binomial(n, p) draws contains p (no simulation)."""
     total = 0.0
     for k in range(n + 1):
-        log_pmf = (math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
-                   + k * math.log(p) + (n - k) * math.log1p(-p))
+        log_pmf = (
+            math.lgamma(n + 1)
+            - math.lgamma(k + 1)
+            - math.lgamma(n - k + 1)
+            + k * math.log(p)
+            + (n - k) * math.log1p(-p)
+        )
         if log_pmf > -40 and interval(k, n).contains(p):
             total += math.exp(log_pmf)
     return total
@@ -129,8 +137,10 @@ def _coverage(interval, n: int, p: float) -> float:
 RATES = [0.001, 0.0025, 0.00375, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.3775, 0.385, 0.5]
 
 
-@pytest.mark.parametrize(("k", "n", "low", "high"), [
-    (81, 263, 0.2535, 0.3682), (15, 148, 0.0598, 0.1644), (0, 20, 0.0, 0.2005), (1, 29, 0.0018, 0.1963)])
+@pytest.mark.parametrize(
+    ("k", "n", "low", "high"),
+    [(81, 263, 0.2535, 0.3682), (15, 148, 0.0598, 0.1644), (0, 20, 0.0, 0.2005), (1, 29, 0.0018, 0.1963)],
+)
 def test_continuity_corrected_wilson_matches_newcombe_1998(k, n, low, high):
     """Newcombe, Statistics in Medicine 17:857-872 (1998), Table I, method 4 (score with CC)."""
     e = wilson_cc(k, n)

@@ -25,10 +25,37 @@ from hypothesis import strategies as st
 
 from redispolicy.policy.glob import ALL_BYTES, FirstMatch, byte_tokens, constrains_only_length, min_length
 
-CATCH_ALL = ["*", "**", "?*", "*?", "[^]*", "*[^]", "[^]**", "????", "*[^]?", "?", "[^", "*[^", "*?*",
-             "[^]", "[Ѐ-\x7f]*"]  # 'Ѐ' is D0 80: the range 0x80-0x7f is every byte where char is signed
-NOT_CATCH_ALL = ["a*", "[^a]*", "*x", "[]*", "\\*", "[a-]*", "tmp:*", "[^]*a", "?[^\\]]*", "[\x00-\x7f]*",
-                 "*[^\x00]", "[^é]*"]
+CATCH_ALL = [
+    "*",
+    "**",
+    "?*",
+    "*?",
+    "[^]*",
+    "*[^]",
+    "[^]**",
+    "????",
+    "*[^]?",
+    "?",
+    "[^",
+    "*[^",
+    "*?*",
+    "[^]",
+    "[Ѐ-\x7f]*",
+]  # 'Ѐ' is D0 80: the range 0x80-0x7f is every byte where char is signed
+NOT_CATCH_ALL = [
+    "a*",
+    "[^a]*",
+    "*x",
+    "[]*",
+    "\\*",
+    "[a-]*",
+    "tmp:*",
+    "[^]*a",
+    "?[^\\]]*",
+    "[\x00-\x7f]*",
+    "*[^\x00]",
+    "[^é]*",
+]
 
 
 @pytest.mark.parametrize("pattern", CATCH_ALL)
@@ -75,7 +102,7 @@ def _fit(key: bytes, pattern: str) -> bytes:
     pad = (key + b"\xff\x00\x80]*?[\\^") * (n + 1)
     if not star:
         return (key + pad)[:n]
-    return key if len(key) >= max(n, 1) else (key + pad)[:max(n, 1)]
+    return key if len(key) >= max(n, 1) else (key + pad)[: max(n, 1)]
 
 
 def _witnesses(pattern: str, signed: bool) -> list[bytes]:
@@ -139,7 +166,12 @@ KEYS = st.lists(st.binary(min_size=1, max_size=12), min_size=1, max_size=12)
 @example(pattern="[^]*", keys=[b"x"]).via("issue 10")
 @example(pattern="*[^]", keys=[b"\x00", b"long key"]).via("issue 10")
 @example(pattern="[^]**", keys=[b"\xff"]).via("issue 10")
-@settings(max_examples=150, derandomize=True, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=150,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 def test_catch_all_agrees_with_scan_match(matrix_server, pattern: str, keys: list[bytes]) -> None:
     _check(matrix_server, pattern, keys)

@@ -93,15 +93,35 @@ def stringmatch(pattern: str, string: str) -> bool:
 
 
 # -- matches -----------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("pattern", "key", "expected"), [
-    ("ocr:*", "ocr:1", True), ("ocr:*", "ocr:", True), ("ocr:*", "oc", False), ("ocr:*", "xocr:1", False),
-    ("doc:*:state", "doc:17:state", True), ("doc:*:state", "doc:17:temp", False), ("doc:*:state", "doc::state", True),
-    ("h?llo", "hello", True), ("h?llo", "hllo", False), ("h[ae]llo", "hallo", True), ("h[ae]llo", "hillo", False),
-    ("h[^e]llo", "hello", False), ("h[^e]llo", "hallo", True), ("h[a-b]llo", "hbllo", True),
-    ("h[b-a]llo", "hallo", True),  # Redis swaps a reversed range
-    ("cfg:\\*", "cfg:*", True), ("cfg:\\*", "cfg:x", False), ("a\\[b", "a[b", True), ("a\\?", "ab", False),
-    ("*", "", True), ("*", "a[b]*?\\", True), ("", "", True), ("", "a", False), ("a**b", "ab", True),
-])
+@pytest.mark.parametrize(
+    ("pattern", "key", "expected"),
+    [
+        ("ocr:*", "ocr:1", True),
+        ("ocr:*", "ocr:", True),
+        ("ocr:*", "oc", False),
+        ("ocr:*", "xocr:1", False),
+        ("doc:*:state", "doc:17:state", True),
+        ("doc:*:state", "doc:17:temp", False),
+        ("doc:*:state", "doc::state", True),
+        ("h?llo", "hello", True),
+        ("h?llo", "hllo", False),
+        ("h[ae]llo", "hallo", True),
+        ("h[ae]llo", "hillo", False),
+        ("h[^e]llo", "hello", False),
+        ("h[^e]llo", "hallo", True),
+        ("h[a-b]llo", "hbllo", True),
+        ("h[b-a]llo", "hallo", True),  # Redis swaps a reversed range
+        ("cfg:\\*", "cfg:*", True),
+        ("cfg:\\*", "cfg:x", False),
+        ("a\\[b", "a[b", True),
+        ("a\\?", "ab", False),
+        ("*", "", True),
+        ("*", "a[b]*?\\", True),
+        ("", "", True),
+        ("", "a", False),
+        ("a**b", "ab", True),
+    ],
+)
 def test_matches(pattern: str, key: str, expected: bool) -> None:
     assert matches(pattern, key) is expected
     if key:  # see test_matches_agrees_with_redis about the empty key
@@ -132,22 +152,49 @@ def test_star_covers_everything(b: str) -> None:
     assert covers("**", b)
 
 
-@pytest.mark.parametrize(("a", "b", "expected"), [
-    ("ocr:*", "ocr:1:*", True), ("ocr:1:*", "ocr:*", False), ("ocr:*", "ocr:*", True),
-    ("ocr:*", "ocr:[0-9]", True), ("ocr:*", "ocr", False), ("ocr*", "ocr:1", True),
-    ("doc:*:temp", "doc:*:state", False), ("doc:*:state", "doc:*:temp", False),
-    ("doc:*", "doc:*:temp", True), ("*:temp", "doc:*:temp", True),
-    ("[abc]*", "a*", True), ("[abc]*", "d*", False), ("[abc]", "[ab]", True), ("[ab]", "[abc]", False),
-    ("[a-c]", "[ab]", True), ("[a-c]", "b", True), ("[a-c]", "d", False),
-    ("user:[abc]*", "user:b?x", True), ("user:b?x", "user:[abc]*", False),
-    ("[^0-9]", "a", True), ("[^0-9]", "5", False), ("[^0-9]", "[^0-9]", True), ("[^0-9]", "[^0-5]", False),
-    ("[^0-9]", "?", False), ("?", "a", True), ("?", "[^a]", True), ("?", "*", False), ("?", "", False),
-    ("a?", "a[xyz]", True), ("a[xyz]", "a?", False),
-    ("cfg:\\*", "cfg:*", False),  # a literal '*' does not cover any key under cfg:
-    ("cfg:*", "cfg:\\*", True), ("cfg:\\*", "cfg:\\*", True),
-    ("a\\[b", "a[b", False),  # '[b' opens a class in the second pattern
-    ("a*b", "a*", False), ("a*", "a*b", True), ("*a*", "xay", True), ("*a*", "x?y", False),
-])
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ("ocr:*", "ocr:1:*", True),
+        ("ocr:1:*", "ocr:*", False),
+        ("ocr:*", "ocr:*", True),
+        ("ocr:*", "ocr:[0-9]", True),
+        ("ocr:*", "ocr", False),
+        ("ocr*", "ocr:1", True),
+        ("doc:*:temp", "doc:*:state", False),
+        ("doc:*:state", "doc:*:temp", False),
+        ("doc:*", "doc:*:temp", True),
+        ("*:temp", "doc:*:temp", True),
+        ("[abc]*", "a*", True),
+        ("[abc]*", "d*", False),
+        ("[abc]", "[ab]", True),
+        ("[ab]", "[abc]", False),
+        ("[a-c]", "[ab]", True),
+        ("[a-c]", "b", True),
+        ("[a-c]", "d", False),
+        ("user:[abc]*", "user:b?x", True),
+        ("user:b?x", "user:[abc]*", False),
+        ("[^0-9]", "a", True),
+        ("[^0-9]", "5", False),
+        ("[^0-9]", "[^0-9]", True),
+        ("[^0-9]", "[^0-5]", False),
+        ("[^0-9]", "?", False),
+        ("?", "a", True),
+        ("?", "[^a]", True),
+        ("?", "*", False),
+        ("?", "", False),
+        ("a?", "a[xyz]", True),
+        ("a[xyz]", "a?", False),
+        ("cfg:\\*", "cfg:*", False),  # a literal '*' does not cover any key under cfg:
+        ("cfg:*", "cfg:\\*", True),
+        ("cfg:\\*", "cfg:\\*", True),
+        ("a\\[b", "a[b", False),  # '[b' opens a class in the second pattern
+        ("a*b", "a*", False),
+        ("a*", "a*b", True),
+        ("*a*", "xay", True),
+        ("*a*", "x?y", False),
+    ],
+)
 def test_covers(a: str, b: str, expected: bool) -> None:
     assert covers(a, b) is expected
 
@@ -194,8 +241,12 @@ def test_dash_before_bracket_is_a_range_as_in_redis() -> None:
     assert matches("[a\\-]", "-") is True and matches("[a\\-]", "b") is False
 
 
-@pytest.mark.parametrize("pattern", ["ocr:*", "doc:*:state", "a?c", "[abc]x", "[^a-c]*", "x\\*y", "*", "[a-]]", "h[a-e]llo"])
-@pytest.mark.parametrize("key", ["ocr:1", "doc:9:state", "abc", "bx", "dzz", "x*y", "hello", "hbllo", "a]", "-", ""])
+@pytest.mark.parametrize(
+    "pattern", ["ocr:*", "doc:*:state", "a?c", "[abc]x", "[^a-c]*", "x\\*y", "*", "[a-]]", "h[a-e]llo"]
+)
+@pytest.mark.parametrize(
+    "key", ["ocr:1", "doc:9:state", "abc", "bx", "dzz", "x*y", "hello", "hbllo", "a]", "-", ""]
+)
 def test_to_regex_agrees_with_matches(pattern, key):
     from redispolicy.policy.glob import matches, to_regex
 
@@ -203,12 +254,15 @@ def test_to_regex_agrees_with_matches(pattern, key):
 
 
 # -- FirstMatch: one pass over a batch equals a call per key ----------------------------------------
-KEY_BYTES = st.binary(max_size=6).map(lambda b: b.replace(b"\x00", b"a")) | st.text("ab:\n*?é", max_size=6).map(
-    str.encode)
+KEY_BYTES = st.binary(max_size=6).map(lambda b: b.replace(b"\x00", b"a")) | st.text(
+    "ab:\n*?é", max_size=6
+).map(str.encode)
 
 
-@given(st.lists(st.text("ab:*?[]^-\\é", max_size=6).filter(lambda p: problems(p) is None), max_size=4),
-       st.lists(KEY_BYTES, max_size=12))
+@given(
+    st.lists(st.text("ab:*?[]^-\\é", max_size=6).filter(lambda p: problems(p) is None), max_size=4),
+    st.lists(KEY_BYTES, max_size=12),
+)
 @settings(max_examples=800, deadline=None)
 def test_first_match_numbers_agree_with_index(patterns: list[str], keys: list[bytes]) -> None:
     """The batch classifier (names joined by newlines) and the per-key one give the same class,

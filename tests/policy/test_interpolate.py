@@ -26,11 +26,14 @@ def test_empty_variable_is_set_for_plain_reference() -> None:
     assert r.text == "xy" and r.missing == ()
 
 
-@pytest.mark.parametrize(("env", "text", "literal"), [
-    ({}, "256mb", True),
-    ({"M": ""}, "256mb", True),  # ':-' also applies to a set-but-empty variable
-    ({"M": "1gb"}, "1gb", False),
-])
+@pytest.mark.parametrize(
+    ("env", "text", "literal"),
+    [
+        ({}, "256mb", True),
+        ({"M": ""}, "256mb", True),  # ':-' also applies to a set-but-empty variable
+        ({"M": "1gb"}, "1gb", False),
+    ],
+)
 def test_colon_dash_default(env: dict[str, str], text: str, literal: bool) -> None:
     r = interpolate("${M:-256mb}", env)
     assert r.text == text and r.missing == () and r.literal_default is literal
@@ -88,7 +91,9 @@ def test_values_are_not_reinterpolated() -> None:
     assert interpolate("${A}", {"A": "${B}", "B": "no"}).text == "${B}"
 
 
-@pytest.mark.parametrize("text", ["${}", "${1GB}", "${A B}", "${A:x}", "${-A}", "${A", "x ${A} ${B", "${A:-x"])
+@pytest.mark.parametrize(
+    "text", ["${}", "${1GB}", "${A B}", "${A:x}", "${-A}", "${A", "x ${A} ${B", "${A:-x"]
+)
 def test_syntax_errors(text: str) -> None:
     with pytest.raises(InterpolationSyntaxError):
         interpolate(text, {"A": "1", "B": "2"})

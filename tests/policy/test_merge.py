@@ -25,7 +25,8 @@ def merged(*docs: tuple[str, str]) -> tuple[MapNode, list[Removal]]:
     return result, removals
 
 
-BASE = ("""\
+BASE = (
+    """\
 config:
   maxmemory: 512mb
   maxmemory-policy: allkeys-lru
@@ -44,9 +45,12 @@ keys:
 ignore:
   - {parameter: save, reason: a}
   - {parameter: hz, reason: b}
-""", "base.yaml")
+""",
+    "base.yaml",
+)
 
-PROD = ("""\
+PROD = (
+    """\
 config:
   maxmemory: 1gb
   maxmemory-samples: null
@@ -60,13 +64,22 @@ keys:
     pattern: "chunks:*"
 ignore:
   - {parameter: timeout, reason: c}
-""", "production.yaml")
+""",
+    "production.yaml",
+)
 
 
 def test_mappings_deep_merge() -> None:
     result, _ = merged(BASE, PROD)
-    assert to_plain(result)["config"] == {"maxmemory": "1gb", "maxmemory-policy": "allkeys-lru", "appendonly": True}
-    assert to_plain(result)["target"] == {"url": "redis://base:6379", "tls": {"verify": False, "ca_file": "/etc/ca.pem"}}
+    assert to_plain(result)["config"] == {
+        "maxmemory": "1gb",
+        "maxmemory-policy": "allkeys-lru",
+        "appendonly": True,
+    }
+    assert to_plain(result)["target"] == {
+        "url": "redis://base:6379",
+        "tls": {"verify": False, "ca_file": "/etc/ca.pem"},
+    }
 
 
 def test_scalars_keep_their_source_and_what_they_overrode() -> None:
@@ -107,7 +120,11 @@ def test_null_removes_and_is_recorded() -> None:
     (removal,) = removals
     assert removal.path == ("config", "maxmemory-samples")
     assert (removal.at.file, removal.at.line) == ("production.yaml", 3)
-    assert isinstance(removal.was, ScalarNode) and removal.was.raw == "10" and removal.was.loc.file == "base.yaml"
+    assert (
+        isinstance(removal.was, ScalarNode)
+        and removal.was.raw == "10"
+        and removal.was.loc.file == "base.yaml"
+    )
 
 
 def test_null_without_anything_to_remove_stays() -> None:
@@ -130,23 +147,29 @@ def test_keys_merge_by_name_in_order() -> None:
 
 
 def test_other_lists_do_not_merge_by_name() -> None:
-    result, _ = merged(("targets: [{name: a, url: x}, {name: b, url: y}]\n", "base.yaml"),
-                       ("targets: [{name: a, url: z}]\n", "env.yaml"))
+    result, _ = merged(
+        ("targets: [{name: a, url: x}, {name: b, url: y}]\n", "base.yaml"),
+        ("targets: [{name: a, url: z}]\n", "env.yaml"),
+    )
     assert to_plain(result)["targets"] == [{"name": "a", "url": "z"}]
 
 
 def test_overrode_chain_across_three_files() -> None:
-    result, _ = merged(("config: {maxmemory: 256mb}\n", "base.yaml"),
-                       ("config: {maxmemory: 512mb}\n", "mid.yaml"),
-                       ("config: {maxmemory: 1gb}\n", "top.yaml"))
+    result, _ = merged(
+        ("config: {maxmemory: 256mb}\n", "base.yaml"),
+        ("config: {maxmemory: 512mb}\n", "mid.yaml"),
+        ("config: {maxmemory: 1gb}\n", "top.yaml"),
+    )
     node = find(result, ("config", "maxmemory"))
     assert isinstance(node, ScalarNode) and node.loc.file == "top.yaml"
     assert [(n.raw, n.loc.file) for n in node.overrode] == [("512mb", "mid.yaml"), ("256mb", "base.yaml")]
 
 
 def test_a_scalar_may_replace_a_mapping() -> None:
-    result, _ = merged(("keys: [{name: s, pattern: 's:*', ttl: {max: 1d}}]\n", "base.yaml"),
-                       ("keys: [{name: s, ttl: persistent}]\n", "env.yaml"))
+    result, _ = merged(
+        ("keys: [{name: s, pattern: 's:*', ttl: {max: 1d}}]\n", "base.yaml"),
+        ("keys: [{name: s, ttl: persistent}]\n", "env.yaml"),
+    )
     assert to_plain(result)["keys"] == [{"name": "s", "pattern": "s:*", "ttl": "persistent"}]
 
 

@@ -56,11 +56,14 @@ def test_unusable_extends_names_are_diagnostics(tmp_path: Path, name: str) -> No
 
 
 def test_a_base_is_checked_through_its_environments_only_once(tmp_path: Path) -> None:
-    d = write(tmp_path, {
-        "base.yaml": HEAD + "config:\n  hz: lots\n",
-        "a.yaml": HEAD + "environment: a\nextends: [base.yaml]\n",
-        "b.yaml": HEAD + "environment: b\nextends: [base.yaml]\n",
-    })
+    d = write(
+        tmp_path,
+        {
+            "base.yaml": HEAD + "config:\n  hz: lots\n",
+            "a.yaml": HEAD + "environment: a\nextends: [base.yaml]\n",
+            "b.yaml": HEAD + "environment: b\nextends: [base.yaml]\n",
+        },
+    )
     assert found(check(d)) == [("config-type", "base.yaml", 4)]
 
 
@@ -92,8 +95,13 @@ def test_interpolated_values_are_checked(tmp_path: Path) -> None:
 
 
 def test_secret_values_from_the_environment_are_wrapped(tmp_path: Path) -> None:
-    d = write(tmp_path, {"p.yaml": HEAD + "environment: p\ntarget:\n  url: redis://:${RP_PW}@h:6379\n"
-                                          "config:\n  requirepass: ${RP_PW}\n  maxmemory: 1gb\n"})
+    d = write(
+        tmp_path,
+        {
+            "p.yaml": HEAD + "environment: p\ntarget:\n  url: redis://:${RP_PW}@h:6379\n"
+            "config:\n  requirepass: ${RP_PW}\n  maxmemory: 1gb\n"
+        },
+    )
     policy = PolicySet(d, {"RP_PW": "pw-value"}).resolve(d / "p.yaml").policy
     assert policy is not None and policy.target is not None
     assert "pw-value" not in repr(policy)
@@ -106,49 +114,81 @@ def test_secret_values_from_the_environment_are_wrapped(tmp_path: Path) -> None:
 
 def test_sizes_beyond_two_to_the_64_are_diagnostics(tmp_path: Path) -> None:
     """Regression: a size the schema's pattern accepts but parse_size refuses crashed resolve."""
-    d = write(tmp_path, {"p.yaml": HEAD + "environment: p\nconfig: {maxmemory: 1gb}\nkeys:\n"
-                                          "  - {name: a, pattern: 'a:*', ttl: {max: 1d}}\ncapacity:\n  workloads:\n"
-                                          "    - {class: a, items: 1, item_size: 99999999999999999999gb}\n"})
+    d = write(
+        tmp_path,
+        {
+            "p.yaml": HEAD + "environment: p\nconfig: {maxmemory: 1gb}\nkeys:\n"
+            "  - {name: a, pattern: 'a:*', ttl: {max: 1d}}\ncapacity:\n  workloads:\n"
+            "    - {class: a, items: 1, item_size: 99999999999999999999gb}\n"
+        },
+    )
     assert found(check(d)) == [("size-invalid", "p.yaml", 9)]
 
 
-@pytest.mark.parametrize("workload", [
-    "{class: a, arrivals_per_day: .inf, item_size: 1gb}",
-    "{class: a, arrivals_per_day: " + "9" * 400 + ", item_size: 1gb}",
-    "{class: a, items: " + "9" * 400 + ", item_size: 1gb}",
-])
+@pytest.mark.parametrize(
+    "workload",
+    [
+        "{class: a, arrivals_per_day: .inf, item_size: 1gb}",
+        "{class: a, arrivals_per_day: " + "9" * 400 + ", item_size: 1gb}",
+        "{class: a, items: " + "9" * 400 + ", item_size: 1gb}",
+    ],
+)
 def test_astronomical_capacity_is_exceeded_not_a_crash(tmp_path: Path, workload: str) -> None:
-    d = write(tmp_path, {"p.yaml": HEAD + "environment: p\nconfig: {maxmemory: 1gb}\nkeys:\n"
-                                          "  - {name: a, pattern: 'a:*', ttl: {max: 1d}}\ncapacity:\n  workloads:\n"
-                                          f"    - {workload}\n"})
+    d = write(
+        tmp_path,
+        {
+            "p.yaml": HEAD + "environment: p\nconfig: {maxmemory: 1gb}\nkeys:\n"
+            "  - {name: a, pattern: 'a:*', ttl: {max: 1d}}\ncapacity:\n  workloads:\n"
+            f"    - {workload}\n"
+        },
+    )
     assert [r for r, _, _ in found(check(d))] == ["capacity-exceeded"]
 
 
 def test_astronomical_ttl_is_exceeded_not_a_crash(tmp_path: Path) -> None:
-    d = write(tmp_path, {"p.yaml": HEAD + "environment: p\nconfig: {maxmemory: 1gb}\nkeys:\n"
-                                          f"  - {{name: a, pattern: 'a:*', ttl: {{max: {'9' * 400}d}}}}\n"
-                                          "capacity:\n  workloads:\n    - {class: a, arrivals_per_day: 1, item_size: 1}\n"})
+    d = write(
+        tmp_path,
+        {
+            "p.yaml": HEAD + "environment: p\nconfig: {maxmemory: 1gb}\nkeys:\n"
+            f"  - {{name: a, pattern: 'a:*', ttl: {{max: {'9' * 400}d}}}}\n"
+            "capacity:\n  workloads:\n    - {class: a, arrivals_per_day: 1, item_size: 1}\n"
+        },
+    )
     assert [r for r, _, _ in found(check(d))] == ["capacity-exceeded"]
 
 
 def test_capacity_exact_boundary(tmp_path: Path) -> None:
     """80 % of 1gb is 858993459 B (rounded down); a workload of exactly that fits, one byte more does not."""
+
     def report(items: int) -> ValidationReport:
-        return check(write(tmp_path / str(items), {"p.yaml": HEAD + "environment: p\nconfig: {maxmemory: 1gb}\nkeys:\n"
-                                                   "  - {name: a, pattern: 'a:*'}\ncapacity:\n"
-                                                   "  utilization_limit_percent: 80\n  workloads:\n"
-                                                   f"    - {{class: a, items: {items}, item_size: 1}}\n"}))
+        return check(
+            write(
+                tmp_path / str(items),
+                {
+                    "p.yaml": HEAD + "environment: p\nconfig: {maxmemory: 1gb}\nkeys:\n"
+                    "  - {name: a, pattern: 'a:*'}\ncapacity:\n"
+                    "  utilization_limit_percent: 80\n  workloads:\n"
+                    f"    - {{class: a, items: {items}, item_size: 1}}\n"
+                },
+            )
+        )
+
     assert report(858993459).valid
     over = report(858993460)
     assert [d.rule for d in over.diagnostics] == ["capacity-exceeded"]
 
 
 def test_capacity_sums_workloads(tmp_path: Path) -> None:
-    d = write(tmp_path, {"p.yaml": HEAD + "environment: p\nconfig: {maxmemory: 1gb}\nkeys:\n"
-                                          "  - {name: a, pattern: 'a:*', ttl: {max: 3d}}\n"
-                                          "  - {name: b, pattern: 'b:*'}\ncapacity:\n  workloads:\n"
-                                          "    - {class: a, arrivals_per_day: 15, item_size: 10mb}\n"
-                                          "    - {class: b, items: 600, item_size: 1mb}\n"})
+    d = write(
+        tmp_path,
+        {
+            "p.yaml": HEAD + "environment: p\nconfig: {maxmemory: 1gb}\nkeys:\n"
+            "  - {name: a, pattern: 'a:*', ttl: {max: 3d}}\n"
+            "  - {name: b, pattern: 'b:*'}\ncapacity:\n  workloads:\n"
+            "    - {class: a, arrivals_per_day: 15, item_size: 10mb}\n"
+            "    - {class: b, items: 600, item_size: 1mb}\n"
+        },
+    )
     (diag,) = check(d).diagnostics  # 471859200 + 629145600 = 1101004800 > 80 % of 1 GiB
     assert diag.rule == "capacity-exceeded" and "1101004800" in diag.message
     assert "471859200" in diag.message and "629145600" in diag.message

@@ -43,7 +43,10 @@ def test_extends_items_are_located() -> None:
 
 
 def test_workload_needs_exactly_one_sizing() -> None:
-    for workload in ("{class: a, item_size: 1mb}", "{class: a, item_size: 1mb, items: 1, arrivals_per_day: 1}"):
+    for workload in (
+        "{class: a, item_size: 1mb}",
+        "{class: a, item_size: 1mb, items: 1, arrivals_per_day: 1}",
+    ):
         ((rule, _, _, message),) = diags(f"capacity:\n  workloads:\n    - {workload}\n")
         assert rule == "schema-invalid" and "exactly one of 'items'" in message
 
@@ -58,7 +61,9 @@ def test_x_rules_are_known_rule_ids() -> None:
 
     def walk(node: object) -> list[str]:
         if isinstance(node, dict):
-            return ([node["x-rule"]] if "x-rule" in node else []) + [r for v in node.values() for r in walk(v)]
+            return ([node["x-rule"]] if "x-rule" in node else []) + [
+                r for v in node.values() for r in walk(v)
+            ]
         if isinstance(node, list):
             return [r for v in node for r in walk(v)]
         return []

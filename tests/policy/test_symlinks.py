@@ -56,10 +56,17 @@ def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     return code, out, err
 
 
-@pytest.mark.parametrize("command", [["explain", "-e", "production"], ["validate"],
-                                     ["plan", "-e", "production", "--url", "redis://127.0.0.1:1"]])
-def test_an_environment_file_linked_from_outside_is_refused(command: list[str], dirs: tuple[Path, Path],
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["explain", "-e", "production"],
+        ["validate"],
+        ["plan", "-e", "production", "--url", "redis://127.0.0.1:1"],
+    ],
+)
+def test_an_environment_file_linked_from_outside_is_refused(
+    command: list[str], dirs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     policies, outside = dirs
     (policies / "production.yaml").symlink_to(outside / "production.yaml")
     code, out, err = _cli([command[0], "--policy-dir", str(policies), *command[1:]], capsys)
@@ -70,7 +77,8 @@ def test_an_environment_file_linked_from_outside_is_refused(command: list[str], 
 
 
 def test_an_extends_through_a_linked_directory_is_a_diagnostic_at_its_line(
-        dirs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    dirs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     policies, outside = dirs
     (policies / "shared").symlink_to(outside, target_is_directory=True)
     (policies / "staging.yaml").write_text(STAGING.format(base="shared/base.yaml"))
@@ -82,8 +90,9 @@ def test_an_extends_through_a_linked_directory_is_a_diagnostic_at_its_line(
     assert "allkeys-lru" not in out
 
 
-def test_a_linked_base_in_the_directory_is_refused(dirs: tuple[Path, Path],
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_linked_base_in_the_directory_is_refused(
+    dirs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     policies, outside = dirs
     (policies / "base.yaml").symlink_to(outside / "base.yaml")
     (policies / "staging.yaml").write_text(STAGING.format(base="base.yaml"))
@@ -93,8 +102,9 @@ def test_a_linked_base_in_the_directory_is_refused(dirs: tuple[Path, Path],
         assert "allkeys-lru" not in out + err
 
 
-def test_a_link_to_a_file_inside_the_directory_is_read(dirs: tuple[Path, Path],
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_link_to_a_file_inside_the_directory_is_read(
+    dirs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     policies, _ = dirs
     (policies / "shared").mkdir()
     (policies / "shared" / "common.yaml").write_text(BASE)

@@ -42,8 +42,16 @@ def test_yes_is_kept_as_written() -> None:
     assert node.value is True  # what YAML 1.1 says, for the schema ...
     assert node.raw == "yes" and node.text == "yes"  # ... and what Redis gets
     texts = {k: n.text for k, n in root.entries.items() if isinstance(n, ScalarNode)}
-    assert texts == {"appendonly": "yes", "a": "no", "b": "on", "c": "True", "d": "yes", "e": "", "f": "010",
-                     "g": "1_000"}
+    assert texts == {
+        "appendonly": "yes",
+        "a": "no",
+        "b": "on",
+        "c": "True",
+        "d": "yes",
+        "e": "",
+        "f": "010",
+        "g": "1_000",
+    }
     d = root.entries["d"]
     assert isinstance(d, ScalarNode) and d.value == "yes" and d.quoted
 
@@ -86,8 +94,9 @@ def test_billion_laughs_is_refused_quickly() -> None:
         "print(json.dumps([loaded.root is None, [d.rule for d in loaded.diagnostics], time.perf_counter() - start]))\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    proc = subprocess.run([sys.executable, "-c", code], input=text, capture_output=True, text=True, timeout=20,
-                          env=env)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], input=text, capture_output=True, text=True, timeout=20, env=env
+    )
     assert proc.returncode == 0, proc.stderr
     # Bounded expansion is shown by the rule firing (the 100 000-node limit); the subprocess
     # timeout only guards the suite against a hang, it is not a speed assertion.
@@ -123,9 +132,13 @@ def test_empty_and_non_mappings_are_refused() -> None:
 
 
 def test_tags_are_refused() -> None:
-    for text, tag in (("a: !!python/object:os.system x\n", "python"), ("a: !secret x\n", "!secret"),
-                      ("a: !!binary AAAA\n", "binary"), ("a: !!set {x: null}\n", None),
-                      ("a: !!python/name:os.system\n", "python")):
+    for text, tag in (
+        ("a: !!python/object:os.system x\n", "python"),
+        ("a: !secret x\n", "!secret"),
+        ("a: !!binary AAAA\n", "binary"),
+        ("a: !!set {x: null}\n", None),
+        ("a: !!python/name:os.system\n", "python"),
+    ):
         loaded = load_text(text, "p.yaml")
         assert "yaml-unsupported-tag" in rules(loaded), text
         if tag:

@@ -20,7 +20,9 @@ APPLIED = (AppliedChange("maxmemory-policy", "noeviction", "allkeys-lru", False)
 
 
 def _report(unreached: Unreached | None) -> ApplyReport:
-    return ApplyReport("test", "127.0.0.1:6379", "applied", applied=APPLIED, verified=True, unreached=unreached)
+    return ApplyReport(
+        "test", "127.0.0.1:6379", "applied", applied=APPLIED, verified=True, unreached=unreached
+    )
 
 
 def test_unreached_is_only_what_a_change_on_one_node_leaves_out() -> None:
@@ -29,15 +31,26 @@ def test_unreached_is_only_what_a_change_on_one_node_leaves_out() -> None:
     assert Unreached.of("cluster", 0) == Unreached("cluster", 0)
 
 
-@pytest.mark.parametrize(("unreached", "data", "words"), [
-    (Unreached("standalone", 2), {"replicas": 2},
-     "note: this primary has 2 replica(s), which a CONFIG SET here does not reach: this apply covers this node "
-     "only; `redispolicy drift` checks every node"),
-    (Unreached("cluster", 1), {"mode": "cluster"},
-     "note: a cluster node: this apply covers this node only (CONFIG SET reaches no other node); "
-     "`redispolicy drift` checks every node"),
-])
-def test_json_carries_the_data_and_text_the_words(unreached: Unreached, data: dict[str, object], words: str) -> None:
+@pytest.mark.parametrize(
+    ("unreached", "data", "words"),
+    [
+        (
+            Unreached("standalone", 2),
+            {"replicas": 2},
+            "note: this primary has 2 replica(s), which a CONFIG SET here does not reach: this apply covers this node "
+            "only; `redispolicy drift` checks every node",
+        ),
+        (
+            Unreached("cluster", 1),
+            {"mode": "cluster"},
+            "note: a cluster node: this apply covers this node only (CONFIG SET reaches no other node); "
+            "`redispolicy drift` checks every node",
+        ),
+    ],
+)
+def test_json_carries_the_data_and_text_the_words(
+    unreached: Unreached, data: dict[str, object], words: str
+) -> None:
     text = renderer("json", "apply")(_report(unreached), Style())
     doc = json.loads(text)
     assert doc["not_reached"] == data
@@ -61,9 +74,12 @@ config:
 """
 
 
-def test_apply_json_names_the_replicas_it_did_not_reach(redis_server_factory: RedisServerFactory, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_apply_json_names_the_replicas_it_did_not_reach(
+    redis_server_factory: RedisServerFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """End to end: commands/apply.py records the primary's replicas as data, and -o json says so."""
     primary = redis_server_factory.start()
     replica = redis_server_factory.start(extra_args=("--replicaof", HOST, str(primary.port)))

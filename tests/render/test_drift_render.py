@@ -38,9 +38,17 @@ def _ident(addr: str = "10.0.0.5:6379") -> Identity:
 
 def _rules(entries: tuple[dict[str, str], ...]) -> tuple[IgnoreRule, ...]:
     """ignore: entries as the policy stage builds them."""
-    return tuple(IgnoreRule(e["reason"], Location(F, 1), e.get("parameter"), e.get("class"),
-                            datetime.date.fromisoformat(e["until"]) if "until" in e else None, e.get("until", ""))
-                 for e in entries)
+    return tuple(
+        IgnoreRule(
+            e["reason"],
+            Location(F, 1),
+            e.get("parameter"),
+            e.get("class"),
+            datetime.date.fromisoformat(e["until"]) if "until" in e else None,
+            e.get("until", ""),
+        )
+        for e in entries
+    )
 
 
 def drifted_target(ignore: tuple[dict[str, str], ...] = (), name: str = "") -> TargetDrift:
@@ -50,15 +58,46 @@ def drifted_target(ignore: tuple[dict[str, str], ...] = (), name: str = "") -> T
         Change("maxmemory-policy", "noeviction", "allkeys-lru", "set", Location(F, 8)),
         Change("databases", "16", "32", "restart", Location(F, 9)),
         Change("requirepass", REDACTED, REDACTED, "set", Location(F, 10), True, Secret("hunter2-secret")),
-        Change("client-output-buffer-limit", "normal 0 0 0", "normal 1mb 1mb 60", "set", Location("policies/base.yaml", 4)),
+        Change(
+            "client-output-buffer-limit",
+            "normal 0 0 0",
+            "normal 1mb 1mb 60",
+            "set",
+            Location("policies/base.yaml", 4),
+        ),
     )
     plan = Plan("production", ident, changes)
-    keys = KeyFindings("exact", 120, 120, (
-        ClassFindings("cache", "cache:*", 9, 0, {"no_ttl": 3, "ttl_over_max": 2, "ttl_forbidden": 0,
-                                                 "wrong_type": 0, "oversized": 0}, 1800, 3600, 7200, ("cache:1",)),
-        ClassFindings("blob", "blob:*", 100, 0, dict.fromkeys(("no_ttl", "ttl_over_max", "ttl_forbidden",
-                                                               "wrong_type", "oversized"), 0), None, None, None, ()),
-    ), unclassified=2, unclassified_examples=("stray:1", "stray:2"))
+    keys = KeyFindings(
+        "exact",
+        120,
+        120,
+        (
+            ClassFindings(
+                "cache",
+                "cache:*",
+                9,
+                0,
+                {"no_ttl": 3, "ttl_over_max": 2, "ttl_forbidden": 0, "wrong_type": 0, "oversized": 0},
+                1800,
+                3600,
+                7200,
+                ("cache:1",),
+            ),
+            ClassFindings(
+                "blob",
+                "blob:*",
+                100,
+                0,
+                dict.fromkeys(("no_ttl", "ttl_over_max", "ttl_forbidden", "wrong_type", "oversized"), 0),
+                None,
+                None,
+                None,
+                (),
+            ),
+        ),
+        unclassified=2,
+        unclassified_examples=("stray:1", "stray:2"),
+    )
     health = (
         HealthCheck("memory_used_percent", 93.4, "critical", 90.0, "7834 of maxmemory 8388608 bytes"),
         HealthCheck("hit_rate_percent", 15.0, "warning", 20.0, "over the server's lifetime (20 lookups)"),
@@ -72,8 +111,15 @@ def drifted_target(ignore: tuple[dict[str, str], ...] = (), name: str = "") -> T
 
 def failed_target() -> TargetDrift:
     ident = Identity("unknown", "", "", "unknown", "unknown", "10.0.0.6:6379")
-    return TargetDrift(ident, Plan("production", ident, ()), None, (), (),
-                       error="cannot connect to redis://:***@10.0.0.6:6379: Connection refused", name="cache-b")
+    return TargetDrift(
+        ident,
+        Plan("production", ident, ()),
+        None,
+        (),
+        (),
+        error="cannot connect to redis://:***@10.0.0.6:6379: Connection refused",
+        name="cache-b",
+    )
 
 
 IGNORE = ({"parameter": "client-output-*", "reason": "managed by the platform team", "until": "2026-12-31"},)
@@ -98,7 +144,10 @@ def render(fmt: str, rep: DriftReport, style: Style | None = None) -> str:
 
 def test_findings_are_classified_and_anchored() -> None:
     t = drifted_target(IGNORE)
-    got = [(f.kind, f.subject, f.severity, f.location.short if f.location else None, f.ignored) for f in t.findings]
+    got = [
+        (f.kind, f.subject, f.severity, f.location.short if f.location else None, f.ignored)
+        for f in t.findings
+    ]
     assert got == [
         ("server_restarted", "run_id", "warning", None, False),
         ("value_drift", "maxmemory-policy", "warning", f"{F}:8", False),
@@ -124,14 +173,29 @@ def test_expired_rule_hides_nothing_and_aliases_match() -> None:
     f = Finding("value_drift", "replica-read-only", "m", "warning")
     assert apply_ignores([f], _rules(alias), TODAY)[0].ignored
     cls = ({"class": "cach*", "reason": "known"},)
-    assert [g.subject for g in apply_ignores(list(drifted_target().findings), _rules(cls), TODAY) if g.ignored] == ["cache"]
+    assert [
+        g.subject for g in apply_ignores(list(drifted_target().findings), _rules(cls), TODAY) if g.ignored
+    ] == ["cache"]
 
 
 def test_exit_semantics() -> None:
     assert report().failing()
-    only_warning = DriftReport("p", (TargetDrift(_ident(), Plan("p", _ident(), ()), None, (), (
-        Finding("health", "hit_rate_percent", "m", "warning"),
-        Finding("unclassified_keys", "unclassified", "m", "warning"))),), F)
+    only_warning = DriftReport(
+        "p",
+        (
+            TargetDrift(
+                _ident(),
+                Plan("p", _ident(), ()),
+                None,
+                (),
+                (
+                    Finding("health", "hit_rate_percent", "m", "warning"),
+                    Finding("unclassified_keys", "unclassified", "m", "warning"),
+                ),
+            ),
+        ),
+        F,
+    )
     assert not only_warning.failing() and only_warning.failing("warning")
     assert not only_warning.in_sync and clean().in_sync
 
@@ -144,25 +208,35 @@ def test_text_in_sync_is_one_line() -> None:
 
 def test_text_lists_findings_and_errors() -> None:
     out = render("text", report())
-    assert "  warning value_drift: maxmemory-policy: live noeviction, policy allkeys-lru  policies/production.yaml:8" in out
+    assert (
+        "  warning value_drift: maxmemory-policy: live noeviction, policy allkeys-lru  policies/production.yaml:8"
+        in out
+    )
     assert "  critical health: memory_used_percent 93.4 (threshold 90)" in out
     assert "  - ignored (managed by the platform team): value_drift: client-output-buffer-limit" in out
     assert "could not check: cannot connect" in out
-    assert out.rstrip().endswith("✗ 1 of 2 target(s) could not be checked; 8 finding(s) on the others; 1 ignored")
+    assert out.rstrip().endswith(
+        "✗ 1 of 2 target(s) could not be checked; 8 finding(s) on the others; 1 ignored"
+    )
 
 
 def test_markdown_tables_collapsed_ignored_and_in_sync_line() -> None:
     out = render("markdown", report(), Style(key_names=True))  # --examples
     assert "| | kind | subject | message | source |" in out
-    assert "| ⚠️ warning | value_drift | `maxmemory-policy` | maxmemory-policy: live noeviction, policy allkeys-lru | " \
-           "`policies/production.yaml:8` |" in out
+    assert (
+        "| ⚠️ warning | value_drift | `maxmemory-policy` | maxmemory-policy: live noeviction, policy allkeys-lru | "
+        "`policies/production.yaml:8` |" in out
+    )
     assert "| ❌ critical | health | `memory_used_percent` |" in out
     assert "<details><summary>1 ignored finding(s)</summary>" in out
-    details = out[out.index("<details>"):out.index("</details>")]
+    details = out[out.index("<details>") : out.index("</details>")]
     assert "client-output-buffer-limit" in details and "managed by the platform team" in details
-    audit = out[out.index("<details><summary>Key audit</summary>"):]
-    audit = audit[:audit.index("</details>")]
-    assert "| ❌ | cache | `cache:*` | 9 keys | 3 no_ttl, 2 ttl_over_max | 30m / 1h / 2h |  | `cache:1` |" in audit
+    audit = out[out.index("<details><summary>Key audit</summary>") :]
+    audit = audit[: audit.index("</details>")]
+    assert (
+        "| ❌ | cache | `cache:*` | 9 keys | 3 no_ttl, 2 ttl_over_max | 30m / 1h / 2h |  | `cache:1` |"
+        in audit
+    )
     assert "| ❔ | unclassified | | 2 keys | no class matches |" in audit
     assert "| health check | value | status | threshold | detail |" in out
     assert "#### `cache-b (10.0.0.6:6379)`" in out and "could not check" in out
@@ -200,13 +274,26 @@ def test_sarif_valid_official_and_github() -> None:
     doc = json.loads(render("sarif", report()))
     check_sarif(doc)
     run = doc["runs"][0]
-    assert [r["id"] for r in run["tool"]["driver"]["rules"]] == [f"drift/{k}" for k in (*KINDS, "error",
-                                                                                        "not_checked")]
+    assert [r["id"] for r in run["tool"]["driver"]["rules"]] == [
+        f"drift/{k}" for k in (*KINDS, "error", "not_checked")
+    ]
     results = run["results"]
-    assert sorted(r["ruleId"] for r in results) == sorted([
-        "drift/server_restarted", "drift/value_drift", "drift/restart_pending", "drift/value_drift",
-        "drift/ttl_policy", "drift/unclassified_keys", "drift/health", "drift/health", "drift/error"])
-    levels = {r["ruleId"]: r["level"] for r in results if r["ruleId"] in ("drift/error", "drift/restart_pending")}
+    assert sorted(r["ruleId"] for r in results) == sorted(
+        [
+            "drift/server_restarted",
+            "drift/value_drift",
+            "drift/restart_pending",
+            "drift/value_drift",
+            "drift/ttl_policy",
+            "drift/unclassified_keys",
+            "drift/health",
+            "drift/health",
+            "drift/error",
+        ]
+    )
+    levels = {
+        r["ruleId"]: r["level"] for r in results if r["ruleId"] in ("drift/error", "drift/restart_pending")
+    }
     assert levels == {"drift/error": "error", "drift/restart_pending": "warning"}
     for r in results:
         region = r["locations"][0]["physicalLocation"]["region"]
@@ -246,13 +333,16 @@ def test_junit_one_case_per_check() -> None:
     # 5 parameters (the noop included), 2 classes + unclassified, 4 health checks, the restart
     assert len(cases) == 5 + 3 + 4 + 1
     failed = sorted(n for n, c in cases.items() if any(isinstance(r, Failure) for r in c.result))
-    assert failed == sorted(["maxmemory-policy", "databases", "requirepass", "cache", "memory_used_percent",
-                             "run_id"])
+    assert failed == sorted(
+        ["maxmemory-policy", "databases", "requirepass", "cache", "memory_used_percent", "run_id"]
+    )
     skipped = [n for n, c in cases.items() if any(isinstance(r, Skipped) for r in c.result)]
     assert skipped == ["client-output-buffer-limit"]
     assert cases["client-output-buffer-limit"].result[0].message == "ignored: managed by the platform team"
     assert cases["maxmemory"].is_passed and cases["blob"].is_passed
-    assert cases["hit_rate_percent"].is_passed and "warning health" in (cases["hit_rate_percent"].system_out or "")
+    assert cases["hit_rate_percent"].is_passed and "warning health" in (
+        cases["hit_rate_percent"].system_out or ""
+    )
     error_cases = list(suites[1])
     assert len(error_cases) == 1 and isinstance(error_cases[0].result[0], Error)
     root = ET.fromstring(text)
@@ -266,11 +356,16 @@ def test_junit_one_case_per_check() -> None:
 def test_prometheus_parses_and_counts_by_kind() -> None:
     text = render("prometheus", report())
     fams = {f.name: f for f in text_string_to_metric_families(text)}
-    findings = {(s.labels["instance"], s.labels["kind"]): s.value for s in fams["redispolicy_drift_findings"].samples}
+    findings = {
+        (s.labels["instance"], s.labels["kind"]): s.value for s in fams["redispolicy_drift_findings"].samples
+    }
     a = "10.0.0.5:6379"
     assert findings[(a, "value_drift")] == 2 and findings[(a, "restart_pending")] == 1
     assert findings[(a, "health")] == 2 and findings[(a, "server_restarted")] == 1
-    ignored = {(s.labels["instance"], s.labels["kind"]): s.value for s in fams["redispolicy_drift_ignored_findings"].samples}
+    ignored = {
+        (s.labels["instance"], s.labels["kind"]): s.value
+        for s in fams["redispolicy_drift_ignored_findings"].samples
+    }
     assert ignored[(a, "value_drift")] == 1
     ok = {s.labels["instance"]: s.value for s in fams["redispolicy_drift_check_success"].samples}
     assert ok == {a: 1, "10.0.0.6:6379": 0}
@@ -283,7 +378,9 @@ def test_prometheus_parses_and_counts_by_kind() -> None:
     # the key audit, as numbers a dashboard can trend (never a key name: see the loop above)
     keys = {s.labels["class"]: s.value for s in fams["redispolicy_keys"].samples}
     assert keys == {"cache": 9, "blob": 100, "": 2}
-    violating = {(s.labels["class"], s.labels["rule"]): s.value for s in fams["redispolicy_keys_violating"].samples}
+    violating = {
+        (s.labels["class"], s.labels["rule"]): s.value for s in fams["redispolicy_keys_violating"].samples
+    }
     assert violating[("cache", "no_ttl")] == 3 and violating[("cache", "ttl_over_max")] == 2
     assert violating[("blob", "no_ttl")] == 0
     assert [s.value for s in fams["redispolicy_keys_audit_exact"].samples] == [1]
@@ -293,8 +390,11 @@ def test_json_findings_and_summary() -> None:
     doc = json.loads(render("json", report()))
     a, b = doc["targets"]
     assert a["name"] == "cache-a" and b["name"] == "cache-b" and "error" in b
-    assert [(f["kind"], f["subject"], f["ignored"]) for f in a["findings"]][4] == \
-        ("value_drift", "client-output-buffer-limit", True)
+    assert [(f["kind"], f["subject"], f["ignored"]) for f in a["findings"]][4] == (
+        "value_drift",
+        "client-output-buffer-limit",
+        True,
+    )
     assert doc["summary"]["ignored"] == 1 and doc["summary"]["findings"] == 8
     assert doc["summary"]["config_changes"] == 3 and doc["summary"]["errors"] == 1
     assert doc["summary"]["failing"] is True and doc["summary"]["health"] == "critical"

@@ -35,8 +35,12 @@ def test_levels_and_positions() -> None:
     parsed = [parse(line) for line in lines[:-1]]
     assert [p[0] for p in parsed] == ["error", "error", "warning", "notice", "error", "error"]
     level, props, message = parsed[0]
-    assert props == {"file": "policies/production.yaml", "line": "7", "col": "3",
-                     "title": "redispolicy yaml-duplicate-key"}
+    assert props == {
+        "file": "policies/production.yaml",
+        "line": "7",
+        "col": "3",
+        "title": "redispolicy yaml-duplicate-key",
+    }
     assert message == "duplicate key 'maxmemory': first at line 5, again at line 7\nkeep one 'maxmemory'"
     # a whole-file problem: no line/col properties at all
     assert parsed[4][1] == {"file": "policies/huge.yaml", "title": "redispolicy yaml-too-large"}
@@ -46,8 +50,13 @@ def test_levels_and_positions() -> None:
 
 
 def test_message_escaping_percent_and_newlines() -> None:
-    d = Diagnostic("keys-unreachable-class", Severity.WARNING, "100% covered\r\nreally: yes, twice",
-                   Location("p.yaml", 2, 1), hint="a\nb")
+    d = Diagnostic(
+        "keys-unreachable-class",
+        Severity.WARNING,
+        "100% covered\r\nreally: yes, twice",
+        Location("p.yaml", 2, 1),
+        hint="a\nb",
+    )
     line = annotation(d)
     assert "\n" not in line and "\r" not in line
     message = line.split("::", 2)[2]
@@ -82,5 +91,7 @@ def test_no_colour_codes() -> None:
 
 
 def test_empty_report() -> None:
-    assert render_validation(ValidationReport(("a.yaml",), (), ()), Style()) == \
-        "redispolicy: 0 error(s), 0 warning(s) in 1 file(s)\n"
+    assert (
+        render_validation(ValidationReport(("a.yaml",), (), ()), Style())
+        == "redispolicy: 0 error(s), 0 warning(s) in 1 file(s)\n"
+    )

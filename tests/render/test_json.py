@@ -30,10 +30,15 @@ def test_validation_shape() -> None:
         assert d["severity"] in ("error", "warning", "note")
     first = doc["diagnostics"][0]
     assert first == {
-        "rule": "yaml-duplicate-key", "severity": "error",
+        "rule": "yaml-duplicate-key",
+        "severity": "error",
         "message": "duplicate key 'maxmemory': first at line 5, again at line 7",
-        "file": "policies/production.yaml", "line": 7, "column": 3, "path": "$.config.maxmemory",
-        "hint": "keep one 'maxmemory'", "related": [{"file": "policies/production.yaml", "line": 5, "column": 3}],
+        "file": "policies/production.yaml",
+        "line": 7,
+        "column": 3,
+        "path": "$.config.maxmemory",
+        "hint": "keep one 'maxmemory'",
+        "related": [{"file": "policies/production.yaml", "line": 5, "column": 3}],
     }
     huge = doc["diagnostics"][4]
     assert (huge["line"], huge["column"]) == (0, 0)
@@ -55,18 +60,38 @@ def test_real_validation(tmp_path: Path) -> None:
 
 
 def test_explanation_shape() -> None:
-    exp = Explanation("production", ("policies/base.yaml", "policies/production.yaml"), (
-        Entry("maxmemory", "1gb", "1073741824", Location("policies/production.yaml", 12, 14),
-              (("512mb", Location("policies/base.yaml", 5, 14)),)),
-        Entry("requirepass", "${REDIS_PASSWORD}", None, Location("policies/production.yaml", 13, 16), (),
-              "unset variable"),
-    ))
+    exp = Explanation(
+        "production",
+        ("policies/base.yaml", "policies/production.yaml"),
+        (
+            Entry(
+                "maxmemory",
+                "1gb",
+                "1073741824",
+                Location("policies/production.yaml", 12, 14),
+                (("512mb", Location("policies/base.yaml", 5, 14)),),
+            ),
+            Entry(
+                "requirepass",
+                "${REDIS_PASSWORD}",
+                None,
+                Location("policies/production.yaml", 13, 16),
+                (),
+                "unset variable",
+            ),
+        ),
+    )
     doc = json.loads(render_explanation(exp, Style()))
     assert doc["format_version"] == "1"
     assert doc["command"] == "explain"
     assert doc["environment"] == "production"
     assert doc["files"] == ["policies/base.yaml", "policies/production.yaml"]
-    assert doc["settings"][0] == {"name": "maxmemory", "written": "1gb", "normalized": "1073741824",
-                                  "source": "policies/production.yaml:12", "note": "",
-                                  "overrode": [{"written": "512mb", "source": "policies/base.yaml:5"}]}
+    assert doc["settings"][0] == {
+        "name": "maxmemory",
+        "written": "1gb",
+        "normalized": "1073741824",
+        "source": "policies/production.yaml:12",
+        "note": "",
+        "overrode": [{"written": "512mb", "source": "policies/base.yaml:5"}],
+    }
     assert doc["settings"][1]["normalized"] is None and doc["settings"][1]["note"] == "unset variable"

@@ -11,8 +11,11 @@ from redispolicy.render.style import Style
 from redispolicy.render.text.keys import keys_lines
 
 HERE = Location("t.yaml", 1, 1)
-CLASSES = (KeyClass("cache", "c:*", HERE, ttl_max=3600), KeyClass("state", "s:*", HERE, persistent=True),
-           KeyClass("rare", "r:*", HERE, ttl_max=60))
+CLASSES = (
+    KeyClass("cache", "c:*", HERE, ttl_max=3600),
+    KeyClass("state", "s:*", HERE, persistent=True),
+    KeyClass("rare", "r:*", HERE, ttl_max=60),
+)
 
 
 def _findings(mode: str):
@@ -34,9 +37,12 @@ def test_exact_json_and_text():
     assert cache["exact"] is True and cache["matched"] == 600
     assert cache["estimated_violating"] == {"value": 20, "low": 20, "high": 20}
     assert cache["estimated_matched"] == {"value": 600, "low": 600, "high": 600}
-    assert doc["unclassified"] == {"matched": 10, "examples": [f"misc:queue:{i}" for i in range(5)],
-                                   "estimated": {"value": 10, "low": 10, "high": 10},
-                                   "suggested_patterns": [{"pattern": "misc:queue:*", "count": 10}]}
+    assert doc["unclassified"] == {
+        "matched": 10,
+        "examples": [f"misc:queue:{i}" for i in range(5)],
+        "estimated": {"value": 10, "low": 10, "high": 10},
+        "suggested_patterns": [{"pattern": "misc:queue:*", "count": 10}],
+    }
     assert "sample" not in doc
     text = "\n".join(keys_lines(f, Style(color=False, key_names=True)))
     assert "Keys (exact: 1000 of 1000 keys inspected)" in text
@@ -48,8 +54,13 @@ def test_sample_json_and_text():
     f = _findings("sample")
     doc = keys_dict(f, key_names=True)
     assert doc["mode"] == "sample"
-    assert doc["sample"] == {"draws": 1000, "repeated_draws": 4, "confidence": 0.95, "interval": "wilson_cc",
-                             "with_replacement": True}
+    assert doc["sample"] == {
+        "draws": 1000,
+        "repeated_draws": 4,
+        "confidence": 0.95,
+        "interval": "wilson_cc",
+        "with_replacement": True,
+    }
     cache, state, rare = doc["classes"]
     assert cache["exact"] is False and cache["matched"] == 600
     assert cache["estimated_matched"]["value"] == 60000.0
@@ -59,16 +70,24 @@ def test_sample_json_and_text():
     assert cache["estimated_violations"]["no_ttl"] == ev
     # zero violations sampled: an upper bound, not "none"
     sv = state["estimated_violating"]
-    assert sv["upper_bound"] == sv["high"] == round((1 - 0.05 ** (1 / 1000)) * 100_000, 1) and sv["value"] == 0
+    assert (
+        sv["upper_bound"] == sv["high"] == round((1 - 0.05 ** (1 / 1000)) * 100_000, 1) and sv["value"] == 0
+    )
     assert 0.0076 < state["upper_bound_rate"] < 0.0077  # 1 - 0.05^(1/390)
     assert rare["exact"] is True and rare["audited_by"] == "scan_match" and rare["matched"] == 2
     assert rare["estimated_violating"] == {"value": 1, "low": 1, "high": 1}
     assert doc["unclassified"]["suggested_patterns"] == [
-        {"pattern": "misc:queue:*", "count": 10, "estimated_keys": 1000.0}]
+        {"pattern": "misc:queue:*", "count": 10, "estimated_keys": 1000.0}
+    ]
 
     text = "\n".join(keys_lines(f, Style(color=False, key_names=True)))
-    assert "Keys (sample: 1000 random draws of 100000 keys, 95 % intervals; 1 rare class(es) counted exactly" in text
-    lines = {line.split()[1]: line for line in text.splitlines() if line.startswith("  ") and len(line.split()) > 2}
+    assert (
+        "Keys (sample: 1000 random draws of 100000 keys, 95 % intervals; 1 rare class(es) counted exactly"
+        in text
+    )
+    lines = {
+        line.split()[1]: line for line in text.splitlines() if line.startswith("  ") and len(line.split()) > 2
+    }
     m, v = f.classes[0].matched_estimate(), f.classes[0].violating_estimate()
     assert f"≈ 60000 keys (95 % CI {m.low:.0f}–{m.high:.0f})" in lines["cache"]
     assert f"no_ttl ≈ 2000 ({v.low:.0f}–{v.high:.0f})" in lines["cache"]
@@ -84,10 +103,14 @@ def test_markdown_table_for_pull_request_comments():
     exact = "\n".join(keys_table(_findings("exact"), key_names=True))
     assert "#### Keys — ❌ 1 of 3 class(es) with violations (exact: 1000 of 1000 keys inspected)" in exact
     rows = {line.split(" | ")[1]: line for line in exact.splitlines() if line.startswith("| ")}
-    assert rows["cache"].startswith("| ❌ | cache | `c:*` | 600 keys | 20 no_ttl |") and "`c:0`" in rows["cache"]
+    assert (
+        rows["cache"].startswith("| ❌ | cache | `c:*` | 600 keys | 20 no_ttl |") and "`c:0`" in rows["cache"]
+    )
     assert rows["state"].startswith("| ✅ | state | `s:*` | 390 keys | ok |")
     assert rows["unclassified"].startswith("| ❔ | unclassified | | 10 keys |")
-    assert "Suggested classes for the unclassified keys (paste into `keys:`): `misc:queue:*` (10 keys)" in exact
+    assert (
+        "Suggested classes for the unclassified keys (paste into `keys:`): `misc:queue:*` (10 keys)" in exact
+    )
     sample = "\n".join(keys_table(_findings("sample")))
     assert "(sample: 1000 random draws of 100000 keys, 95 % intervals;" in sample
     rows = {line.split(" | ")[1]: line for line in sample.splitlines() if line.startswith("| ")}
@@ -101,8 +124,14 @@ def test_markdown_plan_shows_the_key_audit_even_without_config_changes():
     from redispolicy.plan.model import Plan
     from redispolicy.render import renderer
 
-    plan = Plan("test", Identity("redis", "7.0.15", "r", "master", "standalone", "127.0.0.1:6379"),
-                (), True, "", keys=_findings("exact"))
+    plan = Plan(
+        "test",
+        Identity("redis", "7.0.15", "r", "master", "standalone", "127.0.0.1:6379"),
+        (),
+        True,
+        "",
+        keys=_findings("exact"),
+    )
     out = renderer("markdown", "plan")(plan, Style(color=False))
     assert "No config changes." in out and "#### Keys — ❌ 1 of 3 class(es)" in out
     assert "| ❌ | cache | `c:*` | 600 keys | 20 no_ttl |" in out

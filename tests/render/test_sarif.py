@@ -28,12 +28,24 @@ from redispolicy.rules import RULES
 
 _TEXT = {"type": "object", "required": ["text"], "properties": {"text": {"type": "string", "minLength": 1}}}
 _URI = {"type": "string", "minLength": 1, "not": {"pattern": r"^/|\\|^[A-Za-z]:|^[a-z]+:"}}
-_REGION = {"type": "object", "required": ["startLine"], "properties": {
-    "startLine": {"type": "integer", "minimum": 1}, "startColumn": {"type": "integer", "minimum": 1},
-    "endLine": {"type": "integer", "minimum": 1}, "endColumn": {"type": "integer", "minimum": 1}}}
-_PHYSICAL = {"type": "object", "required": ["artifactLocation"], "properties": {
-    "artifactLocation": {"type": "object", "required": ["uri"], "properties": {"uri": _URI}},
-    "region": _REGION}}
+_REGION = {
+    "type": "object",
+    "required": ["startLine"],
+    "properties": {
+        "startLine": {"type": "integer", "minimum": 1},
+        "startColumn": {"type": "integer", "minimum": 1},
+        "endLine": {"type": "integer", "minimum": 1},
+        "endColumn": {"type": "integer", "minimum": 1},
+    },
+}
+_PHYSICAL = {
+    "type": "object",
+    "required": ["artifactLocation"],
+    "properties": {
+        "artifactLocation": {"type": "object", "required": ["uri"], "properties": {"uri": _URI}},
+        "region": _REGION,
+    },
+}
 
 GITHUB_SARIF: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -42,34 +54,77 @@ GITHUB_SARIF: dict[str, Any] = {
     "properties": {
         "$schema": {"type": "string", "pattern": r"^https://.*sarif.*2\.1\.0.*\.json$"},
         "version": {"const": "2.1.0"},
-        "runs": {"type": "array", "minItems": 1, "items": {
-            "type": "object", "required": ["tool", "results"],
-            "properties": {
-                "tool": {"type": "object", "required": ["driver"], "properties": {"driver": {
-                    "type": "object", "required": ["name", "rules"],
-                    "properties": {
-                        "name": {"type": "string", "minLength": 1},
-                        "version": {"type": "string", "minLength": 1},
-                        "rules": {"type": "array", "items": {
-                            "type": "object", "required": ["id", "shortDescription"],
-                            "properties": {"id": {"type": "string", "minLength": 1},
-                                           "shortDescription": _TEXT}}},
-                    }}}},
-                "results": {"type": "array", "items": {
-                    "type": "object", "required": ["ruleId", "level", "message", "locations"],
-                    "properties": {
-                        "ruleId": {"type": "string", "minLength": 1},
-                        "ruleIndex": {"type": "integer", "minimum": 0},
-                        "level": {"enum": ["error", "warning", "note"]},
-                        "message": _TEXT,
-                        "locations": {"type": "array", "minItems": 1, "maxItems": 10, "items": {
-                            "type": "object", "required": ["physicalLocation"],
-                            "properties": {"physicalLocation": {**_PHYSICAL, "required": ["artifactLocation", "region"]}}}},
-                        "relatedLocations": {"type": "array", "items": {
-                            "type": "object", "required": ["physicalLocation"],
-                            "properties": {"physicalLocation": _PHYSICAL}}},
-                    }}},
-            }}},
+        "runs": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["tool", "results"],
+                "properties": {
+                    "tool": {
+                        "type": "object",
+                        "required": ["driver"],
+                        "properties": {
+                            "driver": {
+                                "type": "object",
+                                "required": ["name", "rules"],
+                                "properties": {
+                                    "name": {"type": "string", "minLength": 1},
+                                    "version": {"type": "string", "minLength": 1},
+                                    "rules": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "required": ["id", "shortDescription"],
+                                            "properties": {
+                                                "id": {"type": "string", "minLength": 1},
+                                                "shortDescription": _TEXT,
+                                            },
+                                        },
+                                    },
+                                },
+                            }
+                        },
+                    },
+                    "results": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["ruleId", "level", "message", "locations"],
+                            "properties": {
+                                "ruleId": {"type": "string", "minLength": 1},
+                                "ruleIndex": {"type": "integer", "minimum": 0},
+                                "level": {"enum": ["error", "warning", "note"]},
+                                "message": _TEXT,
+                                "locations": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "maxItems": 10,
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["physicalLocation"],
+                                        "properties": {
+                                            "physicalLocation": {
+                                                **_PHYSICAL,
+                                                "required": ["artifactLocation", "region"],
+                                            }
+                                        },
+                                    },
+                                },
+                                "relatedLocations": {
+                                    "type": "array",
+                                    "items": {
+                                        "type": "object",
+                                        "required": ["physicalLocation"],
+                                        "properties": {"physicalLocation": _PHYSICAL},
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
     },
 }
 
@@ -117,8 +172,12 @@ def test_the_schema_rejects_what_github_rejects() -> None:
         lambda d: d["runs"][0]["tool"]["driver"]["rules"][0].pop("shortDescription"),
         lambda d: at(d, result).update(level="fatal"),
         lambda d: at(d, result)["message"].pop("text"),
-        lambda d: at(d, result)["locations"][0]["physicalLocation"]["artifactLocation"].update(uri="/abs/p.yaml"),
-        lambda d: at(d, result)["locations"][0]["physicalLocation"]["artifactLocation"].update(uri="a\\b.yaml"),
+        lambda d: at(d, result)["locations"][0]["physicalLocation"]["artifactLocation"].update(
+            uri="/abs/p.yaml"
+        ),
+        lambda d: at(d, result)["locations"][0]["physicalLocation"]["artifactLocation"].update(
+            uri="a\\b.yaml"
+        ),
         lambda d: at(d, result)["locations"][0]["physicalLocation"]["region"].update(startLine=0),
         lambda d: at(d, result)["locations"][0]["physicalLocation"].pop("region"),
         lambda d: at(d, result).update(ruleId="no-such-rule"),
@@ -155,7 +214,9 @@ def test_literal_report_is_github_sarif() -> None:
 
 def test_rules_carry_every_rule_with_its_description() -> None:
     rules = sarif(literal_report())["runs"][0]["tool"]["driver"]["rules"]
-    assert {r["id"]: r["shortDescription"]["text"] for r in rules} == {r.id: r.summary for r in RULES.values()}
+    assert {r["id"]: r["shortDescription"]["text"] for r in rules} == {
+        r.id: r.summary for r in RULES.values()
+    }
 
 
 def test_real_validation_is_github_sarif(tmp_path: Path) -> None:
@@ -163,17 +224,31 @@ def test_real_validation_is_github_sarif(tmp_path: Path) -> None:
     assert {d.severity for d in report.diagnostics} == {Severity.ERROR, Severity.WARNING, Severity.NOTE}
     doc = sarif(report)
     check_github_sarif(doc)
-    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in doc["runs"][0]["results"]}
-    assert uris == {"policies/base.yaml", "policies/production.yaml", "policies/staging.yaml", "policies/huge.yaml"}
+    uris = {
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in doc["runs"][0]["results"]
+    }
+    assert uris == {
+        "policies/base.yaml",
+        "policies/production.yaml",
+        "policies/staging.yaml",
+        "policies/huge.yaml",
+    }
 
 
 def test_windows_separators_become_forward_slashes() -> None:
-    report = ValidationReport(("policies\\prod.yaml",), (), (
-        Diagnostic("config-type", Severity.ERROR, "bad", Location("policies\\prod.yaml", 3, 1)),
-        Diagnostic("config-type", Severity.ERROR, "bad", Location("./policies/dev.yaml", 2, 1)),))
+    report = ValidationReport(
+        ("policies\\prod.yaml",),
+        (),
+        (
+            Diagnostic("config-type", Severity.ERROR, "bad", Location("policies\\prod.yaml", 3, 1)),
+            Diagnostic("config-type", Severity.ERROR, "bad", Location("./policies/dev.yaml", 2, 1)),
+        ),
+    )
     doc = sarif(report)
     check_github_sarif(doc)
-    uris = [r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in doc["runs"][0]["results"]]
+    uris = [
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in doc["runs"][0]["results"]
+    ]
     assert uris == ["policies/prod.yaml", "policies/dev.yaml"]
 
 
@@ -191,4 +266,8 @@ def test_cli_sarif_output_from_the_policy_dir(tmp_path: Path, capsys: pytest.Cap
     assert code == 1, err
     doc = json.loads(out)
     check_github_sarif(doc)
-    assert {r["ruleId"] for r in doc["runs"][0]["results"]} >= {"yaml-duplicate-key", "config-type", "yaml-too-large"}
+    assert {r["ruleId"] for r in doc["runs"][0]["results"]} >= {
+        "yaml-duplicate-key",
+        "config-type",
+        "yaml-too-large",
+    }

@@ -17,11 +17,14 @@ if TYPE_CHECKING:
     from redispolicy.apply.report import ApplyReport, KeysOutcome
 
 _APPLY_HEAD = {
-    "applied": ("✓ Applied", "green"), "nothing": ("No changes to apply.", "green"),
+    "applied": ("✓ Applied", "green"),
+    "nothing": ("No changes to apply.", "green"),
     "stale": ("✗ The plan is stale: nothing was changed.", "red"),
-    "refused": ("✗ Nothing was changed.", "red"), "declined": ("Apply cancelled: nothing was changed.", "yellow"),
+    "refused": ("✗ Nothing was changed.", "red"),
+    "declined": ("Apply cancelled: nothing was changed.", "yellow"),
     "rolled_back": ("✗ Failed and rolled back: nothing was changed.", "red"),
-    "partial": ("⚠ PARTIALLY APPLIED", "red"), "unknown": ("⚠ The outcome is unknown", "red"),
+    "partial": ("⚠ PARTIALLY APPLIED", "red"),
+    "unknown": ("⚠ The outcome is unknown", "red"),
     "not_persisted": ("⚠ Applied at runtime, not persisted", "yellow"),
 }
 
@@ -30,8 +33,12 @@ def render_apply(report: ApplyReport, style: Style) -> str:
     from redispolicy.apply.report import NEXT_STEP
 
     title, color = _APPLY_HEAD[report.status]
-    lines = [style.paint(f"redispolicy apply · {report.environment or '(no environment)'} · {report.address}",
-                         "bold"), ""]
+    lines = [
+        style.paint(
+            f"redispolicy apply · {report.environment or '(no environment)'} · {report.address}", "bold"
+        ),
+        "",
+    ]
     if report.status == "applied":
         title = f"✓ Applied {len(report.applied)} change(s), verified by reading them back"
     elif report.status == "nothing" and report.keys is not None:
@@ -40,7 +47,9 @@ def render_apply(report: ApplyReport, style: Style) -> str:
     if report.detail:
         lines.append(f"  {p(report.detail)}")
     if report.audit_error:
-        lines.append(style.paint(f"  ⚠ the audit record was not written: {report.audit_error}", "red", "bold"))
+        lines.append(
+            style.paint(f"  ⚠ the audit record was not written: {report.audit_error}", "red", "bold")
+        )
     if report.unreached is not None:
         note = this_node_only("apply", report.unreached.mode, report.unreached.replicas)
         lines.append(style.paint(f"  note: {note}", "yellow"))
@@ -52,10 +61,14 @@ def render_apply(report: ApplyReport, style: Style) -> str:
         lines.append("")
         width = max(len(c.parameter) for c in report.applied)
         for c in report.applied:
-            value = "(sensitive value changed)" if c.sensitive else f"{p(shown(c.before))} → {p(shown(c.after))}"
+            value = (
+                "(sensitive value changed)" if c.sensitive else f"{p(shown(c.before))} → {p(shown(c.after))}"
+            )
             lines.append(f"  {style.paint('~', 'yellow', 'bold')} {c.parameter:<{width}}  {value}")
     if report.status in ("partial", "unknown") and report.now_live:
-        lines += ["", "Now live on the server:"] + [f"  {k} = {p(str(v))}" for k, v in report.now_live.items()]
+        lines += ["", "Now live on the server:"] + [
+            f"  {k} = {p(str(v))}" for k, v in report.now_live.items()
+        ]
     if report.persisted is True:
         lines.append(style.paint("Persisted with CONFIG REWRITE.", "green"))
     if report.not_applied:
@@ -82,15 +95,32 @@ def _keys_lines(k: KeysOutcome, style: Style) -> list[str]:
     lines = [""]
     if k.status == "done" and r.changed:
         touched = sum(1 for c in r.classes if c.changed)
-        lines.append(style.paint(f"✓ Keys: {keys_count(r.changed)} got a TTL {_counts(r)} in {touched} "
-                                 f"class{'' if touched == 1 else 'es'}", "green", "bold"))
+        lines.append(
+            style.paint(
+                f"✓ Keys: {keys_count(r.changed)} got a TTL {_counts(r)} in {touched} "
+                f"class{'' if touched == 1 else 'es'}",
+                "green",
+                "bold",
+            )
+        )
     elif k.status == "done":
-        lines.append(style.paint(f"✓ Keys: no key needed a TTL ({len(r.classes)} remediate "
-                                 f"class{'' if len(r.classes) == 1 else 'es'} checked)", "green", "bold"))
+        lines.append(
+            style.paint(
+                f"✓ Keys: no key needed a TTL ({len(r.classes)} remediate "
+                f"class{'' if len(r.classes) == 1 else 'es'} checked)",
+                "green",
+                "bold",
+            )
+        )
     else:
         what = "Interrupted" if k.status == "interrupted" else "Stopped by an error"
-        lines.append(style.paint(f"⚠ Keys: {what}: {keys_count(r.changed)} got a TTL so far {_counts(r)}; "
-                                 "PARTIALLY APPLIED", "red", "bold"))
+        lines.append(
+            style.paint(
+                f"⚠ Keys: {what}: {keys_count(r.changed)} got a TTL so far {_counts(r)}; PARTIALLY APPLIED",
+                "red",
+                "bold",
+            )
+        )
     lines += remediation_rows(r, False, style)
     lines.append(f"  {r.scanned} keys scanned in {r.seconds:.1f} s, with {method_words(r.method)}")
     if k.detail:
@@ -110,8 +140,12 @@ def remediate_keys_notice(classes: Sequence[tuple[str, str, int]], remediate_cmd
     pwidth = max(len(pattern) for _, pattern, _ in classes)
     names = ", ".join(n for n, _, _ in classes)
     lines = ["", f"{title} after the config step, keys of {names} will get TTLs:"]
-    lines += [f"  {style.paint('~', 'yellow', 'bold')} {n:<{width}}  {pattern:<{pwidth}}  max {human_duration(m)}"
-              for n, pattern, m in classes]
-    lines += ["  A key without a TTL gets the class's max; a key above it is lowered to max; no other key changes.",
-              style.paint(f"  `{remediate_cmd}` counts them first without changing anything.", "dim")]
+    lines += [
+        f"  {style.paint('~', 'yellow', 'bold')} {n:<{width}}  {pattern:<{pwidth}}  max {human_duration(m)}"
+        for n, pattern, m in classes
+    ]
+    lines += [
+        "  A key without a TTL gets the class's max; a key above it is lowered to max; no other key changes.",
+        style.paint(f"  `{remediate_cmd}` counts them first without changing anything.", "dim"),
+    ]
     return "\n".join(lines) + "\n"

@@ -9,13 +9,20 @@ from redispolicy.render.style import Style
 _COLOR = {Severity.ERROR: ("red", "bold"), Severity.WARNING: ("yellow",), Severity.NOTE: ("blue",)}
 
 # Plan actions: the symbol shown before a parameter, and its colour.
-SYMBOL = {"set": ("~", "yellow"), "restart": ("!", "red"), "protected": ("⊘", "magenta"),
-          "unsupported": ("?", "blue"), "noop": (" ", "dim")}
+SYMBOL = {
+    "set": ("~", "yellow"),
+    "restart": ("!", "red"),
+    "protected": ("⊘", "magenta"),
+    "unsupported": ("?", "blue"),
+    "noop": (" ", "dim"),
+}
 
 
 def diagnostic_line(d: Diagnostic, style: Style) -> str:
     sev = style.paint(d.severity.label, *_COLOR[d.severity])
-    head = f"{style.paint(str(d.location), 'bold')}: {sev}: {p(d.message)} {style.paint(f'[{d.rule}]', 'dim')}"
+    head = (
+        f"{style.paint(str(d.location), 'bold')}: {sev}: {p(d.message)} {style.paint(f'[{d.rule}]', 'dim')}"
+    )
     if d.hint:
         head += "\n  " + style.paint("hint:", "cyan") + " " + p(d.hint)
     return head
@@ -31,7 +38,9 @@ def keys_count(n: int) -> str:
 
 def head(verb: str, environment: str | None, address: str, mode: str, style: Style) -> list[str]:
     """The first line of remediate and cleanup: verb · environment · address · mode, then a blank."""
-    parts = [f"redispolicy {verb}", environment or "(no environment)"] + ([address] if address else []) + [mode]
+    parts = (
+        [f"redispolicy {verb}", environment or "(no environment)"] + ([address] if address else []) + [mode]
+    )
     return [style.paint(" · ".join(parts), "bold"), ""]
 
 
@@ -56,9 +65,13 @@ def this_node_only(verb: str, mode: str, replicas: int) -> str:
     apply recorded as not reached (ApplyReport.unreached): the words live here, the data there.
     """
     if mode == "cluster":
-        return (f"a cluster node: this {verb} covers this node only (CONFIG SET reaches no other node); "
-                "`redispolicy drift` checks every node")
+        return (
+            f"a cluster node: this {verb} covers this node only (CONFIG SET reaches no other node); "
+            "`redispolicy drift` checks every node"
+        )
     if replicas:
-        return (f"this primary has {replicas} replica(s), which a CONFIG SET here does not reach: "
-                f"this {verb} covers this node only; `redispolicy drift` checks every node")
+        return (
+            f"this primary has {replicas} replica(s), which a CONFIG SET here does not reach: "
+            f"this {verb} covers this node only; `redispolicy drift` checks every node"
+        )
     return ""

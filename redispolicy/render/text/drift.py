@@ -20,8 +20,10 @@ def _drift_scope(report: DriftReport) -> str:
     if len(report.targets) == 1:
         t = report.targets[0]
         return p(f"{env} · {t.label} ({t.identity.product} {t.identity.version}, {t.identity.role})")
-    return p(f"{env} · {len(report.targets)} targets "
-             f"({', '.join(t.name or t.identity.address for t in report.targets)})")
+    return p(
+        f"{env} · {len(report.targets)} targets "
+        f"({', '.join(t.name or t.identity.address for t in report.targets)})"
+    )
 
 
 def render_drift(report: DriftReport, style: Style) -> str:
@@ -30,8 +32,10 @@ def render_drift(report: DriftReport, style: Style) -> str:
     measured = any(t.keys is not None and t.keys.capacity for t in report.targets)
     noted = any(t.notes for t in report.targets)
     if report.in_sync and not style.verbose and not measured and not noted:  # nothing at all to say: one line
-        return (style.paint("✓ in sync:", "green", "bold") + f" {_drift_scope(report)}: "
-                f"{and_list(report.checked)} match the policy\n")
+        return (
+            style.paint("✓ in sync:", "green", "bold") + f" {_drift_scope(report)}: "
+            f"{and_list(report.checked)} match the policy\n"
+        )
     lines: list[str] = []
     for t in report.targets:
         ident = t.identity
@@ -42,14 +46,21 @@ def render_drift(report: DriftReport, style: Style) -> str:
         lines.append(style.paint(p(f"{head} ({ident.product} {ident.version}, {ident.role})"), "bold"))
         lines += _unchecked_lines(t, style)
         if not t.findings and t.checked:  # "in sync" only when every check ran
-            lines.append(style.paint(f"  ✓ {'' if t.unchecked else 'in sync: '}{and_list(t.checked)} match the policy",
-                                     "green"))
+            lines.append(
+                style.paint(
+                    f"  ✓ {'' if t.unchecked else 'in sync: '}{and_list(t.checked)} match the policy", "green"
+                )
+            )
         for f in t.findings:
             where = style.paint(f"  {p(f.location.short)}", "dim") if f.location else ""
             if f.ignored:
-                lines.append(style.paint(p(f"  - ignored ({f.ignored_because}): {f.kind}: {f.message}"), "dim"))
+                lines.append(
+                    style.paint(p(f"  - ignored ({f.ignored_because}): {f.kind}: {f.message}"), "dim")
+                )
             else:
-                lines.append(f"  {style.paint(f.severity, *_SEVERITY[f.severity])} {f.kind}: {p(f.message)}{where}")
+                lines.append(
+                    f"  {style.paint(f.severity, *_SEVERITY[f.severity])} {f.kind}: {p(f.message)}{where}"
+                )
         if t.keys is not None:
             lines += capacity_lines(t.keys, style)
         if style.verbose:
@@ -67,14 +78,18 @@ def render_drift(report: DriftReport, style: Style) -> str:
             verdict += f"; {len(active)} finding(s) on the others"
     elif incomplete:
         what = and_list(sorted({nc.check for _, nc in incomplete}, key=("config", "keys", "health").index))
-        verdict = style.paint(f"✗ not checked: {what} ({len(incomplete)} check(s) could not run)", "red", "bold")
+        verdict = style.paint(
+            f"✗ not checked: {what} ({len(incomplete)} check(s) could not run)", "red", "bold"
+        )
         if active:
             verdict += f"; {len(active)} finding(s) in what was checked"
     elif failing:
         verdict = style.paint(f"✗ {len(active)} finding(s)", "red", "bold") + f" across {n} target(s)"
     elif active:
-        verdict = (style.paint(f"⚠ {len(active)} warning(s)", "yellow", "bold")
-                   + f" across {n} target(s), below --fail-on {report.fail_on}: not failing")
+        verdict = (
+            style.paint(f"⚠ {len(active)} warning(s)", "yellow", "bold")
+            + f" across {n} target(s), below --fail-on {report.fail_on}: not failing"
+        )
     elif expected:
         verdict = style.paint("✓ no drift in what was checked", "green", "bold") + f": {n} target(s)"
     else:

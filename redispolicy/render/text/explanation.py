@@ -25,8 +25,14 @@ def render_explanation(exp: Explanation, style: Style) -> str:
         norm = e.normalized if e.normalized is not None else ("—" if not e.note else e.note)
         table.add_row(e.name, e.written, norm, e.source.short, over)
     buf = io.StringIO()
-    console = Console(file=buf, width=160, force_terminal=style.color, no_color=not style.color,
-                      color_system="standard" if style.color else None, highlight=False)
+    console = Console(
+        file=buf,
+        width=160,
+        force_terminal=style.color,
+        no_color=not style.color,
+        color_system="standard" if style.color else None,
+        highlight=False,
+    )
     head = f"environment {exp.environment or '(none)'}: " + " <- ".join(reversed(exp.files))
     console.print(head, style="bold", markup=False, soft_wrap=True)
     console.print(table)

@@ -25,8 +25,11 @@ def class_counts(c: ClassFindings) -> tuple[str, str]:
     size = f"≈ {approx(m.value)} keys (95 % CI {approx(m.low)}–{approx(m.high)})"
     if c.upper_bound_rate is not None:
         return size, f"0 sampled violations: < {percent(c.upper_bound_rate)} (95 %)"
-    bad = ", ".join(f"{k} ≈ {approx(e.value)} ({approx(e.low)}–{approx(e.high)})"
-                    for k, e in c.violation_estimates().items() if c.violations.get(k))
+    bad = ", ".join(
+        f"{k} ≈ {approx(e.value)} ({approx(e.low)}–{approx(e.high)})"
+        for k, e in c.violation_estimates().items()
+        if c.violations.get(k)
+    )
     return size, bad
 
 
@@ -47,23 +50,33 @@ def keys_lines(findings: KeyFindings, style: Style) -> list[str]:
     where = on_nodes(findings)
     if findings.mode == "sample":
         matched = sum(1 for c in findings.classes if c.via == "match")
-        head = (f"Keys (sample: {findings.sample_size} random draws of {findings.dbsize} keys{where}, 95 % intervals"
-                + (f"; {matched} rare class(es) counted exactly by SCAN MATCH" if matched else "") + ")")
+        head = (
+            f"Keys (sample: {findings.sample_size} random draws of {findings.dbsize} keys{where}, 95 % intervals"
+            + (f"; {matched} rare class(es) counted exactly by SCAN MATCH" if matched else "")
+            + ")"
+        )
     else:
         head = f"Keys ({findings.mode}: {findings.scanned} of {findings.dbsize} keys inspected{where})"
     lines = ["", style.paint(head, "bold")]
-    if not style.key_names and (any(c.examples for c in findings.classes) or findings.unclassified_examples
-                                or findings.suggestions):
-        lines.append(style.paint("  key names withheld (examples, suggested patterns): --examples includes them",
-                                 "dim"))
+    if not style.key_names and (
+        any(c.examples for c in findings.classes) or findings.unclassified_examples or findings.suggestions
+    ):
+        lines.append(
+            style.paint(
+                "  key names withheld (examples, suggested patterns): --examples includes them", "dim"
+            )
+        )
     if findings.nodes and style.verbose:
         lines.append(style.paint("  cluster masters: " + ", ".join(findings.nodes), "dim"))
     width = max([len(c.name) for c in findings.classes] + [len("unclassified")])
     for c in findings.classes:
         size, bad = class_counts(c)
         mark = style.paint("✗", "red", "bold") if c.violating else style.paint("✓", "green")
-        ttl = (f"TTL p50 {d(c.ttl_p50)} p90 {d(c.ttl_p90 or 0)} max {d(c.ttl_max or 0)}"
-               if c.ttl_p50 is not None else "no TTLs")
+        ttl = (
+            f"TTL p50 {d(c.ttl_p50)} p90 {d(c.ttl_p90 or 0)} max {d(c.ttl_max or 0)}"
+            if c.ttl_p50 is not None
+            else "no TTLs"
+        )
         line = f"  {mark} {p(c.name):<{width}}  {size}  {bad}  ({ttl})"
         if c.memory_estimate is not None:
             line += f"  memory {bytes_estimate(c.memory_estimate, c.exact)}"
@@ -81,8 +94,14 @@ def keys_lines(findings: KeyFindings, style: Style) -> list[str]:
             line += style.paint("  e.g. " + p(", ".join(findings.unclassified_examples[:3])), "dim")
         lines.append(line)
         if findings.suggestions and style.key_names:  # built from key names: as private as they are
-            lines.append("    suggested classes: " + p(", ".join(
-                f"{pattern} ({suggested_count(findings, n)})" for pattern, n in findings.suggestions)))
+            lines.append(
+                "    suggested classes: "
+                + p(
+                    ", ".join(
+                        f"{pattern} ({suggested_count(findings, n)})" for pattern, n in findings.suggestions
+                    )
+                )
+            )
     lines += remediation_lines(findings, style)
     lines += capacity_lines(findings, style)
     return lines
@@ -103,8 +122,11 @@ def capacity_lines(findings: KeyFindings, style: Style) -> list[str]:
     for o in findings.capacity:
         k = o.observed_keys
         keys = f"{round(k.value)} keys" if o.exact else f"≈ {approx(k.value)} keys"
-        observed = ("not measured (MEMORY USAGE unavailable)" if o.observed_bytes is None
-                    else bytes_estimate(o.observed_bytes, o.exact))
+        observed = (
+            "not measured (MEMORY USAGE unavailable)"
+            if o.observed_bytes is None
+            else bytes_estimate(o.observed_bytes, o.exact)
+        )
         if not o.exact and o.observed_bytes is not None:
             observed = observed[:-1] + f"; {keys})"
         else:
@@ -128,9 +150,17 @@ def remediation_lines(findings: KeyFindings, style: Style) -> list[str]:
     if round(no_ttl + over) == 0:
         return []
     n, a, b = (f"{no_ttl + over:.0f}", f"{no_ttl:.0f}", f"{over:.0f}")
-    text = (f"remediation: {n} keys would get a TTL ({a} without one, {b} above max lowered to max)" if exact
-            else f"remediation: about {n} keys would get a TTL (≈ {a} without one, ≈ {b} above max; "
-                 "estimated from the sample)")
-    return [f"  {style.paint('~', 'yellow', 'bold')} {text}",
-            style.paint("    `redispolicy remediate -e ENV` counts them exactly (a dry run); "
-                        "`redispolicy apply --remediate-keys` sets the TTLs and reports the exact counts", "dim")]
+    text = (
+        f"remediation: {n} keys would get a TTL ({a} without one, {b} above max lowered to max)"
+        if exact
+        else f"remediation: about {n} keys would get a TTL (≈ {a} without one, ≈ {b} above max; "
+        "estimated from the sample)"
+    )
+    return [
+        f"  {style.paint('~', 'yellow', 'bold')} {text}",
+        style.paint(
+            "    `redispolicy remediate -e ENV` counts them exactly (a dry run); "
+            "`redispolicy apply --remediate-keys` sets the TTLs and reports the exact counts",
+            "dim",
+        ),
+    ]

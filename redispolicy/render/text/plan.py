@@ -13,10 +13,18 @@ from redispolicy.render.text.keys import keys_lines
 if TYPE_CHECKING:
     from redispolicy.plan.model import Change, Plan
 
-_LEGEND = {"set": "set at runtime (CONFIG SET)", "restart": "needs a restart (startup-only)",
-           "protected": "protected: needs enable-protected-configs",
-           "unsupported": "unknown to this server version"}
-_WORDS = {"set": "to set", "restart": "needing a restart", "protected": "protected", "unsupported": "unsupported"}
+_LEGEND = {
+    "set": "set at runtime (CONFIG SET)",
+    "restart": "needs a restart (startup-only)",
+    "protected": "protected: needs enable-protected-configs",
+    "unsupported": "unknown to this server version",
+}
+_WORDS = {
+    "set": "to set",
+    "restart": "needing a restart",
+    "protected": "protected",
+    "unsupported": "unsupported",
+}
 
 
 def _plan_value(c: Change) -> str:
@@ -31,8 +39,16 @@ def render_plan(plan: Plan, style: Style) -> str:
     from redispolicy.plan.drift import config_not_checked, stale_declaration
 
     ident = plan.identity
-    lines = [style.paint(p(f"redispolicy plan · {plan.environment or '(no environment)'} · "
-                           f"{ident.product} {ident.version} at {ident.address} ({ident.role})"), "bold"), ""]
+    lines = [
+        style.paint(
+            p(
+                f"redispolicy plan · {plan.environment or '(no environment)'} · "
+                f"{ident.product} {ident.version} at {ident.address} ({ident.role})"
+            ),
+            "bold",
+        ),
+        "",
+    ]
     keys = keys_lines(plan.keys, style) if plan.keys is not None else []
     unchecked = config_not_checked(plan)
     if unchecked is not None:  # a plan of nothing is not "no changes": say config was not checked, and why
@@ -53,12 +69,23 @@ def render_plan(plan: Plan, style: Style) -> str:
     vwidth = min(max(len(v) for v in values), 60)
     for c, value in zip(shown, values, strict=True):
         sym, color = SYMBOL[c.action]
-        danger = style.paint("  ⚠ dangerous (allow_dangerous)", "red", "bold") if c.dangerous and c.changed else ""
-        lines.append(f"  {style.paint(sym, color, 'bold')} {p(c.parameter):<{width}}  {value:<{vwidth}}  "
-                     + style.paint(c.source.short, "dim") + danger)
-    kinds = [k for k in ("set", "restart", "protected", "unsupported") if any(c.action == k for c in plan.pending)]
+        danger = (
+            style.paint("  ⚠ dangerous (allow_dangerous)", "red", "bold") if c.dangerous and c.changed else ""
+        )
+        lines.append(
+            f"  {style.paint(sym, color, 'bold')} {p(c.parameter):<{width}}  {value:<{vwidth}}  "
+            + style.paint(c.source.short, "dim")
+            + danger
+        )
+    kinds = [
+        k for k in ("set", "restart", "protected", "unsupported") if any(c.action == k for c in plan.pending)
+    ]
     lines.append("")
-    lines.append("Legend: " + " · ".join(f"{style.paint(SYMBOL[k][0], SYMBOL[k][1])} {_LEGEND[k]}" for k in kinds))
+    lines.append(
+        "Legend: " + " · ".join(f"{style.paint(SYMBOL[k][0], SYMBOL[k][1])} {_LEGEND[k]}" for k in kinds)
+    )
     counts = {k: sum(1 for c in plan.pending if c.action == k) for k in kinds}
-    lines.append(style.paint("Plan: ", "bold") + ", ".join(f"{n} {_WORDS[k]}" for k, n in counts.items()) + ".")
+    lines.append(
+        style.paint("Plan: ", "bold") + ", ".join(f"{n} {_WORDS[k]}" for k, n in counts.items()) + "."
+    )
     return "\n".join(lines + keys) + "\n"

@@ -19,11 +19,16 @@ def remediation_rows(r: RemediationResult, dry: bool, style: Style) -> list[str]
     pwidth = max([len(c.pattern) for c in r.classes] + [7])
     lines = []
     for c in r.classes:
-        did = (f"{c.no_ttl} without a TTL, {c.over_max} above max" if dry
-               else f"{c.no_ttl} got a TTL, {c.over_max} lowered to max")
+        did = (
+            f"{c.no_ttl} without a TTL, {c.over_max} above max"
+            if dry
+            else f"{c.no_ttl} got a TTL, {c.over_max} lowered to max"
+        )
         mark = style.paint("~", "yellow", "bold") if c.changed else style.paint("✓", "green")
-        lines.append(f"  {mark} {c.name:<{width}}  {c.pattern:<{pwidth}}  max {human_duration(c.ttl_max):<4}  "
-                     f"{c.matched:>7} keys  {did}")
+        lines.append(
+            f"  {mark} {c.name:<{width}}  {c.pattern:<{pwidth}}  max {human_duration(c.ttl_max):<4}  "
+            f"{c.matched:>7} keys  {did}"
+        )
     return lines
 
 
@@ -46,16 +51,22 @@ def render_remediation(report: RemediationReport, style: Style) -> str:
     if r.restarted:
         took += "; the server restarted since the checkpoint, so unfinished dbs were scanned from the start"
     if dry:
-        verdict = (f"Dry run: {keys_count(r.changed)} would get a TTL ({r.no_ttl} without one, {r.over_max} above "
-                   f"max lowered to max). Nothing was changed; run with --execute to set them.")
+        verdict = (
+            f"Dry run: {keys_count(r.changed)} would get a TTL ({r.no_ttl} without one, {r.over_max} above "
+            f"max lowered to max). Nothing was changed; run with --execute to set them."
+        )
         lines.append(style.paint(verdict, "bold"))
     elif report.status == "done":
-        verdict = (f"✓ Remediated {keys_count(r.changed)}: {r.no_ttl} got a TTL, {r.over_max} had it lowered to "
-                   f"max ({method_words(r.method)}).")
+        verdict = (
+            f"✓ Remediated {keys_count(r.changed)}: {r.no_ttl} got a TTL, {r.over_max} had it lowered to "
+            f"max ({method_words(r.method)})."
+        )
         lines.append(style.paint(verdict, "green", "bold"))
     else:
-        verdict = (f"⚠ {'Interrupted' if report.status == 'interrupted' else 'Stopped'}: {keys_count(r.changed)} "
-                   f"changed so far ({r.no_ttl} got a TTL, {r.over_max} lowered to max).")
+        verdict = (
+            f"⚠ {'Interrupted' if report.status == 'interrupted' else 'Stopped'}: {keys_count(r.changed)} "
+            f"changed so far ({r.no_ttl} got a TTL, {r.over_max} lowered to max)."
+        )
         lines.append(style.paint(verdict, "red", "bold"))
     lines.append(f"  {took}")
     if report.detail:
