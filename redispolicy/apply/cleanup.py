@@ -32,7 +32,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import redis
 
@@ -296,13 +296,16 @@ class Deleter:
         return tuple(a.frozen() for a in self.accs.values())
 
 
+CleanupStatus = Literal["dry_run", "preview", "done", "nothing", "refused", "interrupted", "failed"]
+
+
 @dataclass(frozen=True)
 class CleanupReport:
     """What `redispolicy cleanup` shows: the input of render_cleanup."""
 
     environment: str | None
     address: str
-    status: str  # dry_run | preview (before deleting) | done | nothing | refused | interrupted | failed
+    status: CleanupStatus  # preview: the list shown before deleting
     classes: tuple[ClassCleanup, ...] = ()
     scanned: int = 0
     refused: tuple[tuple[str, str], ...] = ()  # (class, pattern) matching every key

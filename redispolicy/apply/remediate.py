@@ -52,7 +52,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import redis
 
@@ -420,13 +420,16 @@ class Remediation:
         )
 
 
+RemediationStatus = Literal["dry_run", "done", "nothing", "interrupted", "failed"]
+
+
 @dataclass(frozen=True)
 class RemediationReport:
     """What `redispolicy remediate` shows: the input of render_remediation."""
 
     environment: str | None
     address: str
-    status: str  # dry_run | done | nothing | interrupted | failed
+    status: RemediationStatus
     result: RemediationResult | None = None
     detail: str = ""
 

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from redispolicy.apply.remediate import RemediationResult
 
-EXIT = {
+ApplyStatus = Literal[
+    "applied", "nothing", "stale", "refused", "rolled_back", "declined", "partial", "unknown", "not_persisted"
+]
+KeysStatus = Literal["done", "nothing", "skipped", "interrupted", "failed"]
+
+EXIT: dict[ApplyStatus, int] = {
     "applied": 0,
     "nothing": 0,
     "stale": 1,
@@ -47,7 +53,7 @@ class KeysOutcome:
     failed (an error); after interrupted/failed, ``result`` holds what was changed so far.
     """
 
-    status: str
+    status: KeysStatus
     result: RemediationResult | None = None
     detail: str = ""
 
@@ -74,7 +80,7 @@ class Unreached:
 class ApplyReport:
     environment: str | None
     address: str
-    status: str  # a key of EXIT
+    status: ApplyStatus
     detail: str = ""
     applied: tuple[AppliedChange, ...] = ()
     verified: bool = False

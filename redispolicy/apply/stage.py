@@ -18,7 +18,7 @@ import redis
 
 from redispolicy.apply.engine import EngineResult, Item, apply_items
 from redispolicy.apply.lock import Fence
-from redispolicy.apply.report import AppliedChange, ApplyReport
+from redispolicy.apply.report import AppliedChange, ApplyReport, ApplyStatus
 from redispolicy.catalog.features import supports_multi_config_set
 from redispolicy.catalog.params import catalog
 from redispolicy.errors import RedispolicyError
@@ -198,7 +198,10 @@ def apply_config(
             mismatches=result.mismatches,
             now_live=result.now_live,
         )
-    status, detail, persisted = _persist(client) if policy.persist else ("applied", "", None)
+    status: ApplyStatus = "applied"
+    detail, persisted = "", None
+    if policy.persist:
+        status, detail, persisted = _persist(client)
     return ApplyReport(
         env,
         addr,
@@ -212,7 +215,7 @@ def apply_config(
     )
 
 
-def _persist(client: redis.Redis) -> tuple[str, str, bool]:
+def _persist(client: redis.Redis) -> tuple[ApplyStatus, str, bool | None]:
     """CONFIG REWRITE after a verified apply: (status, detail, persisted)."""
     try:
         execute(client, "CONFIG", "REWRITE")

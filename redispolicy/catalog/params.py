@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 # product -> ((from, until), ...): from inclusive, until exclusive (None: still present)
 VersionRanges = dict[str, tuple[tuple[str, str | None], ...]]
@@ -27,10 +27,15 @@ PRODUCTS = ("redis", "valkey")
 _VERSION = re.compile(r"v?(\d+)\.(\d+)")
 
 
+ParamKind = Literal[
+    "bool", "integer", "memory", "memory_or_percent", "octal", "enum", "enum_flags", "string", "special"
+]
+
+
 @dataclass(frozen=True)
 class Param:
     name: str
-    kind: str  # bool, integer, memory, memory_or_percent, octal, enum, enum_flags, string, special
+    kind: ParamKind
     mutable: bool
     sensitive: bool
     protected: bool

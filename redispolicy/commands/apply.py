@@ -457,6 +457,7 @@ def _remediate_keys(
     )
     if status == "done":
         return KeysOutcome(status, result)
+    assert status != "dry_run"  # run_pass was asked to execute
     done = (
         f"{len(config.applied)} config change(s) applied"
         if config.status == "applied"

@@ -19,7 +19,15 @@ from pathlib import Path
 
 import redis
 
-from redispolicy.apply.cleanup import CleanupReport, Deleter, Found, find_eligible, has_cleanup, refused
+from redispolicy.apply.cleanup import (
+    CleanupReport,
+    CleanupStatus,
+    Deleter,
+    Found,
+    find_eligible,
+    has_cleanup,
+    refused,
+)
 from redispolicy.commands import Options, Result
 from redispolicy.commands import plan as plan_cmd
 from redispolicy.commands.keyops import (
@@ -107,7 +115,8 @@ def run(opts: Options, req: CleanupRequest, announce: Announce) -> Result:
                 )
             bar = progress_bar(found.eligible, "deleting keys")
             deleter = Deleter(s.client_for, policy.keys, found, rate, bar)
-            status, detail = "done", ""
+            status: CleanupStatus = "done"
+            detail = ""
             try:
                 deleter.run()
             except KeyboardInterrupt:
@@ -176,7 +185,7 @@ def _find(
             bar(-1)
 
 
-def _report(environment: str | None, address: str, status: str, found: Found) -> CleanupReport:
+def _report(environment: str | None, address: str, status: CleanupStatus, found: Found) -> CleanupReport:
     return CleanupReport(
         environment,
         address,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import redis
 
@@ -46,6 +46,9 @@ from redispolicy.policy.model import Policy
 
 def default_checkpoint(environ: dict[str, str], env: str, address: str) -> Path:
     return state_file(environ, f"remediate-{env}-{address}.json")
+
+
+PassStatus = Literal["done", "dry_run", "interrupted", "failed"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +120,7 @@ def run_pass(
     resume_step: str = "run again with --execute --resume to continue",
     restart_step: str = "run again with --execute",
     errors: tuple[type[Exception], ...] = (redis.RedisError, OSError),
-) -> tuple[str, RemediationResult, str]:
+) -> tuple[PassStatus, RemediationResult, str]:
     """One remediation pass on the session's server, as `remediate` runs it (the caller holds the lock).
 
     Returns (status, result, detail): status is done | dry_run | interrupted (Ctrl-C) | failed (one
@@ -140,7 +143,8 @@ def run_pass(
         ident.run_id,
         reserved=reserved_keys(policy),
     )
-    status, detail = ("done" if execute else "dry_run"), ""
+    status: PassStatus = "done" if execute else "dry_run"
+    detail = ""
     try:
         result = stage.run()
     except KeyboardInterrupt:

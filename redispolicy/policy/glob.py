@@ -10,13 +10,17 @@ from __future__ import annotations
 import operator
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 _MAX_WORK = 4_000_000  # token pairs compared by covers(); patterns are short in practice
 
 
+TokKind = Literal["lit", "any", "star", "cls"]
+
+
 @dataclass(frozen=True)
 class Tok:
-    kind: str  # lit, any (?), star (*), cls ([...])
+    kind: TokKind  # lit, any (?), star (*), cls ([...])
     chars: frozenset[str] = frozenset()
     negated: bool = False
 
