@@ -37,10 +37,10 @@ REPORT_KIND = {
 }
 
 
-def _unsupported(command: str, fmt: str, report: bool) -> click.UsageError:
+def _unsupported(command: str, fmt: str, report: bool, kind: str | None = None) -> click.UsageError:
     """A format the command's report does not have: refused while parsing, before anything is read or
     contacted, naming the formats it has (and which commands have this one)."""
-    ok = ", ".join(formats(REPORT_KIND[command]))
+    ok = ", ".join(formats(kind or REPORT_KIND[command]))
     elsewhere = ", ".join(c for c, kind in REPORT_KIND.items() if fmt in formats(kind))
     supports = f"--report FORMAT=PATH with FORMAT one of {ok}" if report else f"-o {ok}"
     return click.UsageError(
@@ -49,13 +49,14 @@ def _unsupported(command: str, fmt: str, report: bool) -> click.UsageError:
     )
 
 
-def _format_options(command: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """-o and --report for ``command``: only the formats of its report (REPORT_KIND), checked while parsing."""
-    ok = formats(REPORT_KIND[command])
+def _format_options(command: str, kind: str | None = None) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """-o and --report for ``command``: only the formats of its report (REPORT_KIND, or ``kind``), checked
+    while parsing."""
+    ok = formats(kind or REPORT_KIND[command])
 
     def output(ctx: click.Context, param: click.Parameter, value: str) -> str:
         if value in FORMATS and value not in ok:
-            raise _unsupported(command, value, report=False)
+            raise _unsupported(command, value, report=False, kind=kind)
         if value not in ok:
             raise click.BadParameter(f"{value!r} is not a format: {command} supports -o {', '.join(ok)}")
         return value
@@ -69,7 +70,7 @@ def _format_options(command: str) -> tuple[Callable[..., Any], Callable[..., Any
             if not sep or not path or fmt not in FORMATS:
                 raise click.BadParameter(f"{v!r}: expected FORMAT=PATH with FORMAT one of {', '.join(ok)}")
             if fmt not in ok:
-                raise _unsupported(command, fmt, report=True)
+                raise _unsupported(command, fmt, report=True, kind=kind)
             out.append((fmt, Path(path)))
         return tuple(out)
 
@@ -94,9 +95,10 @@ def _format_options(command: str) -> tuple[Callable[..., Any], Callable[..., Any
     )
 
 
-def common(command: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Options every command shares (docs/cli.md); -o and --report take the formats of ``command``'s report."""
-    output, reports = _format_options(command)
+def common(command: str, kind: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Options every command shares (docs/cli.md); -o and --report take the formats of ``command``'s report
+    (``kind``: a report kind of another command's, as merge-reports renders drift reports)."""
+    output, reports = _format_options(command, kind)
     options = [
         click.option(
             "--policy-dir",
@@ -367,6 +369,19 @@ def apply(
     return _emit(cmd.run_env(opts, env, req, confirm), opts)
 
 
+def _shard(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """--shard K/N, checked while parsing (exit 64 before any server is contacted)."""
+    if value is None:
+        return None
+    from redispolicy.commands.fleet import Shard
+    from redispolicy.errors import UsageError
+
+    try:
+        return Shard.parse(value)
+    except UsageError as exc:
+        raise click.BadParameter(f"{exc.message}; {exc.hint}") from None
+
+
 def _lock_and_audit(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--lock-timeout and --audit-log, as apply has them, for the commands that change keys."""
     fn = click.option(
@@ -543,6 +558,13 @@ def cleanup(
     help="Include key names (examples, suggested patterns) in every format; without it only text on "
     "stdout shows them (they may hold tokens or personal data).",
 )
+@click.option(
+    "--shard",
+    metavar="K/N",
+    callback=_shard,
+    help="Check only the K-th of N stable parts of the `targets:` fleet (by sha256 of each name); "
+    "`merge-reports` joins the parts' -o json reports.",
+)
 @common("drift")
 def drift(
     env: str,
@@ -556,6 +578,7 @@ def drift(
     memory: bool,
     discover: bool,
     examples: bool,
+    shard: Any,
     **kw: Any,
 ) -> int:
     """Report config drift, key findings and health against the policy, for every target.
@@ -579,8 +602,30 @@ def drift(
         memory=memory,
         discover_nodes=discover,
         examples=examples,
+        shard=shard,
     )
     return _emit(cmd.run(opts, req), opts)
+
+
+@cli.command("merge-reports")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--examples",
+    is_flag=True,
+    help="Include the reports' key names in every format (only shards run with --examples have them).",
+)
+@common("merge-reports", kind="drift")
+def merge_reports(files: tuple[Path, ...], examples: bool, **kw: Any) -> int:
+    """Join the `drift --shard K/N -o json` reports of one run into one drift report.
+
+    Any drift format; the exit code an unsharded run would have had: 0 in sync, 2 drift or
+    failing health, 1 a target or check not checked (also: a shard's report missing).
+    Reports of different environments, format versions or fleets, or sharing a target, are refused.
+    """
+    from redispolicy.commands import merge as cmd
+
+    opts = _options(**kw)
+    return _emit(cmd.run(opts, cmd.MergeRequest(files=files, examples=examples)), opts)
 
 
 @cli.command()

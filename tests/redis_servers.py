@@ -558,6 +558,141 @@ class RedisCluster:
         return f"<RedisCluster {self.spec.name} {'running' if self.running else 'stopped'} ports={ports}>"
 
 
+class SentinelGroup:
+    """A primary, ``replicas`` replicas and ``sentinels`` sentinels (``redis-server --sentinel``), on 127.0.0.1.
+
+    Each sentinel gets its own directory and a sentinel.conf that monitors the primary as
+    ``service`` with ``quorum``; a short down-after-milliseconds lets a test see a stopped
+    node (or sentinel) marked down within seconds. ``start`` returns once the replicas'
+    links are up and every sentinel knows the replicas and the other sentinels, so a
+    SENTINEL FAILOVER can run at once.
+    """
+
+    def __init__(
+        self,
+        spec: ServerSpec,
+        directory: Path,
+        *,
+        service: str = "mymaster",
+        replicas: int = 1,
+        sentinels: int = 3,
+        quorum: int = 2,
+        down_after_ms: int = 1000,
+        form_timeout: float = 30.0,
+    ) -> None:
+        self.spec = spec
+        self.dir = Path(directory)
+        self.service = service
+        self.n_replicas = replicas
+        self.n_sentinels = sentinels
+        self.quorum = quorum
+        self.down_after_ms = down_after_ms
+        self.form_timeout = form_timeout
+        self.data: list[RedisServer] = []  # the primary it started with, then the replicas
+        self.sentinels: list[RedisServer] = []
+
+    def start(self) -> SentinelGroup:
+        try:
+            fast = ("--repl-diskless-sync-delay", "0")
+            primary = RedisServer(self.spec, self.dir / "node-0", extra_args=fast).start()
+            self.data.append(primary)
+            for i in range(1, self.n_replicas + 1):
+                args = (*fast, "--replicaof", HOST, str(primary.port))
+                self.data.append(RedisServer(self.spec, self.dir / f"node-{i}", extra_args=args).start())
+            self._wait("the replicas' links up", lambda: self._links_up(primary))
+            for i in range(self.n_sentinels):
+                directory = self.dir / f"sentinel-{i}"
+                directory.mkdir(parents=True, exist_ok=True)
+                # sentinel rewrites its config file (what it learned): one file per sentinel, writable
+                (directory / "redis.conf").write_text(
+                    f"sentinel monitor {self.service} {HOST} {primary.port} {self.quorum}\n"
+                    f"sentinel down-after-milliseconds {self.service} {self.down_after_ms}\n"
+                    f"sentinel failover-timeout {self.service} 10000\n"
+                )
+                self.sentinels.append(RedisServer(self.spec, directory, extra_args=("--sentinel",)).start())
+            self._wait("every sentinel to know the replicas and the other sentinels", self._sentinels_ready)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _links_up(self, primary: RedisServer) -> bool:
+        with redis.Redis(host=HOST, port=primary.port, decode_responses=True) as c:
+            info = c.info("replication")
+        return sum(1 for k, v in info.items() if k.startswith("slave") and isinstance(v, dict)
+                   and v.get("state") == "online") == self.n_replicas  # fmt: skip
+
+    def _sentinels_ready(self) -> bool:
+        for s in self.sentinels:
+            with redis.Redis(host=HOST, port=s.port, decode_responses=True) as c:
+                master = self.sentinel_master(c)
+                if int(master.get("num-slaves", 0)) < self.n_replicas:
+                    return False
+                if int(master.get("num-other-sentinels", 0)) < self.n_sentinels - 1:
+                    return False
+        return True
+
+    def sentinel_master(self, client: redis.Redis) -> dict[str, str]:
+        """SENTINEL MASTER service, as a dict (the reply is a flat field/value list)."""
+        flat = client.execute_command("SENTINEL", "MASTER", self.service)
+        if isinstance(flat, dict):
+            return {str(k): str(v) for k, v in flat.items()}
+        return {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
+
+    def primary_seen(self, sentinel: RedisServer) -> tuple[str, int] | None:
+        with redis.Redis(host=HOST, port=sentinel.port, decode_responses=True) as c:
+            reply = c.execute_command("SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service)
+        return (str(reply[0]), int(reply[1])) if reply else None
+
+    def failover(self) -> RedisServer:
+        """SENTINEL FAILOVER; returns the new primary once every running sentinel names it and it is one."""
+        old = self.primary_seen(self.sentinels[0])
+        with redis.Redis(host=HOST, port=self.sentinels[0].port) as c:
+            c.execute_command("SENTINEL", "FAILOVER", self.service)
+
+        def moved() -> bool:
+            seen = {self.primary_seen(s) for s in self.sentinels if s.running}
+            if len(seen) != 1 or old in seen:
+                return False
+            node = self.by_port(next(iter(seen))[1])  # type: ignore[index]
+            with redis.Redis(host=HOST, port=node.port, decode_responses=True) as c:
+                return bool(c.info("replication")["role"] == "master")
+
+        self._wait("the sentinels to report the new primary", moved)
+        return self.by_port(self.primary_seen(self.sentinels[0])[1])  # type: ignore[index]
+
+    def by_port(self, port: int) -> RedisServer:
+        return next(n for n in self.data if n.port == port)
+
+    def _wait(self, what: str, done: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + self.form_timeout
+        while True:
+            try:
+                if done():
+                    return
+            except (redis.ConnectionError, redis.ResponseError):
+                pass
+            if time.monotonic() > deadline:
+                logs = "\n".join(f"-- {n.address}\n{n.log_tail(5)}" for n in (*self.data, *self.sentinels))
+                raise ServerStartError(
+                    f"{self.spec.name} sentinels: waited {self.form_timeout:.0f}s for {what}\n{logs}"
+                )
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop every process this group started (and only those). Idempotent."""
+        for node in (*self.sentinels, *self.data):
+            node.stop()
+
+    @property
+    def addresses(self) -> list[str]:
+        return [s.address for s in self.sentinels]
+
+    def __repr__(self) -> str:
+        ports = ",".join(str(n.port) for n in (*self.data, *self.sentinels))
+        return f"<SentinelGroup {self.spec.name} ports={ports}>"
+
+
 class RedisServerFactory:
     """Starts servers in fresh temp dirs and remembers them so none outlives the session."""
 
@@ -566,6 +701,7 @@ class RedisServerFactory:
         self.default = default
         self._started: list[RedisServer] = []
         self._clusters: list[RedisCluster] = []
+        self._groups: list[SentinelGroup] = []
 
     def start(self, spec: ServerSpec | None = None, **options: Any) -> RedisServer:
         """Start a server (default: the system server). Missing binary -> skip, or fail in CI."""
@@ -595,7 +731,24 @@ class RedisServerFactory:
         self._clusters.append(cluster)
         return cluster
 
+    def start_sentinels(self, spec: ServerSpec | None = None, **options: Any) -> SentinelGroup:
+        """Start a primary, its replicas and sentinels (default: 1 replica, 3 sentinels, quorum 2); skips like
+        ``start``."""
+        spec = spec or self.default
+        directory = self._tmp.mktemp(f"sentinel-{spec.name.replace('/', '_')}", numbered=True)
+        group = SentinelGroup(spec, directory, **options)
+        try:
+            group.start()
+        except ServerUnavailable as exc:
+            if require_servers():
+                pytest.fail(f"{exc} ({ENV_REQUIRE}=1, so a missing server is an error)", pytrace=False)
+            pytest.skip(str(exc))
+        self._groups.append(group)
+        return group
+
     def stop_all(self) -> None:
+        while self._groups:
+            self._groups.pop().stop()
         while self._clusters:
             self._clusters.pop().stop()
         while self._started:

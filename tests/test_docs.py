@@ -24,7 +24,15 @@ from redispolicy.main import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-PAGES = ("architecture.md", "policy-format.md", "cli.md", "json-format.md", "plan-file.md", "security.md")
+PAGES = (
+    "architecture.md",
+    "policy-format.md",
+    "cli.md",
+    "json-format.md",
+    "plan-file.md",
+    "security.md",
+    "fleets.md",
+)
 
 COMMAND_KIND = {
     "validate": "validation",
@@ -82,7 +90,7 @@ def _cli_sections() -> tuple[dict[str, str], str, str]:
     per_command: dict[str, str] = {}
     shared, rest = "", ""
     for title, body in _sections(_page("cli.md")).items():
-        m = re.match(r"`redispolicy (\w+)", title)
+        m = re.match(r"`redispolicy ([\w-]+)", title)  # merge-reports has a hyphen
         if m:
             assert m.group(1) in COMMANDS, f"docs/cli.md has a section for {m.group(1)!r}, not a command"
             per_command[m.group(1)] = per_command.get(m.group(1), "") + title + "\n" + body
@@ -93,7 +101,7 @@ def _cli_sections() -> tuple[dict[str, str], str, str]:
     return per_command, shared, rest
 
 
-QUOTED_COMMAND = re.compile(r"`redispolicy ([a-z]+)\b([^`]*)`")
+QUOTED_COMMAND = re.compile(r"`redispolicy ([a-z]+(?:-[a-z]+)*)\b([^`]*)`")
 
 
 def test_cli_page_names_only_options_that_exist() -> None:

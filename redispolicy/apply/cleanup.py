@@ -25,6 +25,11 @@ A class whose pattern matches every key is refused outright (``refused``): delet
 such a class is a flush by another name. That is decided from the glob's meaning
 (``policy.glob.constrains_only_length``: ``*``, ``?*``, ``[^]*``, ``????`` ...), not
 from a list of spellings. No FLUSHDB or FLUSHALL is ever sent.
+
+On a Redis Cluster both steps run on every master serving slots, each on its own
+connection (db 0; a master's SCAN lists exactly its own keys), and the script of step 2
+runs once per slot of a chunk: a script may only take keys of one slot (apply/cluster.py).
+``NodeCleanup`` keeps each master's counts beside the totals.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from typing import Any, Literal
 import redis
 
 from redispolicy.apply.classify import Classifier, show
+from redispolicy.apply.cluster import script_by_slot
 from redispolicy.errors import RedispolicyError
 from redispolicy.live.keyscan import MAX_COUNT, Dedupe, RateLimiter, no_touch
 from redispolicy.live.model import DEFAULT_RATE
@@ -255,6 +261,7 @@ class Deleter:
     rate: int = DEFAULT_RATE
     progress: Callable[[int], None] | None = None
     chunk: int = DELETE_CHUNK
+    by_slot: bool = False  # a cluster master: one script call per slot of a chunk (CROSSSLOT otherwise)
     accs: dict[str, _Acc] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -274,11 +281,12 @@ class Deleter:
             script: Any = client.register_script(LUA_CLEANUP)
             for i in range(0, len(listed), self.chunk):
                 part = listed[i : i + self.chunk]
+                keys, args = [k for k, _ in part], [threshold(self.accs[name].kc) for _, name in part]
                 try:
-                    outcome = script(
-                        keys=[k for k, _ in part],
-                        args=[threshold(self.accs[name].kc) for _, name in part],
-                        client=client,
+                    outcome = (
+                        script_by_slot(client, script, keys, args)
+                        if self.by_slot
+                        else script(keys=keys, args=args, client=client)
                     )
                 except redis.ResponseError as exc:
                     raise _idle_error(exc, "the keys listed before this chunk were handled") from None
@@ -294,6 +302,51 @@ class Deleter:
 
     def result(self) -> tuple[ClassCleanup, ...]:
         return tuple(a.frozen() for a in self.accs.values())
+
+
+@dataclass(frozen=True)
+class NodeCleanup:
+    """One cluster master's share of a cleanup: its own keys (SCAN on a master lists only its slots)."""
+
+    address: str
+    scanned: int
+    classes: tuple[ClassCleanup, ...]
+
+    @property
+    def eligible(self) -> int:
+        return sum(c.eligible for c in self.classes)
+
+    @property
+    def deleted(self) -> int:
+        return sum(c.deleted for c in self.classes)
+
+    @property
+    def skipped(self) -> int:
+        return sum(c.skipped for c in self.classes)
+
+
+def combine(parts: list[tuple[ClassCleanup, ...]]) -> tuple[ClassCleanup, ...]:
+    """Per class, the sums over the masters (every part lists the same classes, in order)."""
+    if not parts:
+        return ()
+    out = []
+    for i, c in enumerate(parts[0]):
+        mine = [p[i] for p in parts]
+        examples = tuple(e for m in mine for e in m.examples)[:MAX_EXAMPLES]
+        out.append(
+            ClassCleanup(
+                c.name,
+                c.pattern,
+                c.always,
+                c.idle_over,
+                sum(m.matched for m in mine),
+                sum(m.eligible for m in mine),
+                examples,
+                sum(m.deleted for m in mine),
+                sum(m.skipped for m in mine),
+            )
+        )
+    return tuple(out)
 
 
 CleanupStatus = Literal["dry_run", "preview", "done", "nothing", "refused", "interrupted", "failed"]
@@ -312,6 +365,7 @@ class CleanupReport:
     detail: str = ""
     seconds: float = 0.0
     execute: bool = False
+    nodes: tuple[NodeCleanup, ...] = ()  # a cluster: each master's counts (classes are their sums)
 
     @property
     def eligible(self) -> int:

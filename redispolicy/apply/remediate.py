@@ -41,10 +41,17 @@ the server restarted since (another ``run_id``), a saved cursor means nothing an
 the unfinished dbs are scanned from the start, where the keys already fixed are within
 max and count zero. If the run is cut off in the middle of a batch, that batch's changes
 are made or not, but its counts may be missing from the checkpoint (at most one batch).
+
+On a Redis Cluster (``ClusterRemediation``) the pass runs on every master serving slots,
+one after another, each on its own connection (db 0): a master's SCAN lists exactly the
+keys of its slots, so no key is read by two masters or by none. The Lua path then sends one
+script call per slot of a batch (apply/cluster.py: a script may only take one slot's keys),
+and the result carries each master's counts beside the totals.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -57,6 +64,7 @@ from typing import Any, Literal
 import redis
 
 from redispolicy.apply.classify import Classifier
+from redispolicy.apply.cluster import script_by_slot
 from redispolicy.errors import RedispolicyError
 from redispolicy.live.keyscan import MAX_COUNT, Dedupe, RateLimiter, inspect, no_touch
 from redispolicy.live.model import DEFAULT_RATE
@@ -121,6 +129,34 @@ def unsafe(classes: tuple[KeyClass, ...]) -> RedispolicyError | None:
     return None
 
 
+def write_checkpoint(path: Path, doc: dict[str, Any]) -> None:
+    """The checkpoint, written to a temporary file and renamed: never half-written."""
+    doc = {**doc, "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(doc, sort_keys=True) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise RedispolicyError(
+            f"cannot write the checkpoint {path}: {exc.strerror}",
+            "pass --checkpoint PATH to a writable file",
+        ) from None
+
+
+def remove_checkpoint(path: Path) -> None:
+    """A completed pass's checkpoint goes: nothing is left to resume."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise RedispolicyError(
+            f"the pass completed but the checkpoint {path} could not be removed: {exc.strerror}",
+            "delete it by hand",
+        ) from None
+
+
 def _non_positive(kc: KeyClass, seconds: int) -> RedispolicyError:
     return RedispolicyError(
         f"key class '{kc.name}' has ttl.max {seconds} s: EXPIRE with a TTL <= 0 deletes the key; nothing was changed",
@@ -152,6 +188,28 @@ class ClassRemediation:
 
 
 @dataclass(frozen=True)
+class NodeRemediation:
+    """One cluster master's share of a pass: its own keys (SCAN on a master lists only its slots)."""
+
+    address: str
+    classes: tuple[ClassRemediation, ...]
+    scanned: int
+    complete: bool
+
+    @property
+    def no_ttl(self) -> int:
+        return sum(c.no_ttl for c in self.classes)
+
+    @property
+    def over_max(self) -> int:
+        return sum(c.over_max for c in self.classes)
+
+    @property
+    def changed(self) -> int:
+        return self.no_ttl + self.over_max
+
+
+@dataclass(frozen=True)
 class RemediationResult:
     dry_run: bool
     method: str  # expire-nx-lt | lua | pttl (dry run)
@@ -162,6 +220,7 @@ class RemediationResult:
     restarted: bool = False  # the checkpoint's server restarted: its dbs were scanned from the start
     seconds: float = 0.0
     checkpoint: str | None = None  # the file holding the cursor when the pass is not complete
+    nodes: tuple[NodeRemediation, ...] = ()  # a cluster: each master's counts (classes are their sums)
 
     @property
     def no_ttl(self) -> int:
@@ -206,6 +265,8 @@ class Remediation:
     run_id: str = ""
     count: int = MAX_COUNT
     reserved: frozenset[bytes] | None = None  # never touched (default: the apply lock)
+    by_slot: bool = False  # a cluster master: the Lua script takes one slot's keys per call
+    on_cursor: Callable[[], None] | None = None  # after every SCAN call (a cluster pass saves its checkpoint)
     counts: dict[str, _Count] = field(init=False)
     states: dict[int, _DbState] = field(init=False)
     scanned: int = field(init=False, default=0)
@@ -253,6 +314,10 @@ class Remediation:
                 f"the checkpoint {self.checkpoint} was written for another target or other key classes",
                 "run without --resume to start a full pass (the file is then replaced)",
             )
+        self.restore(doc)
+
+    def restore(self, doc: dict[str, Any]) -> None:
+        """Continue from a saved ``state()`` (the file's own fields, or a cluster node's entry)."""
         self.resumed = True
         same_server = doc.get("run_id") == self.run_id
         self.restarted = not same_server
@@ -269,6 +334,15 @@ class Remediation:
             elif same_server:
                 self.states[db] = _DbState(int(state.get("cursor", 0)), False)
 
+    def state(self) -> dict[str, Any]:
+        """Where the pass is: the server's run_id, each db's cursor and the counts so far."""
+        return {
+            "run_id": self.run_id,
+            "scanned": self.scanned,
+            "dbs": {str(db): {"cursor": s.cursor, "done": s.done} for db, s in self.states.items()},
+            "classes": {n: [c.matched, c.no_ttl, c.over_max] for n, c in self.counts.items()},
+        }
+
     def _save(self) -> None:
         if self.checkpoint is None or not self.execute:
             return
@@ -277,22 +351,9 @@ class Remediation:
             "version": CHECKPOINT_VERSION,
             "fingerprint": self.fingerprint(),
             "target": self.target,
-            "run_id": self.run_id,
-            "scanned": self.scanned,
-            "dbs": {str(db): {"cursor": s.cursor, "done": s.done} for db, s in self.states.items()},
-            "classes": {n: [c.matched, c.no_ttl, c.over_max] for n, c in self.counts.items()},
-            "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **self.state(),
         }
-        tmp = self.checkpoint.with_name(self.checkpoint.name + ".tmp")
-        try:
-            self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(doc, sort_keys=True) + "\n", encoding="utf-8")
-            os.replace(tmp, self.checkpoint)
-        except OSError as exc:
-            raise RedispolicyError(
-                f"cannot write the checkpoint {self.checkpoint}: {exc.strerror}",
-                "pass --checkpoint PATH to a writable file",
-            ) from None
+        write_checkpoint(self.checkpoint, doc)
 
     # -- the pass -----------------------------------------------------------------------
     def run(self) -> RemediationResult:
@@ -323,6 +384,8 @@ class Remediation:
                 state.cursor = int(cursor)
                 state.done = state.cursor == 0
                 self._save()
+                if self.on_cursor is not None:
+                    self.on_cursor()
                 if fresh:
                     if self.progress is not None:
                         self.progress(len(fresh))
@@ -330,16 +393,7 @@ class Remediation:
                 if state.done:
                     break
         if self.checkpoint is not None and self.execute:
-            try:
-                self.checkpoint.unlink()
-            except FileNotFoundError:
-                pass
-            except OSError as exc:
-                raise RedispolicyError(
-                    f"the pass completed but the checkpoint {self.checkpoint} could not be "
-                    f"removed: {exc.strerror}",
-                    "delete it by hand",
-                ) from None
+            remove_checkpoint(self.checkpoint)
         return self.result(True)
 
     def _batch(self, client: redis.Redis, script: Any, keys: list[bytes]) -> None:
@@ -380,8 +434,11 @@ class Remediation:
                 nx, lt = replies[2 * i], replies[2 * i + 1]
                 self._tally(kc, 1 if nx == 1 else 2 if lt == 1 else 0)
         else:
-            outcome = script(
-                keys=[k for k, _, _ in needs], args=[expire_seconds(kc) for _, kc, _ in needs], client=client
+            keys, ttls = [k for k, _, _ in needs], [expire_seconds(kc) for _, kc, _ in needs]
+            outcome = (
+                script_by_slot(client, script, keys, ttls)
+                if self.by_slot
+                else script(keys=keys, args=ttls, client=client)
             )
             for (_, kc, _), what in zip(needs, outcome, strict=True):
                 self._tally(kc, int(what))
@@ -417,6 +474,127 @@ class Remediation:
             self.restarted,
             time.monotonic() - self.started,
             str(self.checkpoint) if keep else None,
+        )
+
+
+@dataclass
+class ClusterRemediation:
+    """One pass over every master of a Redis Cluster, master after master.
+
+    ``stages`` holds one single-node ``Remediation`` per master (db 0, its own connection,
+    ``by_slot=True``, no checkpoint of its own; sorted by address). A key belongs to the
+    master serving its slot and SCAN on a master lists only that master's keys, so every
+    key is read once, by its own master. The checkpoint is one file with each master's
+    cursor, run_id and counts, saved after every SCAN call of any master; ``resume=True``
+    continues each master where it stopped (a master that restarted since is scanned from
+    the start, as a restarted standalone server is). The stages run one after another, so
+    the rate limit of each is the rate of the whole pass.
+    """
+
+    stages: list[Remediation]
+    execute: bool
+    checkpoint: Path | None = None
+    resume: bool = False
+    started: float = field(init=False, default=0.0)
+
+    def __post_init__(self) -> None:
+        self.started = time.monotonic()
+        for stage in self.stages:
+            stage.on_cursor = self._save
+
+    def fingerprint(self) -> str:
+        """The masters (sorted addresses) and every class: a checkpoint of another cluster shape is refused."""
+        return (
+            "sha256:"
+            + hashlib.sha256(
+                json.dumps([sorted(st.target for st in self.stages), self.stages[0].fingerprint()]).encode()
+            ).hexdigest()
+        )
+
+    def _load(self) -> None:
+        assert self.checkpoint is not None
+        try:
+            doc = json.loads(self.checkpoint.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return  # nothing to resume: a full pass
+        except (OSError, ValueError) as exc:
+            raise RedispolicyError(
+                f"cannot read the checkpoint {self.checkpoint}: {exc}",
+                "delete it and run again without --resume",
+            ) from None
+        if not isinstance(doc, dict) or doc.get("kind") != CHECKPOINT_KIND or "nodes" not in doc:
+            raise RedispolicyError(
+                f"{self.checkpoint} is not the checkpoint of a cluster remediation",
+                "pass the file an interrupted `remediate --execute` on this cluster wrote, or run without --resume",
+            )
+        if doc.get("fingerprint") != self.fingerprint():
+            raise RedispolicyError(
+                f"the checkpoint {self.checkpoint} was written for other cluster masters or other key classes "
+                "(a failover or a resharding since?)",
+                "run without --resume to start a full pass (keys already fixed count zero; the file is replaced)",
+            )
+        nodes = doc["nodes"]
+        for stage in self.stages:
+            saved = nodes.get(stage.target) if isinstance(nodes, dict) else None
+            if isinstance(saved, dict):
+                stage.restore(saved)
+
+    def _save(self) -> None:
+        if self.checkpoint is None or not self.execute:
+            return
+        doc: dict[str, Any] = {
+            "kind": CHECKPOINT_KIND,
+            "version": CHECKPOINT_VERSION,
+            "fingerprint": self.fingerprint(),
+            "target": "cluster",
+            "nodes": {stage.target: stage.state() for stage in self.stages},
+        }
+        write_checkpoint(self.checkpoint, doc)
+
+    def run(self) -> RemediationResult:
+        if self.stages:
+            refusal = unsafe(self.stages[0].classes)
+            if refusal is not None:
+                raise refusal
+        if self.execute and self.resume and self.checkpoint is not None:
+            self._load()
+        for stage in self.stages:
+            stage.run()
+        if self.checkpoint is not None and self.execute:
+            remove_checkpoint(self.checkpoint)
+        return self.result(True)
+
+    def result(self, complete: bool) -> RemediationResult:
+        """The totals (per class, summed over the masters) with each master's own counts."""
+        parts = [stage.result(complete) for stage in self.stages]
+        nodes = tuple(
+            NodeRemediation(
+                stage.target, part.classes, part.scanned, all(st.done for st in stage.states.values())
+            )
+            for stage, part in zip(self.stages, parts, strict=True)
+        )
+        first = parts[0] if parts else None
+        classes = tuple(
+            dataclasses.replace(
+                c,
+                matched=sum(p.classes[i].matched for p in parts),
+                no_ttl=sum(p.classes[i].no_ttl for p in parts),
+                over_max=sum(p.classes[i].over_max for p in parts),
+            )
+            for i, c in enumerate(first.classes if first else ())
+        )
+        keep = self.checkpoint is not None and self.execute and not complete and self.checkpoint.exists()
+        return RemediationResult(
+            not self.execute,
+            first.method if first else "pttl",
+            classes,
+            sum(p.scanned for p in parts),
+            complete,
+            any(p.resumed for p in parts),
+            any(p.restarted for p in parts),
+            time.monotonic() - self.started,
+            str(self.checkpoint) if keep else None,
+            nodes,
         )
 
 

@@ -7,6 +7,10 @@ each key checked again atomically right before its deletion; it reports exact co
 and appends an audit record. A class whose pattern matches every key is refused before
 connecting. Never FLUSHDB or FLUSHALL.
 
+On a Redis Cluster (any node's URL, a replica's included) both steps cover every master
+serving slots, one after another, under the apply lock of every master; the report and the
+audit record carry each master's counts beside the totals.
+
 Exit 0 (dry run or done), 1 refused or error, 130 interrupted.
 """
 
@@ -20,10 +24,13 @@ from pathlib import Path
 import redis
 
 from redispolicy.apply.cleanup import (
+    ClassCleanup,
     CleanupReport,
     CleanupStatus,
     Deleter,
     Found,
+    NodeCleanup,
+    combine,
     find_eligible,
     has_cleanup,
     refused,
@@ -31,17 +38,20 @@ from redispolicy.apply.cleanup import (
 from redispolicy.commands import Options, Result
 from redispolicy.commands import plan as plan_cmd
 from redispolicy.commands.keyops import (
+    Session,
     apply_lock,
+    cluster,
+    cluster_locks,
     rate_for,
     require_primary,
-    require_standalone,
     reserved_keys,
     session,
     write_audit,
 )
 from redispolicy.commands.output import render_result
 from redispolicy.commands.progress import progress_bar
-from redispolicy.policy.model import KeyClass
+from redispolicy.live.connect import ConnectOptions
+from redispolicy.policy.model import KeyClass, Policy
 from redispolicy.render import renderer
 
 Announce = Callable[[str], None]
@@ -82,7 +92,6 @@ def run(opts: Options, req: CleanupRequest, announce: Announce) -> Result:
     rate = rate_for(policy, req.max_rate)
     with session(conn) as s:
         ident = s.identity
-        require_standalone(ident, "cleanup")
         if not any(has_cleanup(kc) for kc in policy.keys):
             return _render(
                 opts,
@@ -94,6 +103,8 @@ def run(opts: Options, req: CleanupRequest, announce: Announce) -> Result:
                     detail="no key class has `cleanup:`: there is nothing to clean up",
                 ),
             )
+        if ident.mode == "cluster":
+            return _run_cluster(opts, req, policy, conn, s, announce)
         if req.execute:
             require_primary(ident, "cleanup --execute")
         with apply_lock(s.client, req.execute, req.lock_timeout):
@@ -137,16 +148,7 @@ def run(opts: Options, req: CleanupRequest, announce: Announce) -> Result:
                 seconds=time.monotonic() - start,
                 execute=True,
             )
-            changes = [
-                {
-                    "class": c.name,
-                    "pattern": c.pattern,
-                    "eligible": c.eligible,
-                    "deleted": c.deleted,
-                    "skipped": c.skipped,
-                }
-                for c in report.classes
-            ]
+            changes = _changes(report.classes)
             write_audit(
                 opts,
                 policy,
@@ -159,6 +161,103 @@ def run(opts: Options, req: CleanupRequest, announce: Announce) -> Result:
                 detail,
             )
     return _render(opts, report, req.examples)
+
+
+def _run_cluster(
+    opts: Options, req: CleanupRequest, policy: Policy, conn: ConnectOptions, s: Session, announce: Announce
+) -> Result:
+    """Every master of the cluster ``s`` belongs to, under every master's lock: list on each, then delete."""
+    rate = rate_for(policy, req.max_rate)
+    env, where = policy.environment, s.identity.address
+    with cluster(conn, s, "cleanup") as cl, cluster_locks(cl, req.execute, req.lock_timeout, "cleanup"):
+        start = time.monotonic()
+        reserved = cl.reserved(policy)
+        # A key belongs to the master serving its slot, and a master's SCAN lists exactly those keys.
+        founds = [
+            _find(m.session.client_for, policy.keys, [0], m.session.info.keys, rate, req.execute, reserved)
+            for m in cl.masters
+        ]
+        addresses = [m.address for m in cl.masters]
+        scanned = sum(f.scanned for f in founds)
+
+        def report(
+            status: CleanupStatus, parts: list[tuple[ClassCleanup, ...]], detail: str = ""
+        ) -> CleanupReport:
+            nodes = tuple(
+                NodeCleanup(a, f.scanned, p) for a, f, p in zip(addresses, founds, parts, strict=True)
+            )
+            return CleanupReport(
+                env,
+                where,
+                status,
+                combine(parts),
+                scanned,
+                detail=detail,
+                seconds=time.monotonic() - start,
+                execute=status != "dry_run",
+                nodes=nodes,
+            )
+
+        listed = [f.classes for f in founds]
+        if not req.execute:
+            return _render(opts, report("dry_run", listed), req.examples)
+        if any(f.eligible for f in founds):
+            # The list before deleting goes to the operator's terminal: key names included.
+            announce(
+                renderer("text", "cleanup")(
+                    report("preview", listed), dataclasses.replace(opts.style, key_names=True)
+                )
+            )
+        bar = progress_bar(sum(f.eligible for f in founds), "deleting keys")
+        deleters = [
+            Deleter(m.session.client_for, policy.keys, f, rate, bar, by_slot=True)
+            for m, f in zip(cl.masters, founds, strict=True)
+        ]
+        status: CleanupStatus = "done"
+        detail = ""
+        try:
+            for deleter in deleters:  # one master after another: the rate is that of the whole run
+                deleter.run()
+        except KeyboardInterrupt:
+            status, detail = "interrupted", "interrupted: " + _unknown_chunk()
+        except (redis.RedisError, OSError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            status, detail = "failed", f"stopped by an error ({first}): " + _unknown_chunk()
+        finally:
+            if bar is not None:
+                bar(-1)
+        done = report(status, [d.result() for d in deleters], detail)
+        stream = policy.audit.stream
+        write_audit(
+            opts,
+            policy,
+            req.audit_log,
+            s.client if stream is None else cl.client_for_key(stream.key, s.client),
+            "cleanup",
+            where,
+            _changes(done.classes),
+            "applied" if status == "done" else status,
+            detail,
+            nodes=[
+                {"address": n.address, "scanned": n.scanned, "classes": _changes(n.classes)}
+                for n in done.nodes
+            ],
+        )
+    return _render(opts, done, req.examples)
+
+
+def _changes(classes: tuple[ClassCleanup, ...]) -> list[dict[str, object]]:
+    """Per class, what the audit record keeps: name, pattern and counts (never a key)."""
+    return [
+        {
+            "class": c.name,
+            "pattern": c.pattern,
+            "eligible": c.eligible,
+            "deleted": c.deleted,
+            "skipped": c.skipped,
+        }
+        for c in classes
+    ]
 
 
 def _unknown_chunk() -> str:

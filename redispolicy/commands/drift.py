@@ -3,7 +3,8 @@
 A single target (or --url) is every node of its deployment: a primary and its replicas,
 or every cluster node, each checked for config and health (CONFIG SET reaches no other
 node); the key audit runs once. ``target.topology: standalone`` or --no-discover checks
-the node the URL names alone. A ``targets:`` fleet is checked entry by entry.
+the node the URL names alone. A ``targets:`` fleet is checked entry by entry (commands/fleet.py:
+concurrently, over forked workers for a larger fleet; --shard K/N checks a stable part of it).
 
 Exit 0 in sync, 2 drift or failing health (critical; --fail-on warning includes
 warnings), 1 error: a target could not be checked, or a check could not run on it
@@ -23,20 +24,25 @@ from pathlib import Path
 
 import redis
 
-from redispolicy.commands import Options, Result
+from redispolicy.commands import Options, Result, fleet
 from redispolicy.commands import plan as plan_cmd
+from redispolicy.commands.fleet import Shard
 from redispolicy.commands.keyaudit import audit_keys
 from redispolicy.commands.output import render_result
-from redispolicy.errors import RedispolicyError
+from redispolicy.errors import RedispolicyError, UsageError
 from redispolicy.live.connect import ConnectOptions, address, connect, for_node
 from redispolicy.live.health import read_health
 from redispolicy.live.model import Identity
+from redispolicy.live.sentinel import ask
+from redispolicy.live.sentinel import deployment as sentinel_deployment
 from redispolicy.live.snapshot import config_snapshot, identify, with_exact
-from redispolicy.live.topology import Member, discover
+from redispolicy.live.topology import Deployment, Member, discover
 from redispolicy.plan.compare import compare, hidden_names
 from redispolicy.plan.drift import (
     DriftReport,
+    Finding,
     NotChecked,
+    ShardInfo,
     TargetDrift,
     apply_ignores,
     declared_config,
@@ -47,11 +53,12 @@ from redispolicy.plan.health import HealthCheck, evaluate
 from redispolicy.plan.keys import KeyFindings
 from redispolicy.plan.model import Plan
 from redispolicy.plan.planfile import PlanFileError, read_plan
+from redispolicy.plan.sentinel import sentinel_checks, sentinel_findings
 from redispolicy.policy.model import Policy, Target
 from redispolicy.render import renderer
 from redispolicy.render.style import Style
 
-MAX_PARALLEL = 8  # targets checked at once
+MAX_PARALLEL = 8  # nodes of one deployment checked at once (a `targets:` fleet: commands/fleet.py)
 
 
 def _check(
@@ -116,6 +123,9 @@ def _check(
         restarted = since[1] if since[1] != identity.run_id else None
     found = findings_for(plan, findings_keys, health, restarted, policy)
     found = apply_ignores(found, policy.ignore, today)
+    if url is None and (node is None or node.given):  # the node the sentinels named: it carries their view
+        extra, more = sentinel_view(target or policy.target, conn)
+        health, found = (*health, *extra), [*found, *more]
     notes = tuple(n for n in (stale_declaration(plan),) if n)
     return TargetDrift(
         identity,
@@ -186,6 +196,7 @@ class DriftRequest:
     memory: bool = False
     discover_nodes: bool = True
     examples: bool = False
+    shard: Shard | None = None  # --shard K/N: a stable part of a `targets:` fleet
 
 
 def run(opts: Options, req: DriftRequest) -> Result:
@@ -193,6 +204,7 @@ def run(opts: Options, req: DriftRequest) -> Result:
     if failed is not None:
         return failed
     assert policy is not None
+    shard = _shard_info(policy, req)  # before any server is contacted
     since = None
     if req.since_plan is not None:
         # The same validated, signature-checked loader as apply: a plan file is never read loosely.
@@ -214,20 +226,37 @@ def run(opts: Options, req: DriftRequest) -> Result:
             policy, req.url, req.keys, req.window, req.max_rate, since, today, req.memory, req.discover_nodes
         )
     else:
-        targets = list(policy.targets)
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(targets))) as pool:
-            results = list(
-                pool.map(
-                    lambda t: _check(
-                        policy, t, req.url, req.keys, req.window, req.max_rate, since, today, req.memory
-                    ),
-                    targets,
-                )
-            )
-    report = DriftReport(policy.environment, tuple(results), policy.file, req.fail_on)
+        results = fleet.check_all(
+            fleet.select(policy.targets, req.shard),
+            lambda t: _check(
+                policy, t, req.url, req.keys, req.window, req.max_rate, since, today, req.memory
+            ),
+        )
+    report = DriftReport(policy.environment, tuple(results), policy.file, req.fail_on, shard)
     if req.textfile_dir is not None:  # counts only: prometheus never carries a key name
         write_textfile(req.textfile_dir, req.env, renderer("prometheus", "drift")(report, Style(color=False)))
-    return render_result(opts, "drift", report, exit_code(report), examples=req.examples)
+    # A shard's report lists the parameters already in line too (as -v does): merge-reports rebuilds the
+    # report from it, and JUnit has a passing case per parameter checked.
+    verbose = max(1, opts.style.verbose) if shard is not None else None
+    return render_result(opts, "drift", report, exit_code(report), verbose=verbose, examples=req.examples)
+
+
+def _shard_info(policy: Policy, req: DriftRequest) -> ShardInfo | None:
+    """What a sharded report records for merge-reports; --shard is for a `targets:` fleet only."""
+    shard = req.shard
+    if shard is None:
+        return None
+    if req.url:
+        raise UsageError(
+            f"--shard {shard} with --url: --url checks one server, there is no fleet to shard",
+            "drop --url to check this shard of the policy's `targets:`, or drop --shard",
+        )
+    if not policy.targets:
+        raise UsageError(
+            f"--shard {shard}: environment {policy.environment} has no `targets:` fleet to shard",
+            "drop --shard (a single target is checked whole), or list the servers under `targets:`",
+        )
+    return ShardInfo(shard.index, shard.count, tuple(t.name for t in policy.targets), policy.file)
 
 
 def exit_code(report: DriftReport) -> int:
@@ -270,7 +299,8 @@ def _check_deployment(
     except RedispolicyError:
         return single()  # the check reports why, exactly as for one node
     try:
-        deployment = discover(client, conn)
+        deployment = _sentinel_deployment(policy.target, conn) if url is None else None
+        deployment = deployment or discover(client, conn)
     except RedispolicyError as exc:  # e.g. CLUSTER NODES refused: the way out (--no-discover) is part of it
         return [
             _failed(
@@ -306,6 +336,25 @@ def _check_deployment(
     with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL, len(deployment.members))) as pool:
         results = list(pool.map(one, range(len(deployment.members))))
     return _once_per_server(results, deployment.members)
+
+
+def sentinel_view(
+    target: Target | None, conn: ConnectOptions
+) -> tuple[tuple[HealthCheck, ...], list[Finding]]:
+    """For a ``target.sentinel``: the sentinels' view as health checks, and findings when no quorum of them is
+    reachable or they disagree on the primary. Nothing for other targets."""
+    if target is None or target.sentinel is None:
+        return (), []
+    checks = sentinel_checks(ask(plan_cmd.sentinel_spec(target.sentinel), conn, quorum=True))
+    return checks, sentinel_findings(checks, target.sentinel.location)
+
+
+def _sentinel_deployment(target: Target | None, conn: ConnectOptions) -> Deployment | None:
+    """A sentinel target's nodes: the primary the sentinels name and the replicas SENTINEL REPLICAS lists
+    (a replica that is down is still listed, and fails its own check); None for other targets."""
+    if target is None or target.sentinel is None:
+        return None
+    return sentinel_deployment(plan_cmd.sentinel_spec(target.sentinel), conn)
 
 
 def _once_per_server(results: list[TargetDrift], members: tuple[Member, ...]) -> list[TargetDrift]:

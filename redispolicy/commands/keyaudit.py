@@ -11,7 +11,9 @@ Modes (policy ``sampling.mode``):
 
 On a Redis Cluster node the audit covers the whole cluster: every master serving slots
 (``CLUSTER NODES``, live/topology.py) is audited where a standalone server's dbs would be,
-and ``KeyFindings.nodes`` names them. Replicas are never read.
+and ``KeyFindings.nodes`` names them. Replicas are never read. An exact audit reads the
+masters concurrently (one thread and connection each) under one rate limiter, so
+``--max-rate`` is the total over the cluster, not a rate per master.
 
 ``memory=True`` (``--memory``) adds ``MEMORY USAGE key SAMPLES 5`` for every class (not
 only those with ``max_size``) and sets each ``capacity.workloads`` entry's observed size
@@ -104,7 +106,14 @@ def _run(
             bar = progress_bar(info.keys, "auditing keys") if progress else None
             try:
                 stats = scan_exact(
-                    client_for, dbs, judge.add, judge.needs_type, judge.needs_memory, rate, progress=bar
+                    client_for,
+                    dbs,
+                    judge.add,
+                    judge.needs_type,
+                    judge.needs_memory,
+                    rate,
+                    progress=bar,
+                    concurrent=bool(nodes),  # a cluster's masters are read at once, under one rate budget
                 )
             finally:
                 if bar is not None:

@@ -19,13 +19,14 @@ from redispolicy.commands.keyaudit import audit_keys
 from redispolicy.commands.output import render_result
 from redispolicy.diagnostics import Severity
 from redispolicy.errors import RedispolicyError
-from redispolicy.live.connect import ConnectOptions, address, check_url, connect
+from redispolicy.live.connect import ConnectOptions, address, check_url, connect, for_node
 from redispolicy.live.model import ConfigSnapshot, Identity
+from redispolicy.live.sentinel import SentinelSpec, agreed_primary, ask
 from redispolicy.live.snapshot import config_snapshot, identify, with_exact
 from redispolicy.plan.compare import compare, hidden_names
 from redispolicy.plan.planfile import Provenance, file_digest, to_document
 from redispolicy.policy.checks import check
-from redispolicy.policy.model import Policy, Target
+from redispolicy.policy.model import Policy, SentinelTarget, Target
 from redispolicy.policy.resolve import PolicySet, display_path
 from redispolicy.render import renderer
 from redispolicy.report import ValidationReport
@@ -54,18 +55,21 @@ def connect_options(policy: Policy, url: str | None, target: Target | None = Non
     --url replaces the address only: how the server is trusted (target.tls) stays the
     reviewed policy's. The URL is checked here (check_url), so a bad or TLS-weakening one
     is a clean error that says where the URL came from, before anything connects.
+
+    A ``target.sentinel`` (without --url) is resolved here, so every command reaches the
+    service's current primary: after a failover the next run follows the sentinels.
     """
     target = target or policy.target
     if url:
         opts, origin = ConnectOptions(Secret(url), **_tls_settings(target)), "--url"
-    elif target is None or target.url.value is None:
+    elif target is None or (target.sentinel is None and (target.url is None or target.url.value is None)):
         raise RedispolicyError(
             f"environment '{policy.environment}' has no target URL",
-            "add target.url to the policy, or pass --url redis://host:port",
+            "add target.url (or target.sentinel) to the policy, or pass --url redis://host:port",
         )
     else:
         opts = ConnectOptions(
-            url=target.url.value if isinstance(target.url.value, Secret) else Secret(target.url.value),
+            url=_target_url(target),
             username=str(target.username.value) if target.username and target.username.value else None,
             password=target.password.value
             if target.password and isinstance(target.password.value, Secret)
@@ -74,12 +78,55 @@ def connect_options(policy: Policy, url: str | None, target: Target | None = Non
             read_timeout=float(target.read_timeout or 10),
             **_tls_settings(target),
         )
-        origin = f"target.url at {target.url.source.short}"
+        origin = (
+            f"target.url at {target.url.source.short}"
+            if target.url is not None
+            else f"target.sentinel at {target.sentinel.location.short}"  # type: ignore[union-attr]
+        )
     try:
         check_url(opts)
     except RedispolicyError as exc:
         raise RedispolicyError(f"{exc.message} ({origin})", exc.hint) from None
+    if not url and target is not None and target.sentinel is not None:
+        return sentinel_primary(target.sentinel, opts)
     return opts
+
+
+def _target_url(target: Target) -> Secret:
+    """The target's URL; with sentinel and no URL, one that only carries the scheme (the sentinels
+    name the host): rediss:// when the target has tls: settings."""
+    if target.url is not None and target.url.value is not None:
+        value = target.url.value
+        return value if isinstance(value, Secret) else Secret(value)
+    assert target.sentinel is not None
+    first = str(target.sentinel.addresses[0].value)
+    return Secret(f"{'rediss' if target.tls else 'redis'}://{first}/0")
+
+
+def sentinel_primary(sentinel: SentinelTarget, opts: ConnectOptions) -> ConnectOptions:
+    """``opts`` pointed at the primary the sentinels agree on (same scheme, credentials, db and TLS)."""
+    where = f"target.sentinel at {sentinel.location.short}"
+    unset = [a.raw for a in sentinel.addresses if a.value is None]
+    if unset or (sentinel.password is not None and not isinstance(sentinel.password.value, Secret)):
+        raise RedispolicyError(
+            f"{where} uses a variable that is not set", "export the variables target.sentinel names"
+        )
+    try:
+        host, port = agreed_primary(ask(sentinel_spec(sentinel), opts))
+    except RedispolicyError as exc:
+        raise RedispolicyError(f"{exc.message} ({where})", exc.hint) from None
+    return for_node(opts, host, port)
+
+
+def sentinel_spec(sentinel: SentinelTarget) -> SentinelSpec:
+    """The policy's sentinel settings as the live stage takes them (variables already set)."""
+    password = sentinel.password.value if sentinel.password is not None else None
+    return SentinelSpec(
+        tuple(str(a.value) for a in sentinel.addresses),
+        sentinel.service,
+        sentinel.username,
+        password if isinstance(password, Secret) else None,
+    )
 
 
 def _tls_settings(target: Target | None) -> dict[str, Any]:

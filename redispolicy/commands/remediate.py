@@ -6,18 +6,25 @@ or an atomic script on Redis 6) under the server's apply lock, reports the exact
 and appends an audit record. An interrupted ``--execute`` leaves a cursor checkpoint;
 ``--resume`` continues from it.
 
+On a Redis Cluster (any node's URL, a replica's included) the pass covers every master
+serving slots, one after another, under the apply lock of every master, with one
+checkpoint holding each master's cursor; the report and the audit record carry each
+master's counts beside the totals.
+
 Exit 0 (dry run or done), 1 error, 130 interrupted (the checkpoint is kept).
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
 import redis
 
 from redispolicy.apply.remediate import (
+    ClusterRemediation,
     Remediation,
     RemediationReport,
     RemediationResult,
@@ -28,11 +35,13 @@ from redispolicy.catalog.features import supports_conditional_expire
 from redispolicy.commands import Options, Result
 from redispolicy.commands import plan as plan_cmd
 from redispolicy.commands.keyops import (
+    Cluster,
     Session,
     apply_lock,
+    cluster,
+    cluster_locks,
     rate_for,
     require_primary,
-    require_standalone,
     reserved_keys,
     session,
     state_file,
@@ -41,6 +50,7 @@ from redispolicy.commands.keyops import (
 from redispolicy.commands.output import render_result
 from redispolicy.commands.progress import progress_bar
 from redispolicy.errors import UsageError
+from redispolicy.live.connect import ConnectOptions
 from redispolicy.policy.model import Policy
 
 
@@ -78,7 +88,6 @@ def run(opts: Options, req: RemediateRequest) -> Result:
     conn = plan_cmd.connect_options(policy, req.url)
     with session(conn) as s:
         ident = s.identity
-        require_standalone(ident, "remediate")
         if not any(remediable(kc) for kc in policy.keys):
             return _render(
                 opts,
@@ -89,6 +98,8 @@ def run(opts: Options, req: RemediateRequest) -> Result:
                     detail="no key class has `remediate: true` with `ttl: {max: ...}`: there is nothing to remediate",
                 ),
             )
+        if ident.mode == "cluster":
+            return _run_cluster(opts, req, policy, conn, s)
         if req.execute:
             require_primary(ident, "remediate")
         path = req.checkpoint or default_checkpoint(opts.environ, req.env, ident.address)
@@ -107,6 +118,63 @@ def run(opts: Options, req: RemediateRequest) -> Result:
                     detail,
                 )
     return _render(opts, RemediationReport(policy.environment, ident.address, status, result, detail))
+
+
+def _run_cluster(
+    opts: Options, req: RemediateRequest, policy: Policy, conn: ConnectOptions, s: Session
+) -> Result:
+    """Every master of the cluster ``s`` belongs to, under every master's lock."""
+    with cluster(conn, s, "remediate") as cl:
+        # One default checkpoint per cluster, whichever node the URL names: named after the lowest master.
+        first = cl.masters[0].address if cl.masters else s.identity.address
+        path = req.checkpoint or default_checkpoint(opts.environ, req.env, f"cluster-{first}")
+        with cluster_locks(cl, req.execute, req.lock_timeout, "remediate"):
+            status, result, detail = run_cluster_pass(cl, policy, path, req.execute, req.resume, req.max_rate)
+            if req.execute:
+                stream = policy.audit.stream
+                write_audit(
+                    opts,
+                    policy,
+                    req.audit_log,
+                    s.client if stream is None else cl.client_for_key(stream.key, s.client),
+                    "remediate",
+                    s.identity.address,
+                    audit_changes(result),
+                    "applied" if status == "done" else status,
+                    detail,
+                    nodes=audit_nodes(result),
+                )
+    return _render(opts, RemediationReport(policy.environment, s.identity.address, status, result, detail))
+
+
+def run_cluster_pass(
+    cl: Cluster, policy: Policy, checkpoint: Path | None, execute: bool, resume: bool, max_rate: int | None
+) -> tuple[PassStatus, RemediationResult, str]:
+    """One remediation pass over every master of ``cl`` (the caller holds every master's lock)."""
+    bar = progress_bar(
+        sum(m.session.info.keys for m in cl.masters), "remediating keys" if execute else "counting keys"
+    )
+    reserved = cl.reserved(policy)
+    stages = [
+        Remediation(
+            m.session.client_for,
+            policy.keys,
+            [0],  # a cluster has db 0 only (INFO keyspace lists none on an empty master)
+            execute,
+            supports_conditional_expire(m.session.identity.product, m.session.identity.version),
+            rate_for(policy, max_rate),
+            bar,
+            None,
+            False,
+            m.address,
+            m.session.identity.run_id,
+            reserved=reserved,
+            by_slot=True,
+        )
+        for m in cl.masters
+    ]
+    stage = ClusterRemediation(stages, execute, checkpoint if execute else None, resume)
+    return _drive(stage, bar, checkpoint, execute)
 
 
 def run_pass(
@@ -129,7 +197,7 @@ def run_pass(
     """
     ident = s.identity
     bar = progress_bar(s.info.keys, "remediating keys" if execute else "counting keys")
-    stage = Remediation(
+    single = Remediation(
         s.client_for,
         policy.keys,
         s.dbs,
@@ -143,6 +211,19 @@ def run_pass(
         ident.run_id,
         reserved=reserved_keys(policy),
     )
+    return _drive(single, bar, checkpoint, execute, resume_step, restart_step, errors)
+
+
+def _drive(
+    stage: Remediation | ClusterRemediation,
+    bar: Callable[[int], None] | None,
+    checkpoint: Path | None,
+    execute: bool,
+    resume_step: str = "run again with --execute --resume to continue",
+    restart_step: str = "run again with --execute",
+    errors: tuple[type[Exception], ...] = (redis.RedisError, OSError),
+) -> tuple[PassStatus, RemediationResult, str]:
+    """Run a pass; a cut-off (Ctrl-C, one of ``errors``) keeps what was done and says how to go on."""
     status: PassStatus = "done" if execute else "dry_run"
     detail = ""
     try:
@@ -174,6 +255,23 @@ def audit_changes(result: RemediationResult) -> list[dict[str, Any]]:
             "over_max_lowered": c.over_max,
         }
         for c in result.classes
+    ]
+
+
+def audit_nodes(result: RemediationResult) -> list[dict[str, Any]]:
+    """A cluster's audit record: each master's address and counts (never a key)."""
+    return [
+        {
+            "address": n.address,
+            "scanned": n.scanned,
+            "complete": n.complete,
+            "no_ttl_fixed": n.no_ttl,
+            "over_max_lowered": n.over_max,
+            "classes": [
+                {"class": c.name, "no_ttl_fixed": c.no_ttl, "over_max_lowered": c.over_max} for c in n.classes
+            ],
+        }
+        for n in result.nodes
     ]
 
 

@@ -44,7 +44,12 @@ def no_touch(client: redis.Redis) -> bool:
 
 
 class RateLimiter:
-    """A token bucket in keys/s; 0 = unlimited. The sleep is the only throttle: no busy loop."""
+    """A token bucket in keys/s; 0 = unlimited. The sleep is the only throttle: no busy loop.
+
+    One limiter may be shared by several threads (the concurrent audit of a cluster's masters):
+    each ``take`` books its keys under a lock and sleeps, outside it, until the total booked so
+    far is due at ``rate``; the threads together stay within ``rate``, not ``rate`` each.
+    """
 
     def __init__(
         self,
@@ -57,12 +62,14 @@ class RateLimiter:
         self.sleep = sleep
         self.start = clock()
         self.done = 0
+        self._lock = threading.Lock()
 
     def take(self, n: int) -> None:
-        self.done += n
-        if self.rate <= 0:
-            return
-        ahead = self.done / self.rate - (self.clock() - self.start)
+        with self._lock:
+            self.done += n
+            if self.rate <= 0:
+                return
+            ahead = self.done / self.rate - (self.clock() - self.start)
         if ahead > 0:
             self.sleep(ahead)
 
@@ -184,6 +191,7 @@ def scan_exact(
     count: int = MAX_COUNT,
     match: str | None = None,
     progress: Callable[[int], None] | None = None,
+    concurrent: bool = False,
 ) -> ScanStats:
     """Every key of every db, once, judged by ``on_batch`` batch by batch.
 
@@ -191,6 +199,11 @@ def scan_exact(
     batches apart: while the server answers one batch, Python judges the previous one
     (socket waits release the GIL), so the audit costs max(server, judge) rather than
     their sum.
+
+    ``concurrent=True`` (the partitions are a cluster's masters, each its own server) reads
+    every partition at once, one reader thread and connection each, under ONE rate limiter:
+    ``rate`` is the total over all of them. ``on_batch`` still runs in the caller's thread
+    only, so the judge needs no lock; the counts are the same as one after another.
     """
     start = time.monotonic()
     count = max(1, min(count, MAX_COUNT))
@@ -205,35 +218,45 @@ def scan_exact(
         scan_args += (b"MATCH", match.encode())
     batches: queue.Queue[Batch | BaseException | None] = queue.Queue(maxsize=4)
     counts = {"scanned": 0, "duplicates": 0}
+    tally = threading.Lock()  # the readers add to counts concurrently
     stop = threading.Event()
-    limiter = RateLimiter(rate)
+    limiter = RateLimiter(rate)  # shared by every reader: one budget
 
     def put(batch: Batch) -> None:
         batches.put(batch)
-        counts["scanned"] += len(batch.keys)
+        with tally:
+            counts["scanned"] += len(batch.keys)
         limiter.take(len(batch.keys))
 
-    def produce() -> None:
+    def produce(part: list[int]) -> None:
         try:
-            for db in dbs:
+            for db in part:
                 client = client_for_db(db)
                 no_touch(client)
                 dedupe = Dedupe()
                 with Wire(client) as wire:
                     _scan_db(wire, db, scan_args, dedupe, want_type, want_memory, stop, put)
-                counts["duplicates"] += dedupe.duplicates
+                with tally:
+                    counts["duplicates"] += dedupe.duplicates
         except BaseException as exc:  # handed to the caller's thread, raised there
             batches.put(exc)
         finally:
             batches.put(None)
 
-    reader = threading.Thread(target=produce, name="redispolicy-keyscan", daemon=True)
-    reader.start()
+    parts = [[db] for db in dbs] if concurrent and len(dbs) > 1 else [list(dbs)]
+    readers = [
+        threading.Thread(target=produce, args=(part,), name=f"redispolicy-keyscan-{i}", daemon=True)
+        for i, part in enumerate(parts)
+    ]
+    for reader in readers:
+        reader.start()
     try:
-        while True:
+        running = len(readers)
+        while running:
             item = batches.get()
             if item is None:
-                break
+                running -= 1
+                continue
             if isinstance(item, BaseException):
                 raise item
             on_batch(item)
@@ -241,8 +264,9 @@ def scan_exact(
                 progress(len(item.keys))
     finally:
         stop.set()
-        while reader.is_alive():  # unblock a producer waiting on a full queue
+        while any(r.is_alive() for r in readers):  # unblock producers waiting on a full queue
             with contextlib.suppress(queue.Empty):
                 batches.get(timeout=0.05)
-        reader.join()
+        for reader in readers:
+            reader.join()
     return ScanStats(counts["scanned"], counts["duplicates"], time.monotonic() - start)

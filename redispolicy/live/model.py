@@ -140,3 +140,34 @@ class ScanStats:
     scanned: int  # unique keys inspected
     duplicates: int  # keys SCAN returned more than once
     seconds: float
+
+
+@dataclass(frozen=True)
+class SentinelAnswer:
+    """What one sentinel said about the service (``target.sentinel``)."""
+
+    address: str  # the sentinel's host:port
+    primary: tuple[str, int] | None = None  # GET-MASTER-ADDR-BY-NAME; None: no answer (see error)
+    error: str = ""  # why it gave no primary: unreachable, refused, does not monitor the service
+    quorum_ok: bool | None = None  # CKQUORUM: True OK, False NOQUORUM, None not asked or refused
+    quorum: str = ""  # CKQUORUM's reply (its first line)
+
+
+@dataclass(frozen=True)
+class SentinelView:
+    """Every sentinel's answer, in the policy's order."""
+
+    service: str
+    answers: tuple[SentinelAnswer, ...]
+
+    @property
+    def answered(self) -> tuple[SentinelAnswer, ...]:
+        return tuple(a for a in self.answers if a.primary is not None)
+
+    def primaries(self) -> dict[tuple[str, int], list[str]]:
+        """Each primary named, with the sentinels that named it (first-named first)."""
+        out: dict[tuple[str, int], list[str]] = {}
+        for a in self.answered:
+            assert a.primary is not None
+            out.setdefault(a.primary, []).append(a.address)
+        return out

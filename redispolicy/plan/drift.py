@@ -185,11 +185,24 @@ class TargetDrift:
 
 
 @dataclass(frozen=True)
+class ShardInfo:
+    """``drift --shard K/N``: this report covers shard ``index`` of ``count``; ``fleet`` names every
+    entry of the fleet in the policy's order, so merge-reports can order the merged targets as an
+    unsharded run would and name the entries no shard's report covered."""
+
+    index: int
+    count: int
+    fleet: tuple[str, ...]
+    policy_file: str = ""  # the environment's file, as DriftReport.policy_file
+
+
+@dataclass(frozen=True)
 class DriftReport:
     environment: str | None
     targets: tuple[TargetDrift, ...]
     policy_file: str
     fail_on: str = "critical"  # the health level that fails the run (--fail-on)
+    shard: ShardInfo | None = None  # a sharded run's part of the fleet (-o json records it)
 
     def active(self) -> tuple[Finding, ...]:
         return tuple(f for t in self.targets for f in t.active)

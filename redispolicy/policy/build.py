@@ -28,6 +28,7 @@ from redispolicy.policy.model import (
     Policy,
     Removed,
     Sampling,
+    SentinelTarget,
     Setting,
     Target,
     Threshold,
@@ -207,10 +208,12 @@ def _audit(node: Node | None) -> AuditSettings:
 def _target(
     node: Node | None, pset: PolicySet, diags: list[Diagnostic], path: tuple[str | int, ...]
 ) -> Target | None:
-    if not isinstance(node, MapNode) or not isinstance(node.get("url"), ScalarNode):
+    if not isinstance(node, MapNode):
         return None
-    url = node.entries["url"]
-    assert isinstance(url, ScalarNode)
+    url = node.get("url")
+    sentinel = _sentinel(node.get("sentinel"), pset, diags, (*path, "sentinel"))
+    if not isinstance(url, ScalarNode) and sentinel is None:
+        return None
 
     def opt(key: str, sensitive: bool) -> Value | None:
         n = node.get(key)
@@ -222,7 +225,8 @@ def _target(
 
     tls = node.get("tls")
     return Target(
-        url=pset.value(url, (*path, "url"), True, diags),  # URLs may carry credentials
+        # URLs may carry credentials
+        url=pset.value(url, (*path, "url"), True, diags) if isinstance(url, ScalarNode) else None,
         name=scalar_str(node.get("name")) or "",
         topology=scalar_str(node.get("topology")),
         username=opt("username", False),
@@ -233,6 +237,33 @@ def _target(
         if isinstance(tls, MapNode)
         else {},
         config=scalar_str(node.get("config")) or "available",
+        sentinel=sentinel,
+    )
+
+
+def _sentinel(
+    node: Node | None, pset: PolicySet, diags: list[Diagnostic], path: tuple[str | int, ...]
+) -> SentinelTarget | None:
+    """``target.sentinel``; None unless it has a service and at least one address (the schema says why)."""
+    if not isinstance(node, MapNode):
+        return None
+    service = scalar_str(node.get("service"))
+    addresses = tuple(
+        pset.value(n, (*path, "addresses", i), False, diags)
+        for i, n in enumerate(_items(node.get("addresses")))
+        if isinstance(n, ScalarNode) and n.value is not None
+    )
+    if not service or not addresses:
+        return None
+    password = node.get("password")
+    return SentinelTarget(
+        addresses=addresses,
+        service=service,
+        location=node.loc,
+        username=scalar_str(node.get("username")),
+        password=pset.value(password, (*path, "password"), True, diags)
+        if isinstance(password, ScalarNode)
+        else None,
     )
 
 

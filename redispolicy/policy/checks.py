@@ -15,7 +15,7 @@ from redispolicy.catalog.params import catalog
 from redispolicy.catalog.units import human_bytes, human_duration
 from redispolicy.diagnostics import Diagnostic, Location, Severity
 from redispolicy.policy import glob
-from redispolicy.policy.model import KeyClass, Policy, Setting, Workload
+from redispolicy.policy.model import KeyClass, Policy, Setting, Target, Workload
 from redispolicy.policy.nodes import MapNode, ScalarNode, SeqNode, json_path
 from redispolicy.policy.optin import check_dangerous
 
@@ -230,6 +230,9 @@ def check_target(policy: Policy) -> list[Diagnostic]:
     for t in (policy.target, *policy.targets):
         if t is None:
             continue
+        out += _sentinel_checks(t)
+        if t.url is None:  # the sentinels name the host
+            continue
         raw = t.url.raw
         if "${" in raw:
             # The password must come from a variable: allow ${...} in the userinfo only.
@@ -258,6 +261,37 @@ def check_target(policy: Policy) -> list[Diagnostic]:
                     "target.password is a literal value",
                     t.password.source,
                     hint="write password: ${REDIS_PASSWORD}",
+                )
+            )
+    return out
+
+
+def _sentinel_checks(t: Target) -> list[Diagnostic]:
+    """target.sentinel: a password only from a variable, and ports a sentinel can listen on."""
+    if t.sentinel is None:
+        return []
+    out = []
+    pw = t.sentinel.password
+    if pw is not None and not pw.variables:
+        out.append(
+            Diagnostic(
+                "config-literal-secret",
+                E,
+                "target.sentinel.password is a literal value",
+                pw.source,
+                hint="write password: ${SENTINEL_PASSWORD}",
+            )
+        )
+    for a in t.sentinel.addresses:
+        port = a.display.rpartition(":")[2]
+        if a.resolved and not (port.isdigit() and 1 <= int(port) <= 65535):
+            out.append(
+                Diagnostic(
+                    "schema-invalid",
+                    E,
+                    f"sentinel address {a.display!r} has no port from 1 to 65535",
+                    a.source,
+                    hint="write host:port, e.g. 10.0.0.7:26379 (26379 is Sentinel's usual port)",
                 )
             )
     return out

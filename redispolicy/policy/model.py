@@ -46,8 +46,19 @@ class Removed:
 
 
 @dataclass(frozen=True)
+class SentinelTarget:
+    """``target.sentinel``: where the current primary is learned (the sentinels answer for ``service``)."""
+
+    addresses: tuple[Value, ...]  # host:port each, asked in order
+    service: str
+    location: Location  # the sentinel: mapping, for findings about the sentinels' view
+    username: str | None = None
+    password: Value | None = None  # the sentinels' own (requirepass in sentinel.conf)
+
+
+@dataclass(frozen=True)
 class Target:
-    url: Value
+    url: Value | None  # None: the sentinels name the host (target.sentinel)
     name: str = ""
     topology: str | None = None
     username: Value | None = None
@@ -58,6 +69,7 @@ class Target:
     # target.config: "unavailable" says CONFIG is blocked here by design (a managed service), so a
     # config check that cannot run is reported as "not checked (expected)" rather than an error.
     config: str = "available"
+    sentinel: SentinelTarget | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from redispolicy.report import ValidationReport
 
 if TYPE_CHECKING:
     from redispolicy.apply.cleanup import CleanupReport
-    from redispolicy.apply.remediate import RemediationReport, RemediationResult
+    from redispolicy.apply.remediate import NodeRemediation, RemediationReport, RemediationResult
     from redispolicy.apply.report import ApplyReport
     from redispolicy.plan.drift import DriftReport
     from redispolicy.plan.model import CapacityObservation, KeyFindings, Plan
@@ -311,6 +311,18 @@ def _remediation_fields(r: RemediationResult) -> dict[str, Any]:
             for c in r.classes
         ],
         "summary": {"no_ttl": r.no_ttl, "over_max": r.over_max, "changed": r.changed},
+        **({"nodes": [_remediation_node(n) for n in r.nodes]} if r.nodes else {}),
+    }
+
+
+def _remediation_node(n: NodeRemediation) -> dict[str, Any]:
+    """A cluster master's own counts (remediate on a cluster; the classes above are the sums)."""
+    return {
+        "address": n.address,
+        "scanned": n.scanned,
+        "complete": n.complete,
+        "classes": [{"name": c.name, "no_ttl": c.no_ttl, "over_max": c.over_max} for c in n.classes],
+        "summary": {"no_ttl": n.no_ttl, "over_max": n.over_max, "changed": n.changed},
     }
 
 
@@ -332,7 +344,7 @@ def render_remediation(report: RemediationReport, style: Style) -> str:
 
 
 def render_cleanup(report: CleanupReport, style: Style) -> str:
-    doc = {
+    doc: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "command": "cleanup",
         "environment": report.environment,
@@ -359,6 +371,19 @@ def render_cleanup(report: CleanupReport, style: Style) -> str:
         "summary": {"eligible": report.eligible, "deleted": report.deleted, "skipped": report.skipped},
         "exit_code": report.exit_code,
     }
+    if report.nodes:  # a cluster: each master's own counts (the classes above are the sums)
+        doc["nodes"] = [
+            {
+                "address": n.address,
+                "scanned": n.scanned,
+                "classes": [
+                    {"name": c.name, "eligible": c.eligible, "deleted": c.deleted, "skipped": c.skipped}
+                    for c in n.classes
+                ],
+                "summary": {"eligible": n.eligible, "deleted": n.deleted, "skipped": n.skipped},
+            }
+            for n in report.nodes
+        ]
     return json.dumps(doc, indent=2) + "\n"
 
 
@@ -431,4 +456,12 @@ def render_drift(report: DriftReport, style: Style) -> str:
             "in_sync": report.in_sync,
         },
     }
+    if report.shard is not None:  # drift --shard: what `redispolicy merge-reports` joins the shards by
+        shard = report.shard
+        doc["shard"] = {
+            "index": shard.index,
+            "count": shard.count,
+            "fleet": list(shard.fleet),
+            "policy_file": shard.policy_file,
+        }
     return json.dumps(doc, indent=2) + "\n"

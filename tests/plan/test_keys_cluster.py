@@ -3,13 +3,14 @@
 One node's SCAN, RANDOMKEY and INFO keyspace see only its own slots; these tests seed the
 ground-truth dataset of test_keys_ground_truth across all slots (through a cluster-aware
 client) and require the audit to report the whole cluster: exact counts equal the truth,
-sample intervals contain it, the report names the masters, and the commands that change
-keys still refuse clusters.
+sample intervals contain it, the report names the masters, the exact audit reads the
+masters concurrently with the counts of a sequential read, under one shared rate budget.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import jsonschema
 import pytest
 from keys_dataset import BIG, CLASSES, KINDS, POLICY, RARE, Truth, seed
 
+from redispolicy.live.keyscan import scan_exact
 from redispolicy.main import run
 from redispolicy.plan.stats import wilson
 from tests.redis_servers import HOST, free_cluster_port
@@ -179,22 +181,64 @@ def test_text_report_names_the_cluster_masters(redis_cluster, tmp_path, capsys):
     assert "exact: 15547 of 15547 keys inspected on 3 cluster masters)" in out
 
 
-def test_remediate_and_cleanup_still_refuse_a_cluster(matrix_cluster, tmp_path, capsys):
-    (tmp_path / "test.yaml").write_text(
-        "apiVersion: redispolicy/v1\nkind: RedisPolicy\nenvironment: test\nkeys:\n"
-        '  - name: cache\n    pattern: "a:*"\n    ttl: {max: 1h}\n    remediate: true\n    cleanup: {idle_over: 1d}\n'
-    )
-    matrix_cluster.client().set("a:1", "x")
-    url = matrix_cluster.masters[0].url
-    for verb in ("remediate", "cleanup"):
-        code = run([verb, "--policy-dir", str(tmp_path), "-e", "test", "--url", url, "--execute"])
-        err = capsys.readouterr().err
-        assert code == 1, err
-        assert (
-            f"127.0.0.1:{matrix_cluster.masters[0].port} runs in cluster mode, which {verb} does not support yet; "
-            "nothing was read or changed" in err
+def test_the_concurrent_audit_reads_every_master_at_once_and_counts_as_the_sequential_one(
+    matrix_cluster, tmp_path, capsys, monkeypatch
+):
+    import redispolicy.commands.keyaudit as keyaudit
+    import redispolicy.live.keyscan as keyscan
+
+    truth = _seeded(matrix_cluster)
+    readers: set[str] = set()
+    real_scan_db = keyscan._scan_db
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        readers.add(threading.current_thread().name)
+        return real_scan_db(*args, **kwargs)
+
+    monkeypatch.setattr(keyscan, "_scan_db", spy)
+    concurrent = _keys(tmp_path, matrix_cluster.masters[0].url, capsys)
+    assert len(readers) == 3  # one reader thread (and connection) per master
+    assert concurrent["scanned"] == truth.total and concurrent["duplicates"] == 0
+
+    real_scan_exact = keyaudit.scan_exact
+
+    def sequential(*args: Any, **kwargs: Any) -> Any:
+        return real_scan_exact(*args, **{**kwargs, "concurrent": False})
+
+    monkeypatch.setattr(keyaudit, "scan_exact", sequential)
+    readers.clear()
+    reference = _keys(tmp_path, matrix_cluster.masters[0].url, capsys)
+    assert len(readers) == 1
+
+    def counts(keys: dict[str, Any]) -> Any:
+        return (
+            keys["dbsize"],
+            keys["scanned"],
+            [(c["name"], c["matched"], c["violations"], c["violating_keys"]) for c in keys["classes"]],
+            keys["unclassified"]["matched"],
+            keys["unclassified"]["suggested_patterns"],
         )
-    assert matrix_cluster.client().ttl("a:1") == -1  # still there, still without a TTL
+
+    assert counts(concurrent) == counts(reference)
+
+
+def test_the_masters_share_one_rate_budget(redis_cluster):
+    """3 masters read at once at --max-rate R take at least keys / R, not keys / (3 R)."""
+    client = redis_cluster.client()
+    for i in range(1500):
+        client.set(f"k:{i}", "v")
+    clients = [m.client(decode_responses=False) for m in redis_cluster.masters]
+    sizes = [c.dbsize() for c in clients]
+    assert sum(sizes) == 1500 and min(sizes) > 300
+    rate = 3000  # a budget per master would finish in ~0.17 s; one shared budget needs >= 0.5 s
+    got: list[int] = []
+    stats = scan_exact(
+        clients.__getitem__, [0, 1, 2], lambda b: got.append(len(b.keys)), rate=rate, concurrent=True
+    )
+    assert stats.scanned == sum(got) == 1500
+    assert stats.seconds >= 1500 / rate * 0.95, stats.seconds
+    for c in clients:
+        c.close()
 
 
 def test_cluster_nodes_refused_by_the_acl_is_a_clear_error(redis_cluster, tmp_path, capsys):

@@ -56,6 +56,12 @@ def render_cleanup(report: CleanupReport, style: Style) -> str:
         lines.append(f"  {mark} {c.name:<{width}}  {c.pattern:<{pwidth}}  {_rule(c):<{rwidth}}  {what}")
         if c.examples and not done and style.key_names:
             lines.append(style.paint("      e.g. " + ", ".join(c.examples), "dim"))
+    if report.nodes:  # a cluster: each master's own keys (the class rows are the sums)
+        nwidth = max(len(n.address) for n in report.nodes)
+        lines.append(f"  per master ({len(report.nodes)}):")
+        for n in report.nodes:
+            what = f"{n.deleted} deleted, {n.skipped} skipped" if done else f"{n.eligible} eligible"
+            lines.append(f"    {n.address:<{nwidth}}  {n.scanned:>7} keys scanned  {what}")
     lines.append("")
     if report.status == "dry_run":
         lines.append(

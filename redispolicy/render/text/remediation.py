@@ -32,6 +32,22 @@ def remediation_rows(r: RemediationResult, dry: bool, style: Style) -> list[str]
     return lines
 
 
+def node_rows(r: RemediationResult, dry: bool) -> list[str]:
+    """A cluster: one line per master, its own keys (the class rows above are the sums)."""
+    if not r.nodes:
+        return []
+    width = max(len(n.address) for n in r.nodes)
+    lines = [f"  per master ({len(r.nodes)}):"]
+    for n in r.nodes:
+        did = (
+            f"{n.no_ttl} without a TTL, {n.over_max} above max"
+            if dry
+            else f"{n.no_ttl} got a TTL, {n.over_max} lowered to max"
+        )
+        lines.append(f"    {n.address:<{width}}  {n.scanned:>7} keys scanned  {did}")
+    return lines
+
+
 def method_words(method: str) -> str:
     return "EXPIRE NX / LT" if method == "expire-nx-lt" else "an atomic PTTL+EXPIRE script (Redis 6)"
 
@@ -44,6 +60,7 @@ def render_remediation(report: RemediationReport, style: Style) -> str:
         lines.append(report.detail)
         return "\n".join(lines) + "\n"
     lines += remediation_rows(r, dry, style)
+    lines += node_rows(r, dry)
     lines.append("")
     took = f"{r.scanned} keys scanned in {r.seconds:.1f} s"
     if r.resumed:
