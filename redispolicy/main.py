@@ -237,6 +237,13 @@ def explain(env: str, param: str | None, **kw: Any) -> int:
     help="Include key names (examples, suggested patterns) in every format; without it only text on "
     "stdout shows them (they may hold tokens or personal data).",
 )
+@click.option(
+    "--discover/--no-discover",
+    default=True,
+    show_default=True,
+    help="Plan every node of the target: a primary's replicas, a replica's primary, every cluster "
+    "node (--no-discover, or target.topology: standalone, plans the node the URL names).",
+)
 @common("plan")
 def plan(
     env: str,
@@ -248,6 +255,7 @@ def plan(
     max_rate: int | None,
     memory: bool,
     examples: bool,
+    discover: bool,
     **kw: Any,
 ) -> int:
     """Compare the live server with the policy and show what apply would change.
@@ -267,6 +275,7 @@ def plan(
         max_rate=max_rate,
         memory=memory,
         examples=examples,
+        discover=discover,
     )
     return _emit(cmd.run(opts, req), opts)
 

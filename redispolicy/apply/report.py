@@ -76,6 +76,22 @@ class Unreached:
         return cls(mode, replicas) if mode == "cluster" or replicas > 0 else None
 
 
+NodeStatus = Literal[ApplyStatus, "not_reached"]
+
+
+@dataclass(frozen=True)
+class NodeOutcome:
+    """One node of a deployment rollout: what happened there, and what it runs now (read back after
+    the rollout, for every parameter planned anywhere; "(sensitive)" for a secret, None: absent or
+    not readable)."""
+
+    address: str
+    role: str
+    status: NodeStatus
+    detail: str = ""
+    now: tuple[tuple[str, str | None], ...] = ()
+
+
 @dataclass(frozen=True)
 class ApplyReport:
     environment: str | None
@@ -92,6 +108,7 @@ class ApplyReport:
     keys: KeysOutcome | None = None  # None: --remediate-keys was not given
     unreached: Unreached | None = None  # the nodes this apply did not reach (replicas, other cluster nodes)
     audit_error: str = ""  # the change happened but its audit record could not be written
+    nodes: tuple[NodeOutcome, ...] = ()  # a deployment rollout: every node, in rollout order
 
     @property
     def changed_something(self) -> bool:

@@ -78,6 +78,15 @@ def secret_for(policy: Policy, parameter: str, identity_product: str, identity_v
     return None
 
 
+@dataclass(frozen=True)
+class Ready:
+    """A node checked and ready to change: what to send (built from the policy) and what to report."""
+
+    items: tuple[Item, ...]
+    applied: tuple[AppliedChange, ...]
+    not_applied: tuple[tuple[str, str], ...]
+
+
 def apply_config(
     client: redis.Redis, reconnect: Callable[[], redis.Redis], req: ConfigRequest
 ) -> ApplyReport:
@@ -88,6 +97,13 @@ def apply_config(
     the file: the file only selects which of the policy's changes were reviewed. ``reconnect``
     opens a new connection to the same server (db 0) after a lost one; those are closed here.
     """
+    ready = prepare(client, req)
+    return ready if isinstance(ready, ApplyReport) else change(client, reconnect, req, ready)
+
+
+def prepare(client: redis.Redis, req: ConfigRequest) -> ApplyReport | Ready:
+    """Read the server and check the plan (``moved``, ``rederive``) without changing anything:
+    a ``Ready`` to hand to ``change``, or the report of why this node is not changed."""
     saved, policy, identity, key = req.saved, req.policy, req.identity, req.key
     env, addr = saved.environment, identity.address
     not_applied = tuple((c.parameter, c.action) for c in saved.changes if c.action != "set")
@@ -167,6 +183,16 @@ def apply_config(
             applied.append(AppliedChange(c.parameter, want.before, want.after, False))
     if not items:
         return ApplyReport(env, addr, "nothing", not_applied=not_applied)
+    return Ready(tuple(items), tuple(applied), not_applied)
+
+
+def change(
+    client: redis.Redis, reconnect: Callable[[], redis.Redis], req: ConfigRequest, ready: Ready
+) -> ApplyReport:
+    """Send a prepared node's changes (atomic, fenced, verified, rolled back on failure), then persist."""
+    policy, identity = req.policy, req.identity
+    env, addr = req.saved.environment, identity.address
+    items, applied, not_applied = list(ready.items), ready.applied, ready.not_applied
     multi = supports_multi_config_set(identity.product, identity.version)
 
     extra: list[redis.Redis] = []  # reconnections after a lost connection, closed below

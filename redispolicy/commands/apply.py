@@ -35,7 +35,7 @@ from redispolicy.apply.stage import (
     before_any_change,
     config_unavailable_expected,
 )
-from redispolicy.commands import Options, Result
+from redispolicy.commands import Options, Result, rollout
 from redispolicy.commands import plan as plan_cmd
 from redispolicy.commands.keyops import (
     Session,
@@ -50,7 +50,6 @@ from redispolicy.errors import RedispolicyError
 from redispolicy.live.connect import ConnectOptions, address, connect
 from redispolicy.live.model import Identity
 from redispolicy.live.snapshot import identify
-from redispolicy.plan.compare import compare as compare_plan
 from redispolicy.plan.planfile import (
     MAX_PLAN_BYTES,
     PlanFileError,
@@ -200,11 +199,13 @@ def run_env(opts: Options, env: str, req: ApplyRequest, confirm: Confirm) -> Res
         return failed
     assert policy is not None
     conn = plan_cmd.connect_options(policy, req.url)
-    identity, snapshot = plan_cmd.observe(policy, conn)
-    plan = compare_plan(policy, identity, snapshot)
-    if not plan.config_available and not config_unavailable_expected(policy):
+    plan, lives = plan_cmd.plan_deployment(policy, conn)
+    identity = plan.identity
+    unchecked = next((n for n in plan.all_nodes if not n.config_available), None)
+    if unchecked is not None and not config_unavailable_expected(policy):
         why = (
-            f"config could not be checked on {identity.address}, so nothing was changed: {plan.config_reason}"
+            f"config could not be checked on {unchecked.identity.address}, so nothing was changed: "
+            f"{unchecked.config_reason}"
         )
         _audit(opts, policy, req.audit_log, env, identity.address, "(no plan)", "refused", why)
         raise RedispolicyError(
@@ -219,7 +220,7 @@ def run_env(opts: Options, env: str, req: ApplyRequest, confirm: Confirm) -> Res
         shown += remediate_keys_notice(
             [(kc.name, kc.pattern, kc.ttl_max or 0) for kc in classes], step.command, opts.style
         )
-    if not plan.pending and not classes:
+    if not plan.pending_anywhere and not classes:
         if step is None:  # the plan says it all on a terminal; other formats get the apply report
             result = _render(opts, ApplyReport(env, identity.address, "nothing"))
             return Result(shown if opts.output == "text" else result.stdout, result.exit_code, result.files)
@@ -246,7 +247,7 @@ def run_env(opts: Options, env: str, req: ApplyRequest, confirm: Confirm) -> Res
         policy_dir=display_path(opts.policy_dir),
     )
     key = plan_cmd.fingerprint_key(opts.environ)
-    doc = to_document(plan, prov, snapshot.values, key)
+    doc = to_document(plan, prov, lives, key)
     saved = parse_document(doc, key)
     result = _execute(
         opts,
@@ -295,6 +296,12 @@ def _execute(
     plan_fp: str,
     step: KeyStep | None = None,
 ) -> Result:
+    if saved.discovered:
+        audit_path = audit_log or _policy_audit_path(policy) or default_audit_log(opts.environ)
+        settings = rollout.Settings(lock_timeout, no_lock, audit_path, plan_fp, step is not None)
+        report = rollout.execute(opts, saved, policy, conn, settings)
+        if report is not None:
+            return _render(opts, report)
     remediating = step is not None and any(remediable(kc) for kc in policy.keys)
     addr = address(conn.url.reveal())
     # CONFIG is server-wide and so is the lock: both on db 0, whatever database the URL names.

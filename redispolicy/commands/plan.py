@@ -6,12 +6,16 @@ with --detailed-exitcode, 1 error.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import redis
 
 from redispolicy import __version__, keyfile
 from redispolicy.commands import Options, Result
@@ -23,7 +27,9 @@ from redispolicy.live.connect import ConnectOptions, address, check_url, connect
 from redispolicy.live.model import ConfigSnapshot, Identity
 from redispolicy.live.sentinel import SentinelSpec, agreed_primary, ask
 from redispolicy.live.snapshot import config_snapshot, identify, with_exact
+from redispolicy.live.topology import Deployment, Member, discover
 from redispolicy.plan.compare import compare, hidden_names
+from redispolicy.plan.model import NodePlan, Plan
 from redispolicy.plan.planfile import Provenance, file_digest, to_document
 from redispolicy.policy.checks import check
 from redispolicy.policy.model import Policy, SentinelTarget, Target
@@ -149,6 +155,60 @@ def observe(policy: Policy, conn: ConnectOptions) -> tuple[Identity, ConfigSnaps
         client.close()
 
 
+Lives = dict[str, dict[str, str | Secret]]  # every planned node's live values, by address
+
+
+def plan_deployment(policy: Policy, conn: ConnectOptions, discover_nodes: bool = True) -> tuple[Plan, Lives]:
+    """compare() on every node of the deployment, as drift finds it; and each node's live values.
+
+    The returned plan is the primary's (a cluster: the node given), with every other node under
+    ``nodes`` in discovery order. Without discovery (--no-discover, ``topology: standalone`` or
+    ``sentinel``, whose URL is already the primary) the URL's node alone.
+    """
+    topology = policy.target.topology if policy.target is not None else None
+    if not discover_nodes or topology in ("standalone", "sentinel"):
+        identity, snapshot = observe(policy, conn)
+        return compare(policy, identity, snapshot), {identity.address: snapshot.values}
+    deployment = find_deployment(conn)
+    main = deployment.members[deployment.audited]
+    order = [main, *(m for i, m in enumerate(deployment.members) if i != deployment.audited)]
+    plans, lives = [], {}
+    for member in order:
+        identity, snapshot = observe(policy, node_options(conn, member))
+        plans.append(compare(policy, identity, snapshot))
+        lives[identity.address] = snapshot.values
+    first = dataclasses.replace(
+        plans[0], nodes=tuple(NodePlan(p) for p in plans[1:]), discovered=True, mode=deployment.mode
+    )
+    return first, lives
+
+
+def find_deployment(conn: ConnectOptions) -> Deployment:
+    """The deployment the URL's node belongs to (live/topology.py ``discover``)."""
+    client = connect(conn)
+    try:
+        with _connection_errors(address(conn.url.reveal())):
+            return discover(client, conn)
+    finally:
+        client.close()
+
+
+def node_options(conn: ConnectOptions, member: Member) -> ConnectOptions:
+    """How to reach a member: the URL itself for the node it names, else the same settings at its address."""
+    return conn if member.given else for_node(conn, member.host, member.port)
+
+
+@contextlib.contextmanager
+def _connection_errors(addr: str) -> Iterator[None]:
+    try:
+        yield
+    except redis.RedisError as exc:
+        raise RedispolicyError(
+            f"discovering the nodes of {addr} failed ({type(exc).__name__}: {str(exc).splitlines()[0]})",
+            "check the server, or plan this node alone with --no-discover (or target.topology: standalone)",
+        ) from None
+
+
 def _git_revision(directory: Path) -> str | None:
     try:
         out = subprocess.run(
@@ -193,6 +253,7 @@ class PlanRequest:
     max_rate: int | None = None
     memory: bool = False
     examples: bool = False  # key names in formats that leave the machine
+    discover: bool = True  # plan every node of the deployment (False: --no-discover, the URL's node)
 
 
 def run(opts: Options, req: PlanRequest) -> Result:
@@ -205,16 +266,21 @@ def run(opts: Options, req: PlanRequest) -> Result:
         return failed
     assert policy is not None
     conn = connect_options(policy, req.url)
-    identity, snapshot = observe(policy, conn)
-    plan = dataclasses.replace(compare(policy, identity, snapshot), config_declared=declared_config(policy))
+    plan, lives = plan_deployment(policy, conn, req.discover)
+    declared = declared_config(policy)
+    plan = dataclasses.replace(
+        plan,
+        config_declared=declared,
+        nodes=tuple(NodePlan(dataclasses.replace(n.plan, config_declared=declared)) for n in plan.nodes),
+    )
     if req.keys:
         plan = dataclasses.replace(
             plan, keys=audit_keys(policy, conn, req.max_rate, progress=True, memory=req.memory)
         )
-    if plan.config_check == "not_checked":
+    if any(n.config_check == "not_checked" for n in plan.all_nodes):
         code = 1
     else:
-        code = 2 if req.detailed_exitcode and plan.pending else 0
+        code = 2 if req.detailed_exitcode and plan.pending_anywhere else 0
     result = render_result(
         opts,
         "plan",
@@ -231,7 +297,7 @@ def run(opts: Options, req: PlanRequest) -> Result:
             policy_dir=display_path(opts.policy_dir),
             created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         )
-        doc = to_document(plan, prov, snapshot.values, fingerprint_key(opts.environ))
+        doc = to_document(plan, prov, lives, fingerprint_key(opts.environ))
         saved = f"\nSaved the plan to {req.out}.\n" if opts.output == "text" else ""
         result = dataclasses.replace(
             result,

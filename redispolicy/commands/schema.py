@@ -18,7 +18,7 @@ def run(opts: Options, which: str = "policy") -> Result:
         return Result(text, 0)
     if which == "plan":
         text = (
-            resources.files("redispolicy.plan").joinpath("schemas/plan-v2.json").read_text(encoding="utf-8")
+            resources.files("redispolicy.plan").joinpath("schemas/plan-v3.json").read_text(encoding="utf-8")
         )
         return Result(text, 0)
     return Result(schema_text(), 0)

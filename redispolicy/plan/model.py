@@ -50,10 +50,25 @@ class Plan:
     config_reason: str = ""
     keys: KeyFindings | None = None  # None: the policy has no key classes, or --no-keys
     config_declared: str = "available"  # the target's `config:`; "unavailable": CONFIG blocked by design
+    # The deployment's other nodes (a primary's replicas, the other cluster nodes), each compared on
+    # its own: CONFIG SET reaches one node. Empty: one node was planned (alone, or --no-discover).
+    nodes: tuple[NodePlan, ...] = ()
+    discovered: bool = False  # the nodes were discovered: apply discovers them again and compares
+    mode: str = "standalone"  # the deployment's (INFO server): apply refuses a cluster for now
 
     @property
     def pending(self) -> tuple[Change, ...]:
         return tuple(c for c in self.changes if c.changed)
+
+    @property
+    def all_nodes(self) -> tuple[Plan, ...]:
+        """Every node's plan, this one (the primary, which carries the key audit) first."""
+        return (self, *(n.plan for n in self.nodes))
+
+    @property
+    def pending_anywhere(self) -> int:
+        """Changes on any node: what --detailed-exitcode counts."""
+        return sum(len(n.pending) for n in self.all_nodes)
 
     @property
     def config_check(self) -> str:
@@ -61,6 +76,13 @@ class Plan:
         if self.config_available:
             return "checked"
         return "not_checked_expected" if self.config_declared == "unavailable" else "not_checked"
+
+
+@dataclass(frozen=True)
+class NodePlan:
+    """One more node of the deployment: its own comparison (no key audit: that runs once)."""
+
+    plan: Plan
 
 
 # -- the key audit's findings (Plan.keys, drift reports) ---------------------------------------

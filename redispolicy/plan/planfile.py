@@ -1,6 +1,7 @@
 """The saved plan (``plan --out FILE``): its own versioned, signed JSON, read back by ``apply FILE``.
 
-It records what the review saw: the target's identity (address, run_id, product,
+It records what the review saw, for every node of the deployment (the primary at the top
+level, the other nodes under ``nodes``): each node's identity (address, run_id, product,
 version, role), the normalized live value of every parameter it touches, the policy
 files' hashes and git revision, the tool version and the time. It holds no secret
 values: a sensitive parameter carries keyed fingerprints (HMAC-SHA256 with a key that
@@ -9,7 +10,7 @@ is not in the file), which show whether the value changes without disclosing it.
 A plan file travels (pull-request artifacts, CI caches), so apply trusts it for one
 thing only: *which* reviewed changes to make, on *which* server. It is
 
-* validated against ``schemas/plan-v2.json`` before anything reads a field of it;
+* validated against ``schemas/plan-v3.json`` before anything reads a field of it;
 * signed: HMAC-SHA256, with the same per-user/CI key as the fingerprints, over its
   canonical JSON; a file changed after ``plan --out`` wrote it is refused;
 * re-derived: apply rebuilds every change from the policy files the plan names (which
@@ -19,6 +20,7 @@ thing only: *which* reviewed changes to make, on *which* server. It is
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -33,10 +35,10 @@ from redispolicy.policy.schema import document_errors
 from redispolicy.secret import Secret
 
 PLAN_FORMAT = "redispolicy-plan"
-PLAN_FORMAT_VERSION = 2
+PLAN_FORMAT_VERSION = 3  # 3: every node of the deployment (issue 12)
 MAX_PLAN_BYTES = 4 * 1024 * 1024  # a real plan is a few KiB; a bigger file is not one of ours
 SIGNATURE_ALGORITHM = "hmac-sha256"
-_SIGNING_CONTEXT = b"redispolicy plan signature v2\0"  # keeps a plan MAC from ever equalling a fingerprint
+_SIGNING_CONTEXT = b"redispolicy plan signature v2\0"  # the v2 construction; the version is signed inside  # keeps a plan MAC from ever equalling a fingerprint
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ def file_digest(data: bytes) -> str:
 
 @lru_cache(maxsize=1)
 def plan_schema() -> dict[str, Any]:
-    text = resources.files("redispolicy.plan").joinpath("schemas/plan-v2.json").read_text(encoding="utf-8")
+    text = resources.files("redispolicy.plan").joinpath("schemas/plan-v3.json").read_text(encoding="utf-8")
     result: dict[str, Any] = json.loads(text)
     return result
 
@@ -78,7 +80,8 @@ def _mac(doc: dict[str, Any], key: bytes) -> str:
     return hmac.new(key, _SIGNING_CONTEXT + _canonical(doc), hashlib.sha256).hexdigest()
 
 
-def to_document(plan: Plan, prov: Provenance, live: dict[str, str | Secret], key: bytes) -> dict[str, Any]:
+def _node_document(plan: Plan, live: dict[str, str | Secret], key: bytes) -> dict[str, Any]:
+    """One node's part: who it is, the live value of each parameter it touches, and its changes."""
     ident = plan.identity
     changes = []
     touched: dict[str, Any] = {}
@@ -101,12 +104,7 @@ def to_document(plan: Plan, prov: Provenance, live: dict[str, str | Secret], key
             entry.update(before=c.before, after=c.after, send=str(c.send))
             touched[c.parameter] = c.before
         changes.append(entry)
-    doc: dict[str, Any] = {
-        "format": PLAN_FORMAT,
-        "format_version": PLAN_FORMAT_VERSION,
-        "tool_version": prov.tool_version,
-        "created_at": prov.created_at,
-        "environment": plan.environment,
+    return {
         "target": {
             "address": ident.address,
             "run_id": ident.run_id,
@@ -114,13 +112,36 @@ def to_document(plan: Plan, prov: Provenance, live: dict[str, str | Secret], key
             "version": ident.version,
             "role": ident.role,
         },
+        "live": touched,
+        "changes": changes,
+    }
+
+
+def to_document(
+    plan: Plan, prov: Provenance, lives: dict[str, dict[str, str | Secret]], key: bytes
+) -> dict[str, Any]:
+    """The signed plan file. ``lives``: every planned node's live values, by address.
+
+    The top level's target/live/changes are the primary's (the node whose lock guards the
+    rollout); ``nodes`` holds every other node of the deployment in the same shape.
+    """
+    first = _node_document(plan, lives.get(plan.identity.address, {}), key)
+    doc: dict[str, Any] = {
+        "format": PLAN_FORMAT,
+        "format_version": PLAN_FORMAT_VERSION,
+        "tool_version": prov.tool_version,
+        "created_at": prov.created_at,
+        "environment": plan.environment,
+        "target": first["target"],
         "policy": {
             "dir": prov.policy_dir,
             "files": [{"path": p, "sha256": h} for p, h in prov.files],
             "git_revision": prov.git_revision,
         },
-        "live": touched,
-        "changes": changes,
+        "live": first["live"],
+        "changes": first["changes"],
+        "deployment": {"mode": plan.mode, "discovered": plan.discovered},
+        "nodes": [_node_document(n.plan, lives.get(n.plan.identity.address, {}), key) for n in plan.nodes],
         "fingerprint_key_id": key_id(key),
     }
     return sign(doc, key)
@@ -158,6 +179,14 @@ class SavedPlan:
     changes: tuple[PlannedChange, ...]
     created_at: str
     key_id: str = ""
+    nodes: tuple[SavedPlan, ...] = ()  # the deployment's other nodes, each with its target and changes
+    discovered: bool = False  # plan discovered the deployment: apply discovers it again
+    mode: str = "standalone"
+
+    @property
+    def every_node(self) -> tuple[SavedPlan, ...]:
+        """The primary's plan (without ``nodes``), then every other node's."""
+        return (dataclasses.replace(self, nodes=()), *self.nodes)
 
     @property
     def settable(self) -> tuple[PlannedChange, ...]:
@@ -214,6 +243,9 @@ def parse_document(doc: object, key: bytes) -> SavedPlan:
     version = doc.get("format_version")
     if version == 1:
         raise PlanFileError("the plan was made by an older redispolicy, whose plan files are not signed")
+    if version == 2:
+        # v2 recorded one node: applying it now would leave the replicas it never saw unchecked.
+        raise PlanFileError("the plan was made by an older redispolicy: make a new plan")
     if version != PLAN_FORMAT_VERSION:
         raise PlanFileError(
             f"plan format version {_printable(repr(version))} is not supported "
@@ -234,6 +266,19 @@ def parse_document(doc: object, key: bytes) -> SavedPlan:
         raise PlanFileError(
             "the signature does not match: the file was changed after `redispolicy plan --out` wrote it"
         )
+    first = _saved_node(doc, doc)
+    nodes = tuple(_saved_node(doc, n) for n in doc["nodes"])
+    addresses = [n.target["address"] for n in (first, *nodes)]
+    if len(set(addresses)) != len(addresses):
+        raise PlanFileError("the plan names a node twice")
+    deployment = doc["deployment"]
+    return dataclasses.replace(
+        first, nodes=nodes, discovered=deployment["discovered"], mode=deployment["mode"]
+    )
+
+
+def _saved_node(doc: dict[str, Any], node: dict[str, Any]) -> SavedPlan:
+    """One node's SavedPlan: the document's policy and provenance, the node's target and changes."""
     changes = tuple(
         PlannedChange(
             parameter=c["parameter"],
@@ -247,7 +292,7 @@ def parse_document(doc: object, key: bytes) -> SavedPlan:
             before_fingerprint=c.get("before_fingerprint"),
             after_fingerprint=c.get("after_fingerprint"),
         )
-        for c in doc["changes"]
+        for c in node["changes"]
     )
     names = [c.parameter for c in changes]
     if len(set(names)) != len(names):
@@ -255,7 +300,7 @@ def parse_document(doc: object, key: bytes) -> SavedPlan:
     return SavedPlan(
         environment=doc["environment"],
         policy_dir=doc["policy"]["dir"],
-        target={k: str(v) for k, v in doc["target"].items()},
+        target={k: str(v) for k, v in node["target"].items()},
         files=tuple((f["path"], f["sha256"]) for f in doc["policy"]["files"]),
         changes=changes,
         created_at=doc["created_at"],

@@ -74,7 +74,29 @@ def render_explanation(exp: Explanation, style: Style) -> str:
 
 
 def plan_dict(plan: Plan, show_unchanged: bool = False, key_names: bool = False) -> dict[str, Any]:
-    """``key_names``: include key-name examples and suggested patterns (``--examples``)."""
+    """``key_names``: include key-name examples and suggested patterns (``--examples``).
+
+    One ``targets[]`` entry per planned node (the primary first, which carries the key audit)."""
+    nodes = plan.all_nodes
+    key_violations = plan.keys.violations if plan.keys is not None else 0
+    pending = plan.pending_anywhere
+    return {
+        "format_version": FORMAT_VERSION,
+        "command": "plan",
+        "environment": plan.environment,
+        "targets": [_plan_target(n, show_unchanged, key_names) for n in nodes],
+        "summary": {
+            "config_changes": pending,
+            "key_violations": key_violations,
+            "drift": bool(pending) or key_violations > 0,
+            "not_checked": sum(int(n.config_check == "not_checked") for n in nodes),
+            "not_checked_expected": sum(int(n.config_check == "not_checked_expected") for n in nodes),
+        },
+    }
+
+
+def _plan_target(plan: Plan, show_unchanged: bool, key_names: bool) -> dict[str, Any]:
+    """One node's entry: the shape drift's targets use."""
     from redispolicy.plan.drift import stale_declaration
 
     ident = plan.identity
@@ -113,23 +135,9 @@ def plan_dict(plan: Plan, show_unchanged: bool = False, key_names: bool = False)
     note = stale_declaration(plan)
     if note:
         target["notes"] = [note]
-    key_violations = 0
     if plan.keys is not None:
         target["keys"] = keys_dict(plan.keys, key_names)
-        key_violations = plan.keys.violations
-    return {
-        "format_version": FORMAT_VERSION,
-        "command": "plan",
-        "environment": plan.environment,
-        "targets": [target],
-        "summary": {
-            "config_changes": len(plan.pending),
-            "key_violations": key_violations,
-            "drift": bool(plan.pending) or key_violations > 0,
-            "not_checked": int(plan.config_check == "not_checked"),
-            "not_checked_expected": int(plan.config_check == "not_checked_expected"),
-        },
-    }
+    return target
 
 
 def _interval(e: Estimate, exact: bool) -> dict[str, Any]:
@@ -251,7 +259,7 @@ def render_plan(plan: Plan, style: Style) -> str:
 
 
 def render_apply(report: ApplyReport, style: Style) -> str:
-    doc = {
+    doc: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "command": "apply",
         "environment": report.environment,
@@ -276,6 +284,17 @@ def render_apply(report: ApplyReport, style: Style) -> str:
         report.unreached is not None
     ):  # nodes of the deployment this apply did not change (CONFIG SET is per node)
         doc["not_reached"] = _not_reached(report.unreached.mode, report.unreached.replicas)
+    if report.nodes:  # a deployment rollout: every node, in rollout order, with what it runs now
+        doc["nodes"] = [
+            {
+                "address": n.address,
+                "role": n.role,
+                "status": n.status,
+                "detail": n.detail,
+                "now": dict(n.now),
+            }
+            for n in report.nodes
+        ]
     if report.keys is not None:  # apply --remediate-keys
         keys: dict[str, Any] = {"result": report.keys.status, "detail": report.keys.detail}
         if report.keys.result is not None:

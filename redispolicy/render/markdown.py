@@ -52,7 +52,7 @@ def render_validation(report: ValidationReport, style: Style) -> str:
 
 
 def render_plan(plan: Plan, style: Style) -> str:
-    from redispolicy.plan.drift import config_not_checked, stale_declaration
+    from redispolicy.plan.drift import stale_declaration
 
     ident = plan.identity
     lines = [
@@ -61,9 +61,25 @@ def render_plan(plan: Plan, style: Style) -> str:
         f"{_cell(ident.product)} {_cell(ident.version)} at {_code(ident.address)} ({_cell(ident.role)})",
         "",
     ]
-    for note in (this_node_only("plan", ident.mode, ident.replicas), stale_declaration(plan)):
+    alone = "" if plan.nodes else this_node_only("plan", ident.mode, ident.replicas)
+    for note in (alone, stale_declaration(plan)):
         if note:
             lines += [f"ℹ️ {_cell(note)}", ""]
+    if not plan.nodes:
+        lines += _config_lines(plan)
+    for node in plan.all_nodes if plan.nodes else ():  # every node of the deployment: CONFIG SET is per node
+        lines += [f"#### {_code(node.identity.address)} ({_cell(node.identity.role)})", ""]
+        lines += _config_lines(node)
+    if plan.keys is not None:
+        lines += keys_table(plan.keys, style.key_names)
+    return "\n".join(lines) + "\n"
+
+
+def _config_lines(plan: Plan) -> list[str]:
+    """One node's config changes as a table (or why there is none)."""
+    from redispolicy.plan.drift import config_not_checked
+
+    lines: list[str] = []
     unchecked = config_not_checked(plan)
     if unchecked is not None:  # never "no changes": config was not looked at
         if unchecked.expected:
@@ -81,9 +97,7 @@ def render_plan(plan: Plan, style: Style) -> str:
                 f"{_code(c.source.short)} |"
             )
         lines.append("")
-    if plan.keys is not None:
-        lines += keys_table(plan.keys, style.key_names)
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _code(s: str) -> str:

@@ -67,6 +67,12 @@ def _get(doc: Any, path: tuple) -> Any:
     return doc
 
 
+def _entries(doc: dict) -> bool:
+    """Whether ``changes`` is still a list of objects (an earlier mutation may have replaced it)."""
+    changes = doc.get("changes")
+    return isinstance(changes, list) and bool(changes) and all(isinstance(c, dict) for c in changes)
+
+
 def _mutate(doc: dict, rng: random.Random) -> dict:
     doc = copy.deepcopy(doc)
     names = sorted(catalog().params)
@@ -80,7 +86,7 @@ def _mutate(doc: dict, rng: random.Random) -> dict:
         elif kind == 1:  # replace a value with something hostile
             path = rng.choice(paths)
             _get(doc, path[:-1])[path[-1]] = copy.deepcopy(rng.choice(HOSTILE))
-        elif kind == 2 and doc.get("changes"):  # duplicate an entry
+        elif kind == 2 and _entries(doc):  # duplicate an entry
             doc["changes"].append(copy.deepcopy(rng.choice(doc["changes"])))
         elif kind == 3:  # an entry for any parameter, as a forger would write it
             name = rng.choice(names)
@@ -96,8 +102,10 @@ def _mutate(doc: dict, rng: random.Random) -> dict:
                 entry["after_fingerprint"] = "0" * 16
             else:
                 entry.update(before=None, after=value, send=value)
-            doc.setdefault("changes", []).append(entry)
-        elif kind == 4 and doc.get("changes"):  # flip an action or a flag
+            if not isinstance(doc.get("changes"), list):
+                doc["changes"] = []
+            doc["changes"].append(entry)
+        elif kind == 4 and _entries(doc):  # flip an action or a flag
             c = rng.choice(doc["changes"])
             field = rng.choice(["action", "sensitive", "dangerous"])
             c[field] = (
@@ -105,7 +113,7 @@ def _mutate(doc: dict, rng: random.Random) -> dict:
                 if field == "action"
                 else not c.get(field)
             )
-        elif kind == 5 and doc.get("changes"):  # a subset of the reviewed changes, or harmless metadata
+        elif kind == 5 and _entries(doc):  # a subset of the reviewed changes, or harmless metadata
             if rng.random() < 0.5:
                 doc["changes"].pop(rng.randrange(len(doc["changes"])))
             else:

@@ -330,7 +330,23 @@ def test_apply_against_a_replica_is_a_clean_refusal_with_an_audit_record(redis_s
     replica = redis_server_factory.start(extra_args=("--replicaof", "127.0.0.1", str(primary.port)))
     try:
         before = _config(replica)
-        code, out, err = _cli(capsys, "apply", "-e", "test", "--url", replica.url, "--auto-approve")
+        # A plan of the replica alone (--no-discover): apply changes only the node planned, and a
+        # replica's lock and audit stream cannot be written. (With discovery the plan covers the
+        # whole deployment and apply rolls it out: tests/apply/test_deployment.py.)
+        code, out, err = _cli(
+            capsys,
+            "plan",
+            "-e",
+            "test",
+            "--url",
+            replica.url,
+            "--no-discover",
+            "--out",
+            "r.plan",
+            "--no-keys",
+        )
+        assert code == 0, out + err
+        code, out, err = _cli(capsys, "apply", "r.plan", "--url", replica.url)
         _assert_refused(code, out, err, replica, before)
         assert "is a replica" in err and "ReadOnlyError" not in err
         record = _audit(work)[-1]

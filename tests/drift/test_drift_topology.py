@@ -309,6 +309,9 @@ def test_plan_and_apply_say_they_cover_the_primary_only(
     monkeypatch.setenv("REDISPOLICY_FINGERPRINT_KEY", "test-key")
     monkeypatch.setenv("XDG_STATE_HOME", str(Path.cwd() / "state"))
     primary, replica = synced.primary, synced.replica
+    # topology: standalone: the URL's node alone (with discovery plan and apply cover every node:
+    # tests/apply/test_deployment.py)
+    write_policy(Path.cwd(), monkeypatch, primary.url, "standalone")
     primary.client().config_set("maxmemory-policy", "noeviction")
     code = run(["plan", "--policy-dir", "policies", "-e", "test", "--color", "never"])
     out = capsys.readouterr().out

@@ -246,7 +246,10 @@ def test_cluster_nodes_refused_by_the_acl_is_a_clear_error(redis_cluster, tmp_pa
     admin = node.client()
     admin.execute_command("ACL", "SETUSER", "auditor", "on", ">pw-not-shown", "~*", "+@all", "-cluster")
     try:
-        code, out, err = _plan(tmp_path, f"redis://auditor:pw-not-shown@{HOST}:{node.port}/0", capsys)
+        # --no-discover: the key audit's own need for CLUSTER NODES (plan's discovery needs it too)
+        code, out, err = _plan(
+            tmp_path, f"redis://auditor:pw-not-shown@{HOST}:{node.port}/0", capsys, "", "--no-discover"
+        )
     finally:
         admin.execute_command("ACL", "DELUSER", "auditor")
     assert code == 1, out
@@ -272,6 +275,9 @@ def test_a_cluster_with_unserved_slots_is_not_audited(redis_server_factory, tmp_
 
 
 def test_plan_on_a_cluster_node_says_it_covers_that_node_only(redis_cluster, tmp_path, capsys):
-    code, out, _ = _plan(tmp_path, redis_cluster.masters[0].url, capsys, "", "--color", "never")
+    # --no-discover: the node alone (with discovery plan shows every node of the cluster)
+    code, out, _ = _plan(
+        tmp_path, redis_cluster.masters[0].url, capsys, "", "--color", "never", "--no-discover"
+    )
     assert code in (0, 2)
     assert "note: a cluster node: this plan covers this node only (CONFIG SET reaches no other node)" in out

@@ -128,7 +128,9 @@ def test_plan_file_records_identity_live_values_and_no_secret(redis_server, tmp_
     assert "s3cr3t-Value" not in text
     doc = json.loads(text)
     run_id = redis_server.client().info("server")["run_id"]
-    assert doc["format"] == "redispolicy-plan" and doc["format_version"] == 2  # 2: signed (issue 10)
+    assert (
+        doc["format"] == "redispolicy-plan" and doc["format_version"] == 3
+    )  # 2: signed (issue 10); 3: every node (issue 12)
     assert doc["target"]["run_id"] == run_id
     assert doc["target"]["address"] == f"127.0.0.1:{redis_server.port}"
     assert doc["live"]["maxmemory"] == "0"

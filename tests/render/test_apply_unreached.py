@@ -89,7 +89,11 @@ def test_apply_json_names_the_replicas_it_did_not_reach(
             assert time.monotonic() < deadline, "the replica did not connect"
             time.sleep(0.05)
         (tmp_path / "policies").mkdir()
-        (tmp_path / "policies" / "test.yaml").write_text(POLICY)
+        # topology: standalone: apply changes the URL's node alone (with discovery it rolls the plan
+        # out to the replicas too: tests/apply/test_deployment.py), and says which nodes it left out
+        (tmp_path / "policies" / "test.yaml").write_text(
+            POLICY.replace("${URL}\n", "${URL}\n  topology: standalone\n")
+        )
         monkeypatch.chdir(tmp_path)
         monkeypatch.setenv("URL", primary.url)
         monkeypatch.setenv("REDISPOLICY_FINGERPRINT_KEY", "test-key")

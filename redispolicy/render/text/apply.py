@@ -76,7 +76,27 @@ def render_apply(report: ApplyReport, style: Style) -> str:
         lines += [f"  {SYMBOL[a][0]} {param}: {NEXT_STEP.get(a, a)}" for param, a in report.not_applied]
     if report.keys is not None:
         lines += _keys_lines(report.keys, style)
+    if report.nodes:
+        lines += _node_table(report, style)
     return "\n".join(lines) + "\n"
+
+
+_NODE_COLOR = {"applied": "green", "nothing": "green", "not_reached": "dim"}
+
+
+def _node_table(report: ApplyReport, style: Style) -> list[str]:
+    """A deployment rollout: per node (in rollout order) its outcome and what it runs now, read back."""
+    lines = ["", style.paint("Nodes (rollout order; values read back after the rollout):", "bold")]
+    width = max(len(n.address) + len(n.role) + 3 for n in report.nodes)
+    for n in report.nodes:
+        where = f"{n.address} ({n.role})"
+        status = n.status.replace("_", " ")
+        lines.append(
+            f"  {p(where):<{width}}  {style.paint(status, _NODE_COLOR.get(n.status, 'red'), 'bold')}"
+        )
+        for name, value in n.now:
+            lines.append(f"      {name} = {p(shown(value))}")
+    return lines
 
 
 def _counts(r: RemediationResult) -> str:

@@ -1,0 +1,265 @@
+"""plan and apply over a primary and its two replicas (issue 12): every node planned, checked
+before any node changes, replicas first and the primary last, a per-node table at the end.
+
+Real servers on 127.0.0.1 (``--replicaof``); every value is read back from each node directly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis_servers import HOST, RedisServer, RedisServerFactory, configured_servers
+
+from redispolicy.plan.planfile import sign
+
+from .conftest import BASE, FINGERPRINT_KEY, cli, write_policy
+
+POLICY = "config:\n  maxmemory: 64mb\n  timeout: 300\n"
+WANT = {"maxmemory": "67108864", "timeout": "300"}
+PASSWORD = "pw-Rollout-5521"
+
+
+@dataclass
+class Trio:
+    primary: RedisServer
+    replicas: tuple[RedisServer, RedisServer]
+
+    @property
+    def nodes(self) -> tuple[RedisServer, ...]:
+        return (self.primary, *self.replicas)
+
+
+def _wait(what: str, done: Any, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def _start(factory: RedisServerFactory, spec: Any) -> Trio:
+    primary = factory.start(spec, extra_args=("--repl-diskless-sync-delay", "0"))
+    replicas = []
+    try:
+        for _ in range(2):
+            r = factory.start(
+                spec, extra_args=("--replicaof", HOST, str(primary.port), "--repl-diskless-sync-delay", "0")
+            )
+            replicas.append(r)
+            with r.client() as c:
+                _wait(
+                    "master_link_status:up",
+                    lambda c=c: c.info("replication").get("master_link_status") == "up",
+                )
+        with primary.client() as c:
+            _wait("both replicas listed", lambda: c.info("replication").get("connected_slaves") == 2)
+    except BaseException:
+        for s in (primary, *replicas):
+            s.stop()
+        raise
+    return Trio(primary, (replicas[0], replicas[1]))
+
+
+@pytest.fixture(params=configured_servers(), ids=[s.name for s in configured_servers()])
+def trio(request: pytest.FixtureRequest, redis_server_factory: RedisServerFactory) -> Iterator[Trio]:
+    t = _start(redis_server_factory, request.param)
+    try:
+        yield t
+    finally:
+        for s in t.nodes:
+            s.stop()
+
+
+@pytest.fixture
+def trio_one(redis_server_factory: RedisServerFactory) -> Iterator[Trio]:
+    """One deployment on the default server, for the refusals (the matrix runs the rollout itself)."""
+    t = _start(redis_server_factory, None)
+    try:
+        yield t
+    finally:
+        for s in t.nodes:
+            s.stop()
+
+
+@pytest.fixture
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    write_policy(tmp_path, BASE + POLICY, header=False)
+    return tmp_path
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    return cli(capsys, *args, "--color", "never")
+
+
+def _plan(capsys: pytest.CaptureFixture[str], url: str, *extra: str) -> tuple[int, str, str]:
+    return _run(capsys, "plan", "-e", "test", "--url", url, "--no-keys", *extra)
+
+
+def _values(server: RedisServer) -> dict[str, str]:
+    with server.client() as c:
+        return {k: c.config_get(k)[k] for k in WANT}
+
+
+def _addr(server: RedisServer) -> str:
+    return f"{HOST}:{server.port}"
+
+
+def test_plan_and_apply_bring_every_node_to_the_policy(trio: Trio, work: Path, capsys) -> None:
+    code, out, err = _plan(capsys, trio.primary.url, "--out", "test.plan", "--detailed-exitcode")
+    assert code == 2, out + err
+    for s in trio.nodes:
+        role = "primary" if s is trio.primary else "replica"
+        assert f"{_addr(s)} ({role})" in out, out
+    assert "over 3 nodes" in out
+    doc = json.loads(Path("test.plan").read_text())
+    assert doc["format_version"] == 3 and doc["deployment"] == {"mode": "standalone", "discovered": True}
+    assert doc["target"]["address"] == _addr(trio.primary)
+    assert sorted(n["target"]["address"] for n in doc["nodes"]) == sorted(_addr(r) for r in trio.replicas)
+    assert all(n["target"]["run_id"] and n["live"]["maxmemory"] == "0" for n in doc["nodes"])
+
+    code, out, err = _run(capsys, "apply", "test.plan", "--url", trio.primary.url, "-o", "json")
+    assert code == 0, out + err
+    report = json.loads(out)
+    assert report["result"] == "applied"
+    # replicas first (address order), the primary last; each node's values read back from it
+    assert [n["address"] for n in report["nodes"]] == [
+        *sorted((_addr(r) for r in trio.replicas), key=lambda a: int(a.split(":")[1])),
+        _addr(trio.primary),
+    ]
+    for s in trio.nodes:
+        assert _values(s) == WANT
+    assert all(n["status"] == "applied" and n["now"] == WANT for n in report["nodes"])
+    audit = Path("state/redispolicy/audit.log").read_text().splitlines()
+    assert sorted(json.loads(line)["target"] for line in audit) == sorted(_addr(s) for s in trio.nodes)
+
+    # every node in line now: each one says so, and --detailed-exitcode sees nothing to do
+    code, out, _ = _plan(capsys, trio.replicas[0].url, "--detailed-exitcode")
+    assert code == 0 and f"{_addr(trio.replicas[1])} (replica) — no changes" in out, out
+
+
+def test_a_replica_url_plans_the_whole_deployment(trio_one: Trio, work: Path, capsys) -> None:
+    code, out, err = _plan(capsys, trio_one.replicas[1].url, "-o", "json")
+    assert code == 0, out + err
+    targets = json.loads(out)["targets"]
+    assert targets[0]["address"] == _addr(trio_one.primary)  # the primary first
+    assert sorted(t["address"] for t in targets) == sorted(_addr(s) for s in trio_one.nodes)
+    assert all(len(t["config"]) == 2 for t in targets)
+    # --no-discover: the URL's node alone
+    code, out, _ = _plan(capsys, trio_one.replicas[1].url, "-o", "json", "--no-discover")
+    assert [t["address"] for t in json.loads(out)["targets"]] == [_addr(trio_one.replicas[1])]
+
+
+def test_a_value_changed_on_one_replica_refuses_and_changes_no_node(
+    trio_one: Trio, work: Path, capsys
+) -> None:
+    code, out, err = _plan(capsys, trio_one.primary.url, "--out", "test.plan")
+    assert code == 0, out + err
+    moved = trio_one.replicas[1]
+    with moved.client() as c:
+        c.config_set("timeout", "17")
+    before = {s.port: _values(s) for s in trio_one.nodes}
+    code, out, err = _run(capsys, "apply", "test.plan", "--url", trio_one.primary.url)
+    assert code == 1, out + err
+    assert f"{_addr(moved)}: timeout: planned from 0, now 17" in out, out
+    assert "no node was changed" in out
+    assert {s.port: _values(s) for s in trio_one.nodes} == before
+
+
+def test_a_restarted_or_missing_node_refuses(trio_one: Trio, work: Path, capsys) -> None:
+    code, out, err = _plan(capsys, trio_one.primary.url, "--out", "test.plan")
+    assert code == 0, out + err
+    gone = trio_one.replicas[0]
+    gone.stop()
+    with trio_one.primary.client() as c:
+        _wait("the replica gone", lambda: c.info("replication").get("connected_slaves") == 1)
+    before = {s.port: _values(s) for s in (trio_one.primary, trio_one.replicas[1])}
+    code, out, err = _run(capsys, "apply", "test.plan", "--url", trio_one.primary.url)
+    assert code == 1, out + err
+    assert f"{_addr(gone)}: in the plan (replica), not in the deployment now" in err, out + err
+    assert "nothing was changed" in err
+    assert {s.port: _values(s) for s in (trio_one.primary, trio_one.replicas[1])} == before
+
+
+@pytest.mark.parametrize("resign", [False, True], ids=["edited", "re-signed"])
+def test_an_edited_node_entry_is_refused(trio_one: Trio, work: Path, capsys, resign: bool) -> None:
+    code, out, err = _plan(capsys, trio_one.primary.url, "--out", "test.plan")
+    assert code == 0, out + err
+    doc = json.loads(Path("test.plan").read_text())
+    entry = doc["nodes"][0]["changes"][0]
+    entry.update(after="1", send="1")
+    if resign:
+        doc = sign(doc, FINGERPRINT_KEY.encode())
+    Path("test.plan").write_text(json.dumps(doc))
+    before = {s.port: _values(s) for s in trio_one.nodes}
+    code, out, err = _run(capsys, "apply", "test.plan", "--url", trio_one.primary.url)
+    assert code == 1, out + err
+    if resign:  # the signature passes; re-deriving the entry from the policy stops it
+        assert "the policy asks for" in out, out
+    else:
+        assert "the signature does not match" in err, err
+    assert {s.port: _values(s) for s in trio_one.nodes} == before
+
+
+def test_a_v2_plan_is_refused_as_older(trio_one: Trio, work: Path, capsys) -> None:
+    code, out, err = _plan(capsys, trio_one.primary.url, "--out", "test.plan")
+    assert code == 0, out + err
+    doc = json.loads(Path("test.plan").read_text())
+    doc["format_version"] = 2
+    Path("test.plan").write_text(json.dumps(sign(doc, FINGERPRINT_KEY.encode())))
+    code, out, err = _run(capsys, "apply", "test.plan", "--url", trio_one.primary.url)
+    assert code == 1 and "made by an older redispolicy: make a new plan" in err, out + err
+
+
+def test_a_failure_on_the_primary_after_the_replicas_is_partial(trio_one: Trio, work: Path, capsys) -> None:
+    # The apply user may not CONFIG SET on the primary only: the replicas change, then the primary refuses.
+    for s in trio_one.nodes:
+        rules = ["-config|set"] if s is trio_one.primary else []
+        with s.client() as c:
+            c.execute_command(
+                "ACL", "SETUSER", "applier", "reset", "on", f">{PASSWORD}", "~*", "+@all", *rules
+            )
+    code, out, err = _plan(capsys, trio_one.primary.url, "--out", "test.plan")
+    assert code == 0, out + err
+    url = f"redis://applier:{PASSWORD}@{HOST}:{trio_one.primary.port}/0"
+    code, out, err = _run(capsys, "apply", "test.plan", "--url", url, "-o", "json")
+    assert code == 3, out + err
+    assert PASSWORD not in out + err
+    report = json.loads(out)
+    assert report["result"] == "partial" and report["exit_code"] == 3
+    by_addr = {n["address"]: n for n in report["nodes"]}
+    for r in trio_one.replicas:
+        assert by_addr[_addr(r)]["status"] == "applied" and _values(r) == WANT
+    primary = by_addr[_addr(trio_one.primary)]
+    assert primary["status"] not in ("applied", "nothing", "not_reached")
+    assert _values(trio_one.primary) == {"maxmemory": "0", "timeout": "0"}
+    for s in trio_one.nodes:  # the table says what each node really runs
+        assert by_addr[_addr(s)]["now"] == _values(s)
+    code, text, _ = _run(capsys, "apply", "test.plan", "--url", url)
+    assert code == 1  # the replicas moved (already applied): stale, and the primary still untouched
+
+
+def test_apply_e_rolls_a_fresh_plan_out_to_every_node(trio_one: Trio, work: Path, capsys) -> None:
+    code, out, err = _run(capsys, "apply", "-e", "test", "--url", trio_one.replicas[0].url, "--auto-approve")
+    assert code == 0, out + err
+    assert "Plan: 6 to set over 3 nodes." in out and "Nodes (rollout order" in out, out
+    for s in trio_one.nodes:
+        assert _values(s) == WANT
+
+
+def test_apply_refuses_a_cluster_plan(redis_cluster, work: Path, capsys) -> None:
+    node = redis_cluster.masters[0]
+    code, out, err = _plan(capsys, node.url, "--out", "test.plan")
+    assert code == 0 and f"{HOST}:{redis_cluster.masters[1].port}" in out, out + err
+    with node.client() as c:
+        before = c.config_get("timeout")
+    code, out, err = _run(capsys, "apply", "test.plan", "--url", node.url)
+    assert code == 1 and "apply does not roll a plan out over a cluster yet" in err, out + err
+    assert "Traceback" not in err
+    with node.client() as c:
+        assert c.config_get("timeout") == before
