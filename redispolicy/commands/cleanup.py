@@ -126,18 +126,7 @@ def run(opts: Options, req: CleanupRequest, announce: Announce) -> Result:
                 )
             bar = progress_bar(found.eligible, "deleting keys")
             deleter = Deleter(s.client_for, policy.keys, found, rate, bar)
-            status: CleanupStatus = "done"
-            detail = ""
-            try:
-                deleter.run()
-            except KeyboardInterrupt:
-                status, detail = "interrupted", "interrupted: " + _unknown_chunk()
-            except (redis.RedisError, OSError) as exc:
-                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                status, detail = "failed", f"stopped by an error ({first}): " + _unknown_chunk()
-            finally:
-                if bar is not None:
-                    bar(-1)
+            status, detail = _delete([deleter], bar)
             report = CleanupReport(
                 policy.environment,
                 ident.address,
@@ -213,19 +202,7 @@ def _run_cluster(
             Deleter(m.session.client_for, policy.keys, f, rate, bar, by_slot=True)
             for m, f in zip(cl.masters, founds, strict=True)
         ]
-        status: CleanupStatus = "done"
-        detail = ""
-        try:
-            for deleter in deleters:  # one master after another: the rate is that of the whole run
-                deleter.run()
-        except KeyboardInterrupt:
-            status, detail = "interrupted", "interrupted: " + _unknown_chunk()
-        except (redis.RedisError, OSError) as exc:
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            status, detail = "failed", f"stopped by an error ({first}): " + _unknown_chunk()
-        finally:
-            if bar is not None:
-                bar(-1)
+        status, detail = _delete(deleters, bar)
         done = report(status, [d.result() for d in deleters], detail)
         stream = policy.audit.stream
         write_audit(
@@ -258,6 +235,23 @@ def _changes(classes: tuple[ClassCleanup, ...]) -> list[dict[str, object]]:
         }
         for c in classes
     ]
+
+
+def _delete(deleters: list[Deleter], bar: Callable[[int], None] | None) -> tuple[CleanupStatus, str]:
+    """Run the deleters one after another (on a cluster, one master after another: the rate is that of
+    the whole run) and say how it ended: done, interrupted (Ctrl-C) or failed (a server error)."""
+    try:
+        for deleter in deleters:
+            deleter.run()
+    except KeyboardInterrupt:
+        return "interrupted", "interrupted: " + _unknown_chunk()
+    except (redis.RedisError, OSError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return "failed", f"stopped by an error ({first}): " + _unknown_chunk()
+    finally:
+        if bar is not None:
+            bar(-1)
+    return "done", ""
 
 
 def _unknown_chunk() -> str:

@@ -110,11 +110,16 @@ def _node(fields: list[str]) -> ClusterNode:
     )
 
 
-def serving_masters(nodes: tuple[ClusterNode, ...]) -> list[ClusterNode]:
+def serving_masters(
+    nodes: tuple[ClusterNode, ...],
+    missed: str = "a key audit would miss their keys, so none was made",
+    way_out: str = "; or skip the key audit with --no-keys",
+) -> list[ClusterNode]:
     """The reachable masters that serve slots, sorted by (endpoint, port).
 
     Every slot must be served by one of them; otherwise a RedispolicyError names the
-    unserved slot ranges (and the unreachable masters that claim some of them).
+    unserved slot ranges (and the unreachable masters that claim some of them), then
+    ``missed`` (what that would cost the caller) and, in the hint, ``way_out``.
     """
     masters = sorted(
         (n for n in nodes if n.is_master and n.slots and n.reachable), key=lambda n: (n.endpoint, n.port)
@@ -135,9 +140,9 @@ def serving_masters(nodes: tuple[ClusterNode, ...]) -> list[ClusterNode]:
         raise RedispolicyError(
             f"cluster slots {shown} ({count} of {SLOTS}) have no reachable master"
             + (f"; masters claiming slots but unreachable: {', '.join(lost)}" if lost else "")
-            + "; a key audit would miss their keys, so none was made",
+            + f"; {missed}",
             "fix the cluster (every slot assigned to a master that is up: CLUSTER INFO says cluster_state:ok), "
-            "then rerun; or skip the key audit with --no-keys",
+            f"then rerun{way_out}",
         )
     return masters
 
@@ -172,7 +177,7 @@ def cluster_masters(client: redis.Redis, self_host: str = "") -> list[tuple[str,
     that never met another prints ``:port@cport`` for itself).
     """
     try:
-        reply = execute(client, "CLUSTER", "NODES")
+        nodes = read_cluster_nodes(client, self_host)
     except redis.exceptions.NoPermissionError as exc:
         raise _refused(exc) from None
     except redis.ResponseError as exc:
@@ -185,13 +190,24 @@ def cluster_masters(client: redis.Redis, self_host: str = "") -> list[tuple[str,
             "allow CLUSTER NODES for the audit user (it may be renamed "
             "or blocked on a managed service), or skip the key audit with --no-keys",
         ) from None
+    return [(n.endpoint, n.port) for n in serving_masters(nodes)]
+
+
+def read_cluster_nodes(client: redis.Redis, self_host: str = "") -> tuple[ClusterNode, ...]:
+    """CLUSTER NODES of the node ``client`` is connected to, parsed. Raises redis-py's error when refused
+    (each caller words the refusal for its own command).
+
+    ``self_host`` stands in for the node's own address while it does not know it (a node
+    that never met another prints ``:port@cport`` for itself).
+    """
+    reply = execute(client, "CLUSTER", "NODES")
     text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
     nodes = parse_cluster_nodes(text)
     if self_host:
         nodes = tuple(
             replace(n, host=self_host) if "myself" in n.flags and not n.endpoint else n for n in nodes
         )
-    return [(n.endpoint, n.port) for n in serving_masters(nodes)]
+    return nodes
 
 
 def _refused(exc: Exception) -> RedispolicyError:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime
 import fnmatch
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, get_args
 
 from redispolicy.diagnostics import Location
 from redispolicy.live.model import Identity
@@ -42,16 +42,7 @@ Kind = Literal[
     "server_restarted",
 ]
 Severity = Literal["warning", "critical"]
-KINDS: tuple[Kind, ...] = (
-    "value_drift",
-    "restart_pending",
-    "protected",
-    "unsupported",
-    "ttl_policy",
-    "unclassified_keys",
-    "health",
-    "server_restarted",
-)
+KINDS: tuple[Kind, ...] = get_args(Kind)
 CONFIG_KINDS = ("value_drift", "restart_pending", "protected", "unsupported")
 KEY_KINDS = ("ttl_policy", "unclassified_keys")
 GRADED_KINDS = ("health", "unclassified_keys")  # fail by severity against --fail-on

@@ -7,7 +7,7 @@ changes and plan/keys.py the key findings.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from redispolicy.diagnostics import Location
 from redispolicy.live.model import Identity
@@ -15,7 +15,7 @@ from redispolicy.plan.stats import Estimate
 from redispolicy.secret import Secret
 
 Action = Literal["set", "restart", "protected", "unsupported", "noop"]
-ACTIONS: tuple[Action, ...] = ("set", "restart", "protected", "unsupported", "noop")
+ACTIONS: tuple[Action, ...] = get_args(Action)
 AuditMode = Literal["exact", "sample"]
 # the rules a key can break; a key may break two (no_ttl and wrong_type)
 VIOLATIONS = ("no_ttl", "ttl_over_max", "ttl_forbidden", "wrong_type", "oversized")
