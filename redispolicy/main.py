@@ -6,6 +6,7 @@ Only this module imports click. Exit codes (docs/cli.md): 0 ok, 1 invalid/error,
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import threading
@@ -165,6 +166,25 @@ def _emit(result: Result, opts: Options) -> int:
     return result.exit_code
 
 
+
+class Seconds(click.FloatRange):
+    """A duration in seconds, 0 to a day, and finite: ``FloatRange`` alone lets nan through (every
+    comparison with it is false), and ``time.sleep(nan)`` raises where no error boundary expects it."""
+
+    name = "seconds"
+
+    def __init__(self) -> None:
+        super().__init__(min=0, max=86400)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if math.isnan(seconds):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return seconds
+
+
+SECONDS = Seconds()
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="redispolicy")
 def cli() -> None:
@@ -289,7 +309,7 @@ def plan(
 @click.option("--auto-approve", is_flag=True, help="Apply a fresh plan without asking (for CI).")
 @click.option(
     "--lock-timeout",
-    type=click.FloatRange(min=0),
+    type=SECONDS,
     default=30.0,
     show_default=True,
     help="Seconds to wait for another apply on the same server to finish.",
@@ -313,6 +333,26 @@ def plan(
     help="With --remediate-keys: keys per second to scan (0 = unlimited; default sampling.max_rate "
     "or 20000).",
 )
+@click.option(
+    "--pause",
+    type=SECONDS,
+    default=0.0,
+    help="A deployment: seconds to wait after each changed node before the next (a canary).",
+)
+@click.option(
+    "--rollback-on-failure",
+    is_flag=True,
+    help="A deployment: when a node fails, put the nodes already changed back to their "
+    "planned-from values and read them back.",
+)
+@click.option(
+    "--health-timeout",
+    type=SECONDS,
+    default=60.0,
+    show_default=True,
+    help="A deployment: seconds to wait after each node for replication links up and cluster_state:ok "
+    "(0: no health checks before or during the rollout).",
+)
 @common("apply")
 def apply(
     plan_file: Path | None,
@@ -324,12 +364,18 @@ def apply(
     audit_log: Path | None,
     remediate_keys: bool,
     max_rate: int | None,
+    pause: float,
+    rollback_on_failure: bool,
+    health_timeout: float,
     **kw: Any,
 ) -> int:
     """Apply a saved plan exactly (FILE), or a fresh plan for -e ENV after confirmation.
 
     A saved plan is refused, changing nothing, if any parameter it touches or the server
-    itself (run_id) moved since it was made. --remediate-keys then sets the TTLs of keys of
+    itself (run_id) moved since it was made. A plan over a deployment is rolled out node by
+    node: replicas first, then the primary (a cluster's masters one at a time), waiting for
+    health after each; the first failure stops it (--rollback-on-failure puts the changed
+    nodes back). --remediate-keys then sets the TTLs of keys of
     `remediate: true` classes (none -> max, above max -> max). Exit 0 applied, 1 nothing
     changed, 3 partial (also: config applied, key remediation cut off; continue with
     `remediate -e ENV --execute --resume`).
@@ -351,6 +397,9 @@ def apply(
             audit_log=audit_log,
             remediate_keys=remediate_keys,
             max_rate=max_rate,
+            pause=pause,
+            rollback_on_failure=rollback_on_failure,
+            health_timeout=health_timeout,
         )
         return _emit(cmd.run_file(opts, plan_file, req), opts)
 
@@ -374,6 +423,9 @@ def apply(
         max_rate=max_rate,
         auto_approve=auto_approve,
         interactive=sys.stdin.isatty(),
+        pause=pause,
+        rollback_on_failure=rollback_on_failure,
+        health_timeout=health_timeout,
     )
     return _emit(cmd.run_env(opts, env, req, confirm), opts)
 
@@ -401,7 +453,7 @@ def _lock_and_audit(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
     return click.option(
         "--lock-timeout",
-        type=click.FloatRange(min=0),
+        type=SECONDS,
         default=30.0,
         show_default=True,
         help="Seconds to wait for an apply, remediate or cleanup on the same server to finish.",
@@ -523,7 +575,7 @@ def cleanup(
 @click.option("--keys/--no-keys", default=True, show_default=True, help="Audit key TTLs too.")
 @click.option(
     "--window",
-    type=click.FloatRange(min=0),
+    type=SECONDS,
     default=0.0,
     show_default=True,
     help="Seconds between two INFO readings, for hit rate and evictions in that window.",

@@ -76,7 +76,7 @@ class Unreached:
         return cls(mode, replicas) if mode == "cluster" or replicas > 0 else None
 
 
-NodeStatus = Literal[ApplyStatus, "not_reached"]
+NodeStatus = Literal[ApplyStatus, "not_reached", "unhealthy"]
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,11 @@ def before_any_change(addr: str, grant: str) -> Iterator[None]:
             f"NOPERM {str(exc).splitlines()[0]}",
             f"grant the apply user {grant}",
         ) from None
+    except redis.ResponseError as exc:  # e.g. CLUSTERDOWN, LOADING, READONLY: the server's state, not ours
+        raise RedispolicyError(
+            f"{addr}: the server refused what apply needs, nothing was changed: {str(exc).splitlines()[0]}",
+            "check the server's state (INFO, CLUSTER INFO), then run apply again",
+        ) from None
     except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
         raise RedispolicyError(
             f"lost the connection to {addr} before changing anything, nothing was changed "
@@ -227,7 +232,7 @@ def change(
     status: ApplyStatus = "applied"
     detail, persisted = "", None
     if policy.persist:
-        status, detail, persisted = _persist(client)
+        status, detail, persisted = persist(client)
     return ApplyReport(
         env,
         addr,
@@ -241,7 +246,7 @@ def change(
     )
 
 
-def _persist(client: redis.Redis) -> tuple[ApplyStatus, str, bool | None]:
+def persist(client: redis.Redis) -> tuple[ApplyStatus, str, bool | None]:
     """CONFIG REWRITE after a verified apply: (status, detail, persisted)."""
     try:
         execute(client, "CONFIG", "REWRITE")

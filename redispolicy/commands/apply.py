@@ -25,7 +25,7 @@ from typing import Any
 import redis
 
 from redispolicy import __version__
-from redispolicy.apply import audit
+from redispolicy.apply import audit, rollout
 from redispolicy.apply.lock import ApplyLock
 from redispolicy.apply.remediate import remediable, unsafe
 from redispolicy.apply.report import ApplyReport, KeysOutcome, Unreached
@@ -35,7 +35,7 @@ from redispolicy.apply.stage import (
     before_any_change,
     config_unavailable_expected,
 )
-from redispolicy.commands import Options, Result, rollout
+from redispolicy.commands import Options, Result
 from redispolicy.commands import plan as plan_cmd
 from redispolicy.commands.keyops import (
     Session,
@@ -45,6 +45,7 @@ from redispolicy.commands.keyops import (
     require_standalone,
 )
 from redispolicy.commands.output import render_result
+from redispolicy.commands.progress import progress_line
 from redispolicy.commands.remediate import audit_changes, default_checkpoint, run_pass
 from redispolicy.errors import RedispolicyError
 from redispolicy.live.connect import ConnectOptions, address, connect
@@ -104,6 +105,9 @@ class ApplyRequest:
     max_rate: int | None = None
     auto_approve: bool = False  # -e only: apply the fresh plan without asking
     interactive: bool = False  # -e only: there is a terminal to ask on
+    pause: float = 0.0  # a deployment: seconds to wait after each changed node
+    rollback_on_failure: bool = False  # a deployment: put changed nodes back when one fails
+    health_timeout: float = 60.0  # a deployment: how long to wait for health after each node (0: no checks)
 
 
 def run_file(opts: Options, plan_path: Path, req: ApplyRequest) -> Result:
@@ -161,7 +165,7 @@ def run_file(opts: Options, plan_path: Path, req: ApplyRequest) -> Result:
         if req.remediate_keys
         else None
     )
-    return _execute(opts, saved, policy, conn, req.lock_timeout, req.no_lock, req.audit_log, plan_fp, step)
+    return _execute(opts, saved, policy, conn, req, plan_fp, key, step)
 
 
 def _changed_files(saved: SavedPlan, policy_dir: Path) -> list[str]:
@@ -250,15 +254,7 @@ def run_env(opts: Options, env: str, req: ApplyRequest, confirm: Confirm) -> Res
     doc = to_document(plan, prov, lives, key)
     saved = parse_document(doc, key)
     result = _execute(
-        opts,
-        saved,
-        policy,
-        conn,
-        req.lock_timeout,
-        req.no_lock,
-        req.audit_log,
-        _fingerprint(json.dumps(doc, sort_keys=True).encode()),
-        step,
+        opts, saved, policy, conn, req, _fingerprint(json.dumps(doc, sort_keys=True).encode()), key, step
     )
     prefix = shown + "\n" if req.auto_approve and opts.output == "text" else ""
     return Result(prefix + result.stdout, result.exit_code, result.files, result.step_summary)
@@ -290,16 +286,14 @@ def _execute(
     saved: SavedPlan,
     policy: Policy,
     conn: ConnectOptions,
-    lock_timeout: float,
-    no_lock: bool,
-    audit_log: Path | None,
+    req: ApplyRequest,
     plan_fp: str,
+    key: bytes,
     step: KeyStep | None = None,
 ) -> Result:
+    lock_timeout, no_lock, audit_log = req.lock_timeout, req.no_lock, req.audit_log
     if saved.discovered:
-        audit_path = audit_log or _policy_audit_path(policy) or default_audit_log(opts.environ)
-        settings = rollout.Settings(lock_timeout, no_lock, audit_path, plan_fp, step is not None)
-        report = rollout.execute(opts, saved, policy, conn, settings)
+        report = _deployment(opts, saved, policy, conn, req, plan_fp, key)
         if report is not None:
             return _render(opts, report)
     remediating = step is not None and any(remediable(kc) for kc in policy.keys)
@@ -352,7 +346,7 @@ def _execute(
             saved,
             policy,
             identity,
-            plan_cmd.fingerprint_key(opts.environ),
+            key,
             None if lock is None else lock.fence,
         )
         report = apply_config(client, lambda: connect(dataclasses.replace(conn, db=0)), request)
@@ -388,6 +382,46 @@ def _execute(
             lock.release()
         client.close()
     return _render(opts, report)
+
+
+def _deployment(
+    opts: Options,
+    saved: SavedPlan,
+    policy: Policy,
+    conn: ConnectOptions,
+    req: ApplyRequest,
+    plan_fp: str,
+    key: bytes,
+) -> ApplyReport | None:
+    """A plan made over a deployment, rolled out node by node (apply/rollout.py); None when plan and
+    deployment are one node (the single-node apply runs)."""
+    audit_path = req.audit_log or _policy_audit_path(policy) or default_audit_log(opts.environ)
+    settings = rollout.Settings(
+        req.lock_timeout,
+        req.no_lock,
+        audit_path,
+        plan_fp,
+        key,
+        pause=req.pause,
+        rollback_on_failure=req.rollback_on_failure,
+        health_timeout=req.health_timeout,
+    )
+    where = address(conn.url.reveal())
+    try:
+        found = plan_cmd.find_deployment(conn)
+        if len(found.members) == 1 and not saved.nodes:
+            return None
+        if req.remediate_keys:
+            raise RedispolicyError(
+                "apply --remediate-keys changes one node's keys; this plan covers "
+                f"{len(saved.nodes) + 1} nodes; nothing was changed",
+                "apply the plan without --remediate-keys, then run `redispolicy remediate -e ENV --execute` "
+                "(it covers every cluster master)",
+            )
+    except RedispolicyError as exc:
+        _audit(opts, policy, req.audit_log, saved.environment, where, plan_fp, "refused", exc.message)
+        raise
+    return rollout.roll_out(saved, policy, conn, found, settings, notify=progress_line)
 
 
 def _require_planned_target(saved: SavedPlan, identity: Identity) -> None:

@@ -3,8 +3,10 @@
 A single target (or --url) is every node of its deployment: a primary and its replicas,
 or every cluster node, each checked for config and health (CONFIG SET reaches no other
 node); the key audit runs once. ``target.topology: standalone`` or --no-discover checks
-the node the URL names alone. A ``targets:`` fleet is checked entry by entry (commands/fleet.py:
-concurrently, over forked workers for a larger fleet; --shard K/N checks a stable part of it).
+the node the URL names alone. A pinned ``target.topology`` that the URL's node contradicts
+(a standalone server pinned ``cluster``, plan/topology.py) is a ``topology`` finding. A
+``targets:`` fleet is checked entry by entry (commands/fleet.py: concurrently, over forked
+workers for a larger fleet; --shard K/N checks a stable part of it).
 
 Exit 0 in sync, 2 drift or failing health (critical; --fail-on warning includes
 warnings), 1 error: a target could not be checked, or a check could not run on it
@@ -54,7 +56,9 @@ from redispolicy.plan.keys import KeyFindings
 from redispolicy.plan.model import Plan
 from redispolicy.plan.planfile import PlanFileError, read_plan
 from redispolicy.plan.sentinel import sentinel_checks, sentinel_findings
+from redispolicy.plan.topology import topology_finding
 from redispolicy.policy.model import Policy, Target
+from redispolicy.policy.nodes import key_location
 from redispolicy.render import renderer
 from redispolicy.render.style import Style
 
@@ -123,6 +127,8 @@ def _check(
         restarted = since[1] if since[1] != identity.run_id else None
     found = findings_for(plan, findings_keys, health, restarted, policy)
     found = apply_ignores(found, policy.ignore, today)
+    if node is None or node.given:  # the URL's node speaks for its deployment: judged once, not per node
+        found += _pinned_topology(policy, target, identity)
     if url is None and (node is None or node.given):  # the node the sentinels named: it carries their view
         extra, more = sentinel_view(target or policy.target, conn)
         health, found = (*health, *extra), [*found, *more]
@@ -137,6 +143,20 @@ def _check(
         not_checked=tuple(unchecked),
         notes=notes,
     )
+
+
+def _pinned_topology(policy: Policy, target: Target | None, identity: Identity) -> list[Finding]:
+    """A ``topology`` finding when the target (a fleet entry, else the single target; a --url on a fleet's
+    policy names none) pins a topology the node given contradicts; anchored at the pin's line."""
+    pinned_by = target or policy.target
+    if pinned_by is None or not pinned_by.topology:
+        return []
+    if pinned_by in policy.targets:
+        path: tuple[str | int, ...] = ("targets", policy.targets.index(pinned_by), "topology")
+    else:
+        path = ("target", "topology")
+    finding = topology_finding(pinned_by.topology, identity, key_location(policy.tree, path))
+    return [finding] if finding is not None else []
 
 
 def _health(

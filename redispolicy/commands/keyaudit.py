@@ -11,9 +11,11 @@ Modes (policy ``sampling.mode``):
 
 On a Redis Cluster node the audit covers the whole cluster: every master serving slots
 (``CLUSTER NODES``, live/topology.py) is audited where a standalone server's dbs would be,
-and ``KeyFindings.nodes`` names them. Replicas are never read. An exact audit reads the
-masters concurrently (one thread and connection each) under one rate limiter, so
-``--max-rate`` is the total over the cluster, not a rate per master.
+and ``KeyFindings.nodes`` names them. Replicas are never read. Both modes read the masters
+concurrently (one thread and connection each, keyscan.read_partitions): the exact SCAN, the
+sample's RANDOMKEY draws (each master still gets its share in proportion to its key count)
+and each rare class's SCAN MATCH pass; all under one rate limiter, so ``--max-rate`` is the
+total over the cluster, not a rate per master.
 
 ``memory=True`` (``--memory``) adds ``MEMORY USAGE key SAMPLES 5`` for every class (not
 only those with ``max_size``) and sets each ``capacity.workloads`` entry's observed size
@@ -101,7 +103,7 @@ def _run(
         dbs = sorted(info.dbs)
         if mode == "sample":
             n = sampling.keys
-            findings = _sample(judge, client_for, info.dbs, dbs, n, rate, info.keys, progress)
+            findings = _sample(judge, client_for, info.dbs, dbs, n, rate, info.keys, progress, bool(nodes))
         else:
             bar = progress_bar(info.keys, "auditing keys") if progress else None
             try:
@@ -179,8 +181,10 @@ def _sample(
     rate: int,
     dbsize: int,
     progress: bool,
+    concurrent: bool,
 ) -> KeyFindings:
-    limiter = RateLimiter(rate)  # one budget for the draws and the MATCH passes
+    """``concurrent``: the dbs are a cluster's masters, each its own server, read at once."""
+    limiter = RateLimiter(rate)  # one budget for the draws and the MATCH passes, over every master
     bar = progress_bar(n, "auditing keys") if progress else None
     try:
         stats = sample_keys(
@@ -192,6 +196,7 @@ def _sample(
             judge.needs_memory,
             limiter,
             progress=bar,
+            concurrent=concurrent,
         )
     finally:
         if bar is not None:
@@ -208,6 +213,7 @@ def _sample(
             want_type=judge.needs_type,
             want_memory=judge.needs_memory,
             limiter=limiter,
+            concurrent=concurrent,
         )
         scanned += passed.inspected
     return judge.finish("sample", dbsize, scanned, stats.duplicates)

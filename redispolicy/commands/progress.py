@@ -24,3 +24,8 @@ def progress_bar(total: int, label: str) -> Callable[[int], None] | None:
             prog.advance(task, n)
 
     return step
+
+
+def progress_line(text: str) -> None:
+    """One line of a long run's progress on stderr (stdout carries the report alone), in CI logs too."""
+    print(f"redispolicy: {text}", file=sys.stderr, flush=True)

@@ -22,17 +22,22 @@ key the server visits (about COUNT per call; SCAN ≈ 1 µs per visited key agai
 ≈ 2–3 µs for SCAN + PTTL + TYPE + MEMORY USAGE of an inspected key; benchmarks/README.md), so
 it loads the server about as much per second as the exact audit does. A pass over N
 keys therefore takes about N / 4 / rate seconds — per rare class.
+
+On a Redis Cluster (``concurrent=True``) the draws and each MATCH pass read every master at
+once, one reader thread and connection each, through keyscan.read_partitions — the exact
+audit's threading — with the judge fed in the caller's thread and one shared limiter.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import redis
 
-from redispolicy.live.keyscan import MAX_COUNT, Dedupe, RateLimiter, inspect, no_touch
+from redispolicy.live.keyscan import MAX_COUNT, Dedupe, Put, RateLimiter, inspect, no_touch, read_partitions
 from redispolicy.live.model import Batch
 
 BATCH = 500  # RANDOMKEY calls per pipeline: ~1.5 ms of server time, one round trip
@@ -87,6 +92,16 @@ def random_keys(client: redis.Redis, k: int, batch: int = BATCH) -> Iterator[lis
         yield keys
 
 
+@dataclass
+class _Tally:
+    """One db's counts, written by that db's reader only (so no lock), summed after the pass."""
+
+    drawn: int = 0
+    inspected: int = 0
+    duplicates: int = 0
+    calls: int = 0
+
+
 def sample_keys(
     client_for_db: Callable[[int], redis.Redis],
     sizes: dict[int, int],
@@ -97,34 +112,47 @@ def sample_keys(
     limiter: RateLimiter | None = None,
     batch: int = BATCH,
     progress: Callable[[int], None] | None = None,
+    concurrent: bool = False,
 ) -> SampleStats:
-    """Draw n keys (over all dbs, in proportion to ``sizes``) and feed every draw, repeats included."""
+    """Draw n keys (over all dbs, in proportion to ``sizes``) and feed every draw, repeats included.
+
+    ``concurrent=True`` (the dbs are a cluster's masters) draws from every db at once, one
+    reader thread and connection each (keyscan.read_partitions), all under ``limiter``: its
+    rate is the total. Each db gets its allocated draws either way, so the sample is the same
+    stratified sample; ``on_batch`` runs in the caller's thread only.
+    """
     start = time.monotonic()
     limiter = limiter or RateLimiter(0)
-    drawn = inspected = duplicates = 0
-    per_db = dict.fromkeys(sizes, 0)
-    for db, k in sorted(allocate(n, sizes).items()):
-        if k == 0:
-            continue
+    alloc = allocate(n, sizes)
+    tallies = {db: _Tally() for db in sizes}
+
+    def read(db: int, put: Put, stop: threading.Event) -> None:
         client = client_for_db(db)
         no_touch(client)
+        tally = tallies[db]
         seen: set[bytes] = set()
-        for keys in random_keys(client, k, batch):
+        for keys in random_keys(client, alloc[db], batch):
+            if stop.is_set():
+                return  # the pass failed elsewhere: its counts are never reported
             row = {key: i for i, key in enumerate(dict.fromkeys(keys))}
             unique = list(row)
             # With replacement: a key drawn twice is two independent draws and is judged twice.
-            on_batch(inspect(client, db, unique, want_type, want_memory).take([row[key] for key in keys]))
+            put(inspect(client, db, unique, want_type, want_memory).take([row[key] for key in keys]))
             for key in keys:
                 if key in seen:
-                    duplicates += 1
+                    tally.duplicates += 1
                 else:
                     seen.add(key)
-            drawn += len(keys)
-            inspected += len(unique)
-            per_db[db] += len(keys)
-            if progress is not None:
-                progress(len(keys))
+            tally.drawn += len(keys)
+            tally.inspected += len(unique)
             limiter.take(len(keys))
+
+    drawing = sorted(db for db, k in alloc.items() if k > 0)
+    read_partitions(drawing, read, on_batch, progress, concurrent, "sample", limiter)
+    drawn = sum(t.drawn for t in tallies.values())
+    duplicates = sum(t.duplicates for t in tallies.values())
+    inspected = sum(t.inspected for t in tallies.values())
+    per_db = {db: t.drawn for db, t in tallies.items()}
     return SampleStats(drawn, drawn - duplicates, inspected, duplicates, per_db, time.monotonic() - start)
 
 
@@ -138,30 +166,42 @@ def match_pass(
     want_memory: bool = False,
     limiter: RateLimiter | None = None,
     count: int = MAX_COUNT,
+    concurrent: bool = False,
 ) -> MatchStats:
     """One full ``SCAN MATCH pattern`` of every db; the matches ``keep`` accepts are inspected.
 
-    The loop mirrors ``keyscan.scan_batches`` but sees every call, empty ones included, so
+    The loop mirrors ``keyscan._scan_db`` but sees every call, empty ones included, so
     the server's work on keys it visits without returning them is charged to the limiter.
+    ``concurrent=True`` scans every db at once, as ``sample_keys``; ``keep`` then runs in the
+    reader threads, so it must only read shared state (the judge's ``owns`` does).
     """
     start = time.monotonic()
     limiter = limiter or RateLimiter(0)
     count = max(1, min(count, MAX_COUNT))
-    inspected = duplicates = calls = 0
-    for db in dbs:
+    tallies = {db: _Tally() for db in dbs}
+
+    def read(db: int, put: Put, stop: threading.Event) -> None:
         client = client_for_db(db)
         no_touch(client)
+        tally = tallies[db]
         dedupe = Dedupe()  # as in the exact scan: SCAN may return a key twice
         cursor = 0
-        while True:
+        while not stop.is_set():
             cursor, keys = client.scan(cursor=cursor, match=pattern, count=count)
-            calls += 1
+            tally.calls += 1
             fresh = [k for k in dedupe.fresh(keys) if keep is None or keep(k)]
             if fresh:
-                on_batch(inspect(client, db, fresh, want_type, want_memory))
-                inspected += len(fresh)
+                put(inspect(client, db, fresh, want_type, want_memory))
+                tally.inspected += len(fresh)
             limiter.take(len(fresh) + max(0, count - len(fresh)) // VISIT_DIVISOR)  # ~count keys visited
             if int(cursor) == 0:
                 break
-        duplicates += dedupe.duplicates
-    return MatchStats(inspected, duplicates, calls, time.monotonic() - start)
+        tally.duplicates = dedupe.duplicates
+
+    read_partitions(dbs, read, on_batch, concurrent=concurrent, name="match", limiter=limiter)
+    return MatchStats(
+        sum(t.inspected for t in tallies.values()),
+        sum(t.duplicates for t in tallies.values()),
+        sum(t.calls for t in tallies.values()),
+        time.monotonic() - start,
+    )

@@ -49,13 +49,17 @@ class RateLimiter:
     One limiter may be shared by several threads (the concurrent audit of a cluster's masters):
     each ``take`` books its keys under a lock and sleeps, outside it, until the total booked so
     far is due at ``rate``; the threads together stay within ``rate``, not ``rate`` each.
+    A pass that fails ``wake``s its limiter: readers of the other masters sleeping on the
+    budget return at once instead of after everything they booked is due (seconds at a low
+    ``--max-rate``), so the error surfaces without that wait. A woken limiter no longer
+    throttles: it belongs to a pass being abandoned. An injected ``sleep`` (tests) is used as given.
     """
 
     def __init__(
         self,
         rate: int,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.rate = rate
         self.clock = clock
@@ -63,6 +67,7 @@ class RateLimiter:
         self.start = clock()
         self.done = 0
         self._lock = threading.Lock()
+        self._woken = threading.Event()
 
     def take(self, n: int) -> None:
         with self._lock:
@@ -70,8 +75,16 @@ class RateLimiter:
             if self.rate <= 0:
                 return
             ahead = self.done / self.rate - (self.clock() - self.start)
-        if ahead > 0:
+        if ahead <= 0:
+            return
+        if self.sleep is not None:
             self.sleep(ahead)
+        else:
+            self._woken.wait(ahead)  # time.sleep, unless the pass fails meanwhile
+
+    def wake(self) -> None:
+        """The pass failed: every ``take`` sleeping now or later returns at once."""
+        self._woken.set()
 
 
 _PTTL = (b"PTTL",)
@@ -181,6 +194,77 @@ def _scan_db(
         cursor, keys = wire.read(1)[0]
 
 
+Put = Callable[[Batch], None]
+Reader = Callable[[int, Put, threading.Event], None]
+
+
+def read_partitions(
+    dbs: Sequence[int],
+    read: Reader,
+    on_batch: Callable[[Batch], None],
+    progress: Callable[[int], None] | None = None,
+    concurrent: bool = False,
+    name: str = "keyscan",
+    limiter: RateLimiter | None = None,
+) -> None:
+    """``read(db, put, stop)`` for every db in reader threads; ``on_batch`` in the caller's thread only.
+
+    The one threading scheme of every key pass (exact SCAN, sample draws, SCAN MATCH). The
+    readers ``put`` batches into a short queue and the caller judges them, so the judge needs
+    no lock and reading overlaps judging. ``concurrent=True`` (the dbs are a cluster's
+    masters, each its own server) gives every db its own reader thread (and connection);
+    otherwise one reader reads the dbs in order, so the batches come in the order they did
+    one after another. A reader's exception is raised here, in the caller's thread; then
+    ``stop`` is set, which the other readers check between batches, and every reader is
+    joined before this returns or raises: no reader outlives the pass, none is left blocked
+    (on the queue, nor sleeping on the readers' shared ``limiter``, which is woken).
+    """
+    batches: queue.Queue[Batch | BaseException | None] = queue.Queue(maxsize=4)
+    stop = threading.Event()
+
+    def produce(part: list[int]) -> None:
+        try:
+            for db in part:
+                if stop.is_set():
+                    return
+                read(db, batches.put, stop)
+        except BaseException as exc:  # handed to the caller's thread, raised there
+            batches.put(exc)
+        finally:
+            batches.put(None)
+
+    parts = [[db] for db in dbs] if concurrent and len(dbs) > 1 else [list(dbs)]
+    readers = [
+        threading.Thread(target=produce, args=(part,), name=f"redispolicy-{name}-{i}", daemon=True)
+        for i, part in enumerate(parts)
+    ]
+    for reader in readers:
+        reader.start()
+    try:
+        running = len(readers)
+        while running:
+            item = batches.get()
+            if item is None:
+                running -= 1
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            on_batch(item)
+            if progress is not None:
+                progress(len(item.keys))
+    except BaseException:
+        if limiter is not None:
+            limiter.wake()
+        raise
+    finally:
+        stop.set()
+        while any(r.is_alive() for r in readers):  # unblock producers waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                batches.get(timeout=0.05)
+        for reader in readers:
+            reader.join()
+
+
 def scan_exact(
     client_for_db: Callable[[int], redis.Redis],
     dbs: list[int],
@@ -216,57 +300,24 @@ def scan_exact(
     scan_args: tuple[bytes, ...] = (b"COUNT", b"%d" % count)
     if match is not None:
         scan_args += (b"MATCH", match.encode())
-    batches: queue.Queue[Batch | BaseException | None] = queue.Queue(maxsize=4)
     counts = {"scanned": 0, "duplicates": 0}
     tally = threading.Lock()  # the readers add to counts concurrently
-    stop = threading.Event()
     limiter = RateLimiter(rate)  # shared by every reader: one budget
 
-    def put(batch: Batch) -> None:
-        batches.put(batch)
+    def read(db: int, emit: Put, stop: threading.Event) -> None:
+        def put(batch: Batch) -> None:
+            emit(batch)
+            with tally:
+                counts["scanned"] += len(batch.keys)
+            limiter.take(len(batch.keys))
+
+        client = client_for_db(db)
+        no_touch(client)
+        dedupe = Dedupe()
+        with Wire(client) as wire:
+            _scan_db(wire, db, scan_args, dedupe, want_type, want_memory, stop, put)
         with tally:
-            counts["scanned"] += len(batch.keys)
-        limiter.take(len(batch.keys))
+            counts["duplicates"] += dedupe.duplicates
 
-    def produce(part: list[int]) -> None:
-        try:
-            for db in part:
-                client = client_for_db(db)
-                no_touch(client)
-                dedupe = Dedupe()
-                with Wire(client) as wire:
-                    _scan_db(wire, db, scan_args, dedupe, want_type, want_memory, stop, put)
-                with tally:
-                    counts["duplicates"] += dedupe.duplicates
-        except BaseException as exc:  # handed to the caller's thread, raised there
-            batches.put(exc)
-        finally:
-            batches.put(None)
-
-    parts = [[db] for db in dbs] if concurrent and len(dbs) > 1 else [list(dbs)]
-    readers = [
-        threading.Thread(target=produce, args=(part,), name=f"redispolicy-keyscan-{i}", daemon=True)
-        for i, part in enumerate(parts)
-    ]
-    for reader in readers:
-        reader.start()
-    try:
-        running = len(readers)
-        while running:
-            item = batches.get()
-            if item is None:
-                running -= 1
-                continue
-            if isinstance(item, BaseException):
-                raise item
-            on_batch(item)
-            if progress is not None:
-                progress(len(item.keys))
-    finally:
-        stop.set()
-        while any(r.is_alive() for r in readers):  # unblock producers waiting on a full queue
-            with contextlib.suppress(queue.Empty):
-                batches.get(timeout=0.05)
-        for reader in readers:
-            reader.join()
+    read_partitions(dbs, read, on_batch, progress, concurrent, limiter=limiter)
     return ScanStats(counts["scanned"], counts["duplicates"], time.monotonic() - start)

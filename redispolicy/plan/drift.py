@@ -4,7 +4,7 @@ No second diff engine: config findings come from ``compare`` (plan), key finding
 the key judge, health from the thresholds. Each finding has a kind, a subject, where in
 the policy it is anchored, and whether an ``ignore:`` rule hides it.
 
-What fails a run (exit 2): every active config, key-class and restart finding; health
+What fails a run (exit 2): every active config, key-class, restart and topology finding; health
 findings and unclassified keys by their severity against ``--fail-on`` (critical by
 default). ``unclassified: warn`` gives warnings, ``unclassified: error`` critical ones,
 ``unclassified: ignore`` none.
@@ -40,6 +40,7 @@ Kind = Literal[
     "unclassified_keys",
     "health",
     "server_restarted",
+    "topology",  # target.topology pinned, a different deployment found (plan/topology.py)
 ]
 Severity = Literal["warning", "critical"]
 KINDS: tuple[Kind, ...] = get_args(Kind)
@@ -336,7 +337,9 @@ def apply_ignores(
     """Hide findings an ``ignore:`` rule covers; a rule past its ``until`` date hides nothing.
 
     ``parameter`` globs match config findings, ``class`` globs key-class findings (the
-    subject ``unclassified`` for keys no class matches).
+    subject ``unclassified`` for keys no class matches). No rule hides a health, server_restarted or
+    ``topology`` finding (not even ``parameter: "*"``): a wrong deployment is fixed at the URL
+    or in ``target.topology`` itself.
     """
     in_force = live_rules(rules, today)
     out = []

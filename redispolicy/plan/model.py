@@ -54,7 +54,7 @@ class Plan:
     # its own: CONFIG SET reaches one node. Empty: one node was planned (alone, or --no-discover).
     nodes: tuple[NodePlan, ...] = ()
     discovered: bool = False  # the nodes were discovered: apply discovers them again and compares
-    mode: str = "standalone"  # the deployment's (INFO server): apply refuses a cluster for now
+    mode: str = "standalone"  # the deployment's (INFO server)
 
     @property
     def pending(self) -> tuple[Change, ...]:

@@ -137,6 +137,12 @@ _DRIFT_RULES = {
         "The server restarted since the saved plan was made",
         "Make a fresh plan: a saved plan is refused after a restart.",
     ),
+    "topology": (
+        "Topology",
+        "The deployment found is not the topology the policy pins (target.topology)",
+        "Check that the target's URL names the deployment meant, or change target.topology if the "
+        "deployment changed on purpose.",
+    ),
     "error": (
         "TargetNotChecked",
         "A target could not be checked",

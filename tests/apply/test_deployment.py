@@ -252,14 +252,20 @@ def test_apply_e_rolls_a_fresh_plan_out_to_every_node(trio_one: Trio, work: Path
         assert _values(s) == WANT
 
 
-def test_apply_refuses_a_cluster_plan(redis_cluster, work: Path, capsys) -> None:
-    node = redis_cluster.masters[0]
-    code, out, err = _plan(capsys, node.url, "--out", "test.plan")
-    assert code == 0 and f"{HOST}:{redis_cluster.masters[1].port}" in out, out + err
-    with node.client() as c:
-        before = c.config_get("timeout")
-    code, out, err = _run(capsys, "apply", "test.plan", "--url", node.url)
-    assert code == 1 and "apply does not roll a plan out over a cluster yet" in err, out + err
-    assert "Traceback" not in err
-    with node.client() as c:
-        assert c.config_get("timeout") == before
+def test_pause_waits_between_changed_nodes(trio_one: Trio, work: Path, capsys) -> None:
+    code, out, err = _plan(capsys, trio_one.primary.url, "--out", "test.plan")
+    assert code == 0, out + err
+    started = time.monotonic()
+    code, out, err = _run(capsys, "apply", "test.plan", "--url", trio_one.primary.url, "--pause", "0.4")
+    assert code == 0, out + err
+    # a pause after every changed node but the last; the progress lines go to stderr, the report to stdout
+    assert err.count("pausing 0.4 s before the next node") == 2, err
+    assert time.monotonic() - started >= 0.8
+    assert "pausing" not in out
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "inf"])
+def test_pause_and_health_timeout_refuse_odd_numbers(work: Path, capsys, value: str) -> None:
+    for flag in ("--pause", "--health-timeout"):
+        code, out, err = _run(capsys, "apply", "-e", "test", "--url", "redis://127.0.0.1:1", flag, value)
+        assert code == 64 and "Traceback" not in err, (flag, value, err)

@@ -297,6 +297,7 @@ def check_prometheus(text: str, port: int) -> None:
         "unclassified_keys": 1,
         "health": 1,
         "server_restarted": 0,
+        "topology": 0,
     }
     assert got["health"]["memory_used_percent"] == 2
     assert all(v == 0 for k, v in got["health"].items() if k != "memory_used_percent")

@@ -81,7 +81,7 @@ def render_apply(report: ApplyReport, style: Style) -> str:
     return "\n".join(lines) + "\n"
 
 
-_NODE_COLOR = {"applied": "green", "nothing": "green", "not_reached": "dim"}
+_NODE_COLOR = {"applied": "green", "nothing": "green", "not_reached": "dim", "rolled_back": "yellow"}
 
 
 def _node_table(report: ApplyReport, style: Style) -> list[str]:
