@@ -166,7 +166,6 @@ def _emit(result: Result, opts: Options) -> int:
     return result.exit_code
 
 
-
 class Seconds(click.FloatRange):
     """A duration in seconds, 0 to a day, and finite: ``FloatRange`` alone lets nan through (every
     comparison with it is false), and ``time.sleep(nan)`` raises where no error boundary expects it."""
@@ -184,6 +183,7 @@ class Seconds(click.FloatRange):
 
 
 SECONDS = Seconds()
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="redispolicy")
