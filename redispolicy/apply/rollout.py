@@ -394,7 +394,8 @@ class _Run:
             if stopped.unhealthy
             else bad.detail or bad.status
         )
-        changed = [o.status in CHANGED for o in outcomes]
+        changed = [o.status in (*CHANGED, "unhealthy") for o in outcomes]
+        before = any(c for c, n in zip(changed, self.order, strict=True) if n is not stopped)
         if rolled:
             ok = not any(changed)
             status = "rolled_back" if ok else "partial"
@@ -406,9 +407,10 @@ class _Run:
         elif not stopped.reached:  # stopped at the checks: nothing was changed
             status, detail = bad.status, where + "; no node was changed"
         else:
-            status = "partial" if any(changed) else bad.status
+            # changed, then unhealthy; or a failed node after changed ones: partly applied (exit 3)
+            status = "partial" if stopped.unhealthy or (before and bad.status not in CHANGED) else bad.status
             detail = where
-            if any(c for c, n in zip(changed, self.order, strict=True) if n is not stopped):
+            if before:
                 detail += "; the nodes before it were changed, the nodes after it were not reached"
         return dataclasses.replace(
             base,

@@ -269,3 +269,53 @@ def test_pause_and_health_timeout_refuse_odd_numbers(work: Path, capsys, value: 
     for flag in ("--pause", "--health-timeout"):
         code, out, err = _run(capsys, "apply", "-e", "test", "--url", "redis://127.0.0.1:1", flag, value)
         assert code == 64 and "Traceback" not in err, (flag, value, err)
+
+
+def _cut_links_when_applying(trio: Trio, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the first node is about to change, the primary stops letting replicas sync and drops
+    their links: that node (and every node after it) cannot come back healthy."""
+    from redispolicy.commands import apply as apply_cmd
+
+    def notify(text: str) -> None:
+        if "applying" in text:
+            with trio.primary.client() as c:
+                c.execute_command("ACL", "SETUSER", "default", "-psync", "-sync", "-replconf")
+                c.execute_command("CLIENT", "KILL", "TYPE", "slave")
+
+    monkeypatch.setattr(apply_cmd, "progress_line", notify)
+
+
+@pytest.mark.parametrize("rollback", [False, True], ids=["stop", "rollback"])
+def test_a_node_that_does_not_come_back_healthy_stops_the_rollout(
+    trio_one: Trio, work: Path, capsys, monkeypatch: pytest.MonkeyPatch, rollback: bool
+) -> None:
+    code, out, err = _plan(capsys, trio_one.primary.url, "--out", "test.plan")
+    assert code == 0, out + err
+    _cut_links_when_applying(trio_one, monkeypatch)
+    extra = ["--rollback-on-failure"] if rollback else []
+    code, out, err = _run(
+        capsys,
+        "apply",
+        "test.plan",
+        "--url",
+        trio_one.primary.url,
+        "--health-timeout",
+        "1",
+        "-o",
+        "json",
+        *extra,
+    )
+    report = json.loads(out)
+    first, *rest = report["nodes"]
+    assert [n["status"] for n in rest] == ["not_reached", "not_reached"], report
+    changed = next(s for s in trio_one.nodes if _addr(s) == first["address"])
+    if rollback:
+        assert code == 1 and report["result"] == "rolled_back", report
+        assert first["status"] == "rolled_back" and _values(changed) == {"maxmemory": "0", "timeout": "0"}
+    else:
+        assert code == 3 and report["result"] == "partial", json.dumps(report, indent=1)
+        assert first["status"] == "unhealthy" and "link to the primary is" in first["detail"], first
+        assert _values(changed) == WANT
+    for s in trio_one.nodes:  # the table says what each node really runs
+        assert {n["address"]: n["now"] for n in report["nodes"]}[_addr(s)] == _values(s)
+    assert _values(trio_one.primary) == {"maxmemory": "0", "timeout": "0"}
