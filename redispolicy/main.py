@@ -35,6 +35,7 @@ REPORT_KIND = {
     "remediate": "remediation",
     "cleanup": "cleanup",
     "drift": "drift",
+    "status": "status",
 }
 
 
@@ -690,6 +691,51 @@ def merge_reports(files: tuple[Path, ...], examples: bool, **kw: Any) -> int:
 
 
 @cli.command()
+@click.option("-e", "--env", "env", required=True, help="Environment to watch.")
+@click.option("--url", help="Server URL, overriding the policy's target(s).")
+@click.option(
+    "--watch",
+    type=SECONDS,
+    default=None,
+    help="Refresh every SECONDS (at least 0.2) until Ctrl-C: a live view on a terminal, a line per node "
+    "per refresh otherwise (-o json: one JSON object per line).",
+)
+@click.option(
+    "--discover/--no-discover",
+    default=True,
+    show_default=True,
+    help="Watch every node of the target: a primary's replicas, a replica's primary, every cluster "
+    "node (--no-discover, or target.topology: standalone, watches the node the URL names).",
+)
+@common("status")
+def status(env: str, url: str | None, watch: float | None, discover: bool, **kw: Any) -> int:
+    """Show each node live: memory, ops/s, hit rate, evictions, expirations, clients, slowlog growth,
+    replication, and each key class's share of keys and memory (a small sample).
+
+    Read-only. Without --watch one reading (rates over 1 s); exit 0, or 1 when a node
+    could not be reached. With --watch, Ctrl-C ends it with exit 0.
+    """
+    from redispolicy.commands import status as cmd
+
+    opts = _options(**kw)
+    req = cmd.StatusRequest(env=env, url=url, watch=watch, discover=discover)
+    if watch is None:
+        return _emit(cmd.run(opts, req), opts)
+    if watch < cmd.MIN_WATCH:
+        raise click.BadParameter(f"{watch:g} is too fast: at least {cmd.MIN_WATCH} s", param_hint="--watch")
+    if opts.reports:
+        raise click.UsageError(
+            "--report writes one reading: drop --watch, or redirect the JSON lines of --watch -o json"
+        )
+
+    def write(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    return _emit(cmd.watch(opts, req, cmd.screen_for(opts, sys.stdout.isatty(), write)), opts)
+
+
+@cli.command()
 @click.argument("which", type=click.Choice(["policy", "report", "plan"]), default="policy")
 def schema(which: str) -> int:
     """Print a JSON Schema (2020-12): the policy format (default), the -o json report of plan/drift, or the plan file."""
@@ -697,6 +743,103 @@ def schema(which: str) -> int:
 
     opts = Options.default()
     return _emit(cmd.run(opts, which), opts)
+
+
+def _mcp_tools(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """--tools a,b,c, checked while parsing (exit 64 before anything is served)."""
+    if value is None:
+        return None
+    from redispolicy.commands.mcp import parse_tools
+    from redispolicy.errors import UsageError
+
+    try:
+        return parse_tools(value)
+    except UsageError as exc:
+        raise click.BadParameter(f"{exc.message}; {exc.hint}") from None
+
+
+@cli.command()
+@click.option(
+    "--policy-dir",
+    type=click.Path(path_type=Path),
+    default=Path("policies"),
+    show_default=True,
+    help="Directory holding the policy files.",
+)
+@click.option(
+    "--tools",
+    "tool_names",
+    metavar="A,B,...",
+    callback=_mcp_tools,
+    help="Expose only these tools (default: all seven; what they may change is set by the --allow-* flags).",
+)
+@click.option(
+    "--http",
+    metavar="HOST:PORT",
+    help="Serve streamable HTTP on HOST:PORT (loopback only) instead of stdio; needs a bearer token.",
+)
+@click.option("--allow-remote", is_flag=True, help="Let --http listen on a non-loopback address.")
+@click.option(
+    "--token-env",
+    default="REDISPOLICY_MCP_TOKEN",
+    show_default=True,
+    metavar="NAME",
+    help="Environment variable holding the bearer token --http requires.",
+)
+@click.option("--allow-cleanup", is_flag=True, help="Let cleanup_old_cache delete (dry_run: false).")
+@click.option(
+    "--allow-apply",
+    is_flag=True,
+    help="Let set_memory_limit apply the plan it made (as `apply FILE`: stale check, lock, audit record).",
+)
+@click.option(
+    "--no-write",
+    is_flag=True,
+    help="set_memory_limit writes a patch file instead of editing the policy file (and no plan file).",
+)
+@click.option(
+    "--plan-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where set_memory_limit saves plan and patch files (default: ~/.local/state/redispolicy/mcp-plans).",
+)
+@click.option(
+    "--audit-log",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Append audit records here (default: policy audit.log, else ~/.local/state/redispolicy/audit.log).",
+)
+def mcp(
+    policy_dir: Path,
+    tool_names: tuple[str, ...] | None,
+    http: str | None,
+    allow_remote: bool,
+    token_env: str,
+    allow_cleanup: bool,
+    allow_apply: bool,
+    no_write: bool,
+    plan_dir: Path | None,
+    audit_log: Path | None,
+) -> int:
+    """Serve the MCP tools (docs/mcp.md) over stdio, or streamable HTTP with --http.
+
+    Needs the extra: pip install 'redispolicy[mcp]'. Tools only propose: set_memory_limit
+    edits the policy file and saves a plan; nothing changes the server unless started with
+    --allow-apply or --allow-cleanup. Exit 0 when the client disconnects, 1 error, 64 usage.
+    """
+    from redispolicy.commands import mcp as cmd
+
+    opts = Options(policy_dir, dict(os.environ))
+    req = cmd.McpRequest(
+        http=http,
+        allow_remote=allow_remote,
+        token_env=token_env,
+        allow_cleanup=allow_cleanup,
+        allow_apply=allow_apply,
+        no_write=no_write,
+        plan_dir=plan_dir,
+        audit_log=audit_log,
+        **({"tools": tool_names} if tool_names else {}),
+    )
+    return _emit(cmd.run(opts, req), opts)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -76,6 +76,12 @@ _RULES = [
     Rule("keys-catch-all", "A class with cleanup: or remediate: true whose pattern matches every key"),
     Rule("keys-ttl-zero", "ttl.max is zero: Redis deletes a key whose TTL is 0 at once"),
     Rule("keys-idle-zero", "cleanup.idle_over is zero: every key qualifies (write always: true if meant)"),
+    # Lock timeouts (issue 13)
+    Rule("health-unknown-class", "health.expired_per_hour names a key class that does not exist"),
+    Rule(
+        "health-notifications-off",
+        "health.expired_per_hour, but the policy's notify-keyspace-events does not publish expired events",
+    ),
 ]
 
 RULES: dict[str, Rule] = {r.id: r for r in _RULES}

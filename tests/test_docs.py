@@ -32,6 +32,7 @@ PAGES = (
     "plan-file.md",
     "security.md",
     "fleets.md",
+    "mcp.md",
 )
 
 COMMAND_KIND = {
@@ -42,8 +43,9 @@ COMMAND_KIND = {
     "remediate": "remediation",
     "cleanup": "cleanup",
     "drift": "drift",
+    "status": "status",
 }
-SHARED_EXEMPT = {"schema"}  # the one command without the shared options
+SHARED_EXEMPT = {"schema", "mcp"}  # the commands without the shared options (mcp serves, reports nothing)
 
 
 def _page(name: str) -> str:

@@ -53,8 +53,9 @@ ARGS = {
     "remediate": ["-e", "test"],
     "cleanup": ["-e", "test"],
     "drift": ["-e", "test", "--no-discover"],
+    "status": ["-e", "test", "--no-discover"],
 }
-NEEDS_SERVER = {"plan", "apply", "remediate", "cleanup", "drift"}
+NEEDS_SERVER = {"plan", "apply", "remediate", "cleanup", "drift", "status"}
 PAIRS = [(command, fmt) for command in REPORT_KIND for fmt in FORMATS]
 
 

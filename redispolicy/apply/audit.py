@@ -3,6 +3,7 @@
 The record names what changed but never a secret value: sensitive parameters appear
 with their name and "(sensitive)". ``apply --remediate-keys`` adds a ``keys`` object: the
 remediation's result and its counts per class (class names and patterns, never a key).
+A change made through `redispolicy mcp` adds ``actor``: the MCP client that asked for it.
 """
 
 from __future__ import annotations
@@ -11,12 +12,18 @@ import getpass
 import json
 import os
 import socket
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import redis
 
 from redispolicy.errors import RedispolicyError
+
+# Who asked for the change besides the local user: set by the MCP server around a tool's apply or
+# cleanup (``mcp:<client name> <version>``). A context variable, not a parameter, because every
+# path that writes a record (one node, a rollout, a refusal, cleanup) must carry it.
+ACTOR: ContextVar[str | None] = ContextVar("redispolicy_audit_actor", default=None)
 
 
 def record(
@@ -47,6 +54,9 @@ def record(
     }
     if keys is not None:
         entry["keys"] = keys
+    actor = ACTOR.get()
+    if actor is not None:
+        entry["actor"] = actor
     return entry
 
 

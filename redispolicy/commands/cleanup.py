@@ -68,6 +68,8 @@ class CleanupRequest:
     lock_timeout: float = 30.0
     audit_log: Path | None = None
     examples: bool = False
+    # `redispolicy mcp`'s cleanup_old_cache: narrows the loaded policy (one class, a longer idle time)
+    scope: Callable[[Policy], Policy] | None = None
 
 
 def run(opts: Options, req: CleanupRequest, announce: Announce) -> Result:
@@ -75,6 +77,8 @@ def run(opts: Options, req: CleanupRequest, announce: Announce) -> Result:
     if failed is not None:
         return failed
     assert policy is not None
+    if req.scope is not None:
+        policy = req.scope(policy)
     bad = refused(policy.keys)
     if bad:
         # Refused before connecting: nothing can have been deleted.

@@ -33,6 +33,7 @@ from redispolicy.commands.keyaudit import audit_keys
 from redispolicy.commands.output import render_result
 from redispolicy.errors import RedispolicyError, UsageError
 from redispolicy.live.connect import ConnectOptions, address, connect, for_node
+from redispolicy.live.expiry import ExpiryWatch
 from redispolicy.live.health import read_health
 from redispolicy.live.model import Identity
 from redispolicy.live.sentinel import ask
@@ -51,7 +52,8 @@ from redispolicy.plan.drift import (
     findings_for,
     stale_declaration,
 )
-from redispolicy.plan.health import HealthCheck, evaluate
+from redispolicy.plan.expiry import ExpiryClassifier
+from redispolicy.plan.health import HealthCheck, evaluate, expiry_check
 from redispolicy.plan.keys import KeyFindings
 from redispolicy.plan.model import Plan
 from redispolicy.plan.planfile import PlanFileError, read_plan
@@ -102,7 +104,7 @@ def _check(
         try:
             identity = identify(client, where)
             snapshot = with_exact(client, config_snapshot(client), hidden_names(policy, identity))
-            health = _health(client, window, policy, unchecked)
+            health = _health(client, window, policy, unchecked, conn)
         finally:
             client.close()
         plan = dataclasses.replace(
@@ -132,7 +134,7 @@ def _check(
     if url is None and (node is None or node.given):  # the node the sentinels named: it carries their view
         extra, more = sentinel_view(target or policy.target, conn)
         health, found = (*health, *extra), [*found, *more]
-    notes = tuple(n for n in (stale_declaration(plan),) if n)
+    notes = tuple(n for n in (stale_declaration(plan), _expiry_note(policy, window)) if n)
     return TargetDrift(
         identity,
         plan,
@@ -160,11 +162,24 @@ def _pinned_topology(policy: Policy, target: Target | None, identity: Identity) 
 
 
 def _health(
-    client: redis.Redis, window: float, policy: Policy, unchecked: list[NotChecked]
+    client: redis.Redis,
+    window: float,
+    policy: Policy,
+    unchecked: list[NotChecked],
+    conn: ConnectOptions | None = None,
 ) -> tuple[HealthCheck, ...]:
-    """The INFO health checks; refused (ACL, a renamed INFO): not checked, never "ok"."""
+    """The INFO health checks; refused (ACL, a renamed INFO): not checked, never "ok".
+
+    With a ``health.expired_per_hour`` rule and a --window, expired-key events are counted per class
+    over the same window as the two INFO readings (no rule: no subscription)."""
+    rule = policy.health.expired_per_hour
+    watch = None
+    if rule is not None and window > 0 and conn is not None:
+        classify = ExpiryClassifier(policy.keys)
+        watch = ExpiryWatch(conn, classify, classify.names)
+        watch.start()
     try:
-        return evaluate(read_health(client, window), policy.health)
+        checks = evaluate(read_health(client, window), policy.health)
     except redis.ResponseError as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         unchecked.append(
@@ -172,7 +187,37 @@ def _health(
                 "health", f"the server refused INFO ({reason}); grant the drift user +info to check health"
             )
         )
-        return ()
+        checks = ()
+    finally:
+        expired = watch.stop() if watch is not None else None
+    if rule is None:
+        return checks
+    pattern = next((kc.pattern for kc in policy.keys if kc.name == rule.key_class), "")
+    check = expiry_check(rule, expired, pattern)
+    if expired is not None and not expired.available:  # never a pass: the run is incomplete (exit 1)
+        why = f"expired_per_hour (class {rule.key_class}) could not be counted: {expired.unavailable}"
+        _merge_unchecked(unchecked, NotChecked("health", why))
+    return (*checks, check)
+
+
+def _expiry_note(policy: Policy, window: float) -> str:
+    """A rule drift cannot judge in this run: expirations are counted only during a window."""
+    rule = policy.health.expired_per_hour
+    if rule is None or window > 0:
+        return ""
+    return (
+        f"health.expired_per_hour (class {rule.key_class}) was not counted: expirations are counted only "
+        "during a window; run drift with --window SECONDS (e.g. --window 60)"
+    )
+
+
+def _merge_unchecked(unchecked: list[NotChecked], more: NotChecked) -> None:
+    """One reason per check (reports key them by check): a second one for the same check joins the first."""
+    for i, known in enumerate(unchecked):
+        if known.check == more.check:
+            unchecked[i] = dataclasses.replace(known, reason=f"{known.reason}; {more.reason}")
+            return
+    unchecked.append(more)
 
 
 def _keys(

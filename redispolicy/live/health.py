@@ -25,7 +25,11 @@ def _int(info: dict[str, Any], key: str) -> int:
 
 
 def reading(client: redis.Redis) -> Reading:
-    info: dict[str, Any] = client.info("all")
+    return reading_from(client.info("all"))
+
+
+def reading_from(info: dict[str, Any]) -> Reading:
+    """A Reading from a parsed INFO reply (``status`` reads INFO once for this and its own counters)."""
     return Reading(
         at=time.monotonic(),
         used_memory=_int(info, "used_memory"),

@@ -171,3 +171,74 @@ class SentinelView:
             assert a.primary is not None
             out.setdefault(a.primary, []).append(a.address)
         return out
+
+
+@dataclass(frozen=True)
+class SlowlogState:
+    """SLOWLOG as `status` reads it: how far the log's ids have gone, and the newest commands' names."""
+
+    length: int
+    last_id: int | None  # the newest entry's id (ids keep counting across SLOWLOG RESET); None: empty log
+    newest: tuple[SlowEntry, ...]  # newest first; names only, never arguments
+
+
+@dataclass(frozen=True)
+class ClassSample:
+    """A small RANDOMKEY sample of one node's keyspace: how many draws, and each draw's key and size."""
+
+    keys: tuple[bytes, ...]  # one entry per draw (repeats kept: each draw counts once)
+    memory: tuple[int | None, ...]  # MEMORY USAGE per draw; None: the key vanished, or not measured
+    dbsize: int | None  # keys in the sampled dbs (INFO keyspace); None: INFO refused
+    memory_measured: bool  # False: MEMORY USAGE refused, so only the key shares are known
+    at: float  # time.monotonic() of the sample
+
+
+@dataclass(frozen=True)
+class NodeReading:
+    """One node at one moment, for `status`. A figure the server refused is None with its reason in
+    ``unavailable`` (never 0: "no evictions" and "cannot tell" must not look alike)."""
+
+    address: str
+    role: str  # master | slave | unknown (not reached)
+    at: float  # time.monotonic()
+    info: Reading | None = None  # INFO; None: refused, or the node not reached
+    run_id: str = ""
+    commands_processed: int | None = None  # total_commands_processed
+    connected_replicas: int | None = None
+    slowlog: SlowlogState | None = None
+    sample: ClassSample | None = None  # refreshed every few readings only (it costs)
+    unavailable: tuple[tuple[str, str], ...] = ()  # (what: node | info | slowlog | keys, why)
+    # Lock timeouts: expired events per key class, counted from keyspace notifications; None: not
+    # counted (the seam for the expiry counter: status shows the column once a reader fills it).
+    expired_by_class: tuple[tuple[str, int], ...] | None = None
+
+
+@dataclass(frozen=True)
+class ExpiryReading:
+    """Expired-key events counted per key class (live/expiry.py), from the subscription's start.
+
+    ``unavailable`` says why nothing could be counted (notifications off, CONFIG or PSUBSCRIBE
+    refused, the subscription dropped) and how to enable it; the counts are then empty, never 0."""
+
+    counts: tuple[tuple[str, int], ...]  # (class, expired keys), every class of the policy, in its order
+    unclassified: int  # expired keys no class matches
+    seconds: float  # how long the subscription has been counting
+    unavailable: str = ""
+
+    @property
+    def available(self) -> bool:
+        return not self.unavailable
+
+    def count(self, key_class: str) -> int:
+        return dict(self.counts).get(key_class, 0)
+
+    def minus(self, earlier: ExpiryReading) -> ExpiryReading:
+        """What happened between ``earlier`` and this reading of the same subscription (a refresh)."""
+        if self.unavailable or earlier.unavailable:
+            return self if self.unavailable else earlier
+        before = dict(earlier.counts)
+        return ExpiryReading(
+            tuple((name, n - before.get(name, 0)) for name, n in self.counts),
+            self.unclassified - earlier.unclassified,
+            self.seconds - earlier.seconds,
+        )

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from redispolicy.live.model import HealthReadings
-from redispolicy.policy.model import Health, LowerThreshold, Threshold
+from redispolicy.live.model import ExpiryReading, HealthReadings
+from redispolicy.plan.expiry import judged_on, per_hour
+from redispolicy.policy.model import ExpiryRule, Health, LowerThreshold, Threshold
 
 ORDER = {"ok": 0, "warning": 1, "critical": 2}
 FRAGMENTATION_FLOOR = 10 * 1024 * 1024
@@ -176,6 +177,28 @@ def evaluate(readings: HealthReadings, rules: Health) -> tuple[HealthCheck, ...]
             )
         )
     return tuple(out)
+
+
+EXPIRED_PER_HOUR = "expired_per_hour"
+NEEDS_WINDOW = "not counted: drift counts expirations only during --window SECONDS (e.g. --window 60)"
+
+
+def expiry_check(rule: ExpiryRule, reading: ExpiryReading | None, pattern: str = "") -> HealthCheck:
+    """``health.expired_per_hour`` against what the window counted. No reading (no --window) or an
+    unavailable one (notifications off, PSUBSCRIBE refused) is ``unknown``, never 0 or ok: the
+    caller reports the unavailable one as not checked."""
+    what = f"class {rule.key_class}" + (f" ({pattern})" if pattern else "")
+    if reading is None:
+        return HealthCheck(EXPIRED_PER_HOUR, None, "unknown", None, f"{what}: {NEEDS_WINDOW}")
+    if not reading.available:
+        return HealthCheck(
+            EXPIRED_PER_HOUR, None, "unknown", None, f"{what}: unavailable: {reading.unavailable}"
+        )
+    count = reading.count(rule.key_class)
+    detail = f"{what}: {count} expired (not deleted) in {reading.seconds:.1f} s; judged on {judged_on(reading.seconds)}"
+    return _upper(
+        EXPIRED_PER_HOUR, per_hour(count, reading.seconds), Threshold(rule.warning, rule.critical), detail
+    )
 
 
 def overall(checks: tuple[HealthCheck, ...]) -> str:

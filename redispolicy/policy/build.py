@@ -21,6 +21,7 @@ from redispolicy.policy.model import (
     AuditSettings,
     AuditStream,
     Capacity,
+    ExpiryRule,
     Health,
     IgnoreRule,
     KeyClass,
@@ -169,7 +170,19 @@ def _health(node: Node | None) -> Health:
         if isinstance(hit, MapNode)
         else {}
     )
-    return Health(**upper, **lower)  # type: ignore[arg-type]
+    return Health(**upper, **lower, expired_per_hour=_expiry_rule(node.get("expired_per_hour")))  # type: ignore[arg-type]
+
+
+def _expiry_rule(node: Node | None) -> ExpiryRule | None:
+    """``health.expired_per_hour``; policy/checks.py says when its class is not under ``keys:``."""
+    if not isinstance(node, MapNode):
+        return None
+    return ExpiryRule(
+        key_class=scalar_str(node.get("class")) or "",
+        location=node.loc,
+        warning=_number(node.get("warning")),
+        critical=_number(node.get("critical")),
+    )
 
 
 def _ignore_rule(node: MapNode) -> IgnoreRule:

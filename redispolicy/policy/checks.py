@@ -11,12 +11,13 @@ import datetime
 from urllib.parse import urlsplit
 
 from redispolicy.catalog.normalize import normalize, notify_flags
+from redispolicy.catalog.notify import ENABLE_VALUE, PARAMETER, expired_events
 from redispolicy.catalog.params import catalog
 from redispolicy.catalog.units import human_bytes, human_duration
 from redispolicy.diagnostics import Diagnostic, Location, Severity
 from redispolicy.policy import glob
 from redispolicy.policy.model import KeyClass, Policy, Setting, Target, Workload
-from redispolicy.policy.nodes import MapNode, ScalarNode, SeqNode, json_path
+from redispolicy.policy.nodes import MapNode, ScalarNode, SeqNode, json_path, key_location
 from redispolicy.policy.optin import check_dangerous
 
 E, W, N = Severity.ERROR, Severity.WARNING, Severity.NOTE
@@ -30,6 +31,7 @@ def check(policy: Policy, today: datetime.date) -> list[Diagnostic]:
     out += check_capacity(policy)
     out += check_ignore(policy, today)
     out += check_dangerous(policy)
+    out += check_health(policy)
     return out
 
 
@@ -568,3 +570,59 @@ def check_ignore(policy: Policy, today: datetime.date) -> list[Diagnostic]:
                 )
             )
     return out
+
+
+def check_health(policy: Policy) -> list[Diagnostic]:
+    """``health.expired_per_hour``: its class must exist, and the policy should turn on the keyspace
+    notifications that deliver expired events (else drift reports the check as not checked)."""
+    rule = policy.health.expired_per_hour
+    if rule is None:
+        return []
+    path = ("health", "expired_per_hour", "class")
+    loc = key_location(policy.tree, path) or rule.location
+    names = [kc.name for kc in policy.keys if kc.pattern]
+    if rule.key_class not in names:
+        return [
+            Diagnostic(
+                "health-unknown-class",
+                E,
+                f"health.expired_per_hour names key class '{rule.key_class}', which is not defined "
+                "(or has no pattern)",
+                loc,
+                json_path(path),
+                hint=f"use the name of a class under keys: ({', '.join(names) or 'none defined'})",
+            )
+        ]
+    return _notifications_for_expiry(policy, rule.location)
+
+
+def _notifications_for_expiry(policy: Policy, rule_loc: Location) -> list[Diagnostic]:
+    """A warning when the policy's own notify-keyspace-events would not publish expired events."""
+    s = policy.setting(PARAMETER)
+    if s is None:
+        message = (
+            f"health.expired_per_hour counts expired events, but the policy does not set {PARAMETER}: "
+            "unless the server has it on already, drift reports the check as not checked"
+        )
+        hint = f"add `{PARAMETER}: {ENABLE_VALUE}` under config: (E: the keyevent channel, x: expired events)"
+        return [
+            Diagnostic(
+                "health-notifications-off", W, message, rule_loc, "$.health.expired_per_hour", hint=hint
+            )
+        ]
+    value = s.value.value
+    if not isinstance(value, str):
+        return []  # an unset ${VAR} (reported elsewhere): the value is not known here
+    state = expired_events(value)
+    if state.channel is not None or normalized(s) is None:  # an invalid value is reported as such already
+        return []
+    return [
+        Diagnostic(
+            "health-notifications-off",
+            W,
+            f"health.expired_per_hour counts expired events, but {state.reason}",
+            s.value.source,
+            json_path(("config", s.name)),
+            hint=f"write {ENABLE_VALUE} (or add E and x to the value)",
+        )
+    ]

@@ -134,6 +134,19 @@ class LowerThreshold:
 
 
 @dataclass(frozen=True)
+class ExpiryRule:
+    """``health.expired_per_hour``: keys of one class that expired (a lock's holder never deleted it) per hour.
+
+    Judged on what ``drift --window`` counts from keyspace notifications (plan/expiry.py says how a
+    window is turned into "per hour")."""
+
+    key_class: str  # `class:` in the file
+    location: Location
+    warning: float | None = None
+    critical: float | None = None
+
+
+@dataclass(frozen=True)
 class Health:
     """``health:`` thresholds for drift; a policy entry replaces the default for that check whole."""
 
@@ -143,6 +156,7 @@ class Health:
     evicted_keys: Threshold = Threshold()
     rejected_connections: Threshold = Threshold()
     connected_clients: Threshold = Threshold()
+    expired_per_hour: ExpiryRule | None = None  # no rule: nothing subscribes
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from redispolicy.errors import UsageError
 from redispolicy.render.style import Style
 
 FORMATS = ("text", "json", "markdown", "github", "sarif", "junit", "prometheus")
-KINDS = ("validation", "explanation", "plan", "apply", "remediation", "cleanup", "drift")
+KINDS = ("validation", "explanation", "plan", "apply", "remediation", "cleanup", "drift", "status")
 
 Renderer = Callable[[Any, Style], str]
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from redispolicy.plan.drift import DriftReport
     from redispolicy.plan.model import CapacityObservation, KeyFindings, Plan
     from redispolicy.plan.stats import Estimate
+    from redispolicy.plan.status import NodeStatus, StatusReport
     from redispolicy.policy.explain import Explanation
 
 FORMAT_VERSION = "1"
@@ -404,6 +405,75 @@ def render_cleanup(report: CleanupReport, style: Style) -> str:
             for n in report.nodes
         ]
     return json.dumps(doc, indent=2) + "\n"
+
+
+def _status_node(n: NodeStatus) -> dict[str, Any]:
+    """One node of a status reading: null where a figure is not available (see ``unavailable``)."""
+    return {
+        "address": n.address,
+        "role": n.role,
+        "status": n.overall,
+        "window_seconds": n.window,
+        "memory": {
+            "used_bytes": n.used_memory,
+            "maxmemory_bytes": n.maxmemory,
+            "used_percent": n.memory_percent,
+            "percent_of": n.memory_of,
+        },
+        "ops_per_sec": n.ops_per_sec,
+        "hit_rate_percent": n.hit_rate_percent,
+        "lookups": n.lookups,
+        "evictions_per_sec": n.evictions_per_sec,
+        "expirations_per_sec": n.expirations_per_sec,
+        "clients": {"connected": n.connected_clients, "blocked": n.blocked_clients},
+        "slowlog": {
+            "length": n.slowlog_length,
+            "growth": n.slowlog_growth,
+            "commands": list(n.slow_commands),
+        },
+        "replication": {"link": n.replication_link, "replicas": n.replicas},
+        "checks": dict(n.status or {}),
+        "key_classes": None
+        if n.classes is None
+        else {
+            "draws": n.sample_draws,
+            "age_seconds": n.sample_age,
+            "classes": [
+                {
+                    "name": c.name,
+                    "draws": c.draws,
+                    "keys_percent": c.keys_percent,
+                    "memory_percent": c.memory_percent,
+                    "estimated_keys": c.estimated_keys,
+                }
+                for c in n.classes
+            ],
+        },
+        "lock_timeouts": None if n.expired_by_class is None else dict(n.expired_by_class),
+        "restarted": n.restarted,
+        "unavailable": {what: why for what, why in n.unavailable},
+    }
+
+
+def status_dict(report: StatusReport) -> dict[str, Any]:
+    """A status reading; `status --watch -o json` writes one per line (JSON Lines)."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "command": "status",
+        "environment": report.environment,
+        "refresh": report.refresh,
+        "watch_seconds": report.watch,
+        "nodes": [_status_node(n) for n in report.nodes],
+    }
+
+
+def render_status(report: StatusReport, style: Style) -> str:
+    return json.dumps(status_dict(report), indent=2) + "\n"
+
+
+def render_status_line(report: StatusReport, style: Style) -> str:
+    """One reading as one line of JSON Lines."""
+    return json.dumps(status_dict(report), separators=(",", ":")) + "\n"
 
 
 def render_drift(report: DriftReport, style: Style) -> str:
