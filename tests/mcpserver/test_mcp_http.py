@@ -144,3 +144,32 @@ def test_without_the_extra_it_names_the_install_command(tmp_path: Path):
     )
     assert proc.returncode == 1
     assert "pip install 'redispolicy[mcp]'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_token_guard_closes_websockets_and_lets_only_the_right_token_through() -> None:
+    from redispolicy.mcpserver.server import BearerAuth
+
+    reached: list[str] = []
+
+    async def app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
+        reached.append(scope["type"])
+
+    async def call(scope: dict[str, object]) -> list[dict[str, object]]:
+        sent: list[dict[str, object]] = []
+
+        async def send(message) -> None:  # type: ignore[no-untyped-def]
+            sent.append(message)
+
+        async def receive() -> dict[str, object]:
+            return {}
+
+        await BearerAuth(app, "t" * 32)(scope, receive, send)
+        return sent
+
+    right = [(b"authorization", b"Bearer " + b"t" * 32)]
+    sent = anyio.run(call, {"type": "websocket", "headers": right})
+    assert sent == [{"type": "websocket.close", "code": 1008}] and reached == []  # even with the token
+    sent = anyio.run(call, {"type": "http", "headers": [(b"authorization", b"Bearer wrong")]})
+    assert sent[0]["status"] == 401 and reached == []
+    assert anyio.run(call, {"type": "http", "headers": right}) == [] and reached == ["http"]
+    assert anyio.run(call, {"type": "lifespan"}) == [] and reached == ["http", "lifespan"]
