@@ -42,7 +42,15 @@ from redispolicy.apply import audit
 from redispolicy.apply.cluster import Slots, lock_key_for
 from redispolicy.apply.engine import Item, apply_items
 from redispolicy.apply.lock import ApplyLock
-from redispolicy.apply.report import CHANGED, AppliedChange, ApplyReport, ApplyStatus, NodeOutcome, NodeStatus
+from redispolicy.apply.report import (
+    CHANGED,
+    AppliedChange,
+    ApplyReport,
+    ApplyStatus,
+    KeysOutcome,
+    NodeOutcome,
+    NodeStatus,
+)
 from redispolicy.apply.stage import ConfigRequest, Ready, before_any_change, change, persist, prepare
 from redispolicy.catalog.features import supports_multi_config_set
 from redispolicy.catalog.normalize import normalize
@@ -60,6 +68,9 @@ PRIMARY_ROLES = ("master", "primary")
 HEALTH_POLL = 0.1  # seconds between health readings while waiting for a node
 
 Notify = Callable[[str], None]
+KeysStep = Callable[
+    [ApplyReport], KeysOutcome
+]  # --remediate-keys: given the config's report, under the locks
 
 
 @dataclass(frozen=True)
@@ -111,15 +122,19 @@ def roll_out(
     deployment: Deployment,
     settings: Settings,
     notify: Notify = lambda _: None,
+    keys: KeysStep | None = None,
 ) -> ApplyReport:
     """Apply ``saved`` to every node of ``deployment`` (found from ``conn``'s node, as plan found it).
+
+    ``keys`` (apply --remediate-keys) runs once every node is as planned, still under every lock the
+    rollout holds; after any other ending it is skipped and changes no key.
 
     Raises RedispolicyError for a refusal before any change (the deployment moved, a lock held,
     NOPERM, an unhealthy deployment), after writing its audit record.
     """
     try:
         with _connected(deployment, conn) as nodes:
-            run = _Run(saved, policy, settings, notify, deployment.mode, _order(nodes))
+            run = _Run(saved, policy, settings, notify, deployment.mode, _order(nodes), keys)
             return run.locked()
     except RedispolicyError as exc:
         _record(saved, address(conn.url.reveal()), settings, "refused", exc.message)
@@ -226,6 +241,7 @@ class _Run:
     notify: Notify
     mode: str
     order: list[_Node]
+    keys: KeysStep | None = None
     audit_error: str = ""
     checked: bool = False  # every node passed the checks (the changes began)
 
@@ -243,7 +259,14 @@ class _Run:
         with contextlib.ExitStack() as held:
             if not self.settings.no_lock:
                 self._take_locks(held)
-            return self._check_then_change()
+            report = self._check_then_change()
+            if self.keys is None:
+                return report
+            if report.status not in ("applied", "nothing"):
+                skipped = KeysOutcome("skipped", detail=f"the config rollout ended '{report.status}'")
+                return dataclasses.replace(report, keys=skipped)
+            self.notify("every node is as planned: remediating keys (--remediate-keys)")
+            return dataclasses.replace(report, keys=self.keys(report))  # still under every lock
 
     def _take_locks(self, held: contextlib.ExitStack) -> None:
         """The lock on every node that can hold one (the primary; each cluster master serving slots),

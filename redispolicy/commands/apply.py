@@ -27,7 +27,7 @@ import redis
 from redispolicy import __version__
 from redispolicy.apply import audit, rollout
 from redispolicy.apply.lock import ApplyLock
-from redispolicy.apply.remediate import remediable, unsafe
+from redispolicy.apply.remediate import RemediationResult, remediable, unsafe
 from redispolicy.apply.report import ApplyReport, KeysOutcome, Unreached
 from redispolicy.apply.stage import (
     ConfigRequest,
@@ -44,13 +44,22 @@ from redispolicy.commands.keyops import (
     require_primary,
     require_standalone,
 )
+from redispolicy.commands.keyops import cluster as keyops_cluster
+from redispolicy.commands.keyops import session as keyops_session
 from redispolicy.commands.output import render_result
 from redispolicy.commands.progress import progress_line
-from redispolicy.commands.remediate import audit_changes, default_checkpoint, run_pass
+from redispolicy.commands.remediate import (
+    PassStatus,
+    audit_changes,
+    default_checkpoint,
+    run_cluster_pass,
+    run_pass,
+)
 from redispolicy.errors import RedispolicyError
 from redispolicy.live.connect import ConnectOptions, address, connect
 from redispolicy.live.model import Identity
 from redispolicy.live.snapshot import identify
+from redispolicy.live.topology import Deployment
 from redispolicy.plan.planfile import (
     MAX_PLAN_BYTES,
     PlanFileError,
@@ -82,6 +91,14 @@ class KeyStep:
     env: str  # the -e name: it names the checkpoint file `remediate -e ENV` uses
     max_rate: int | None
     command: str  # `redispolicy remediate -e ENV ...` as the user would type it, without --execute
+
+    @property
+    def hints(self) -> dict[str, str]:
+        """How a cut-off key pass says to go on: with remediate, whose checkpoint it shares."""
+        return {
+            "resume_step": f"run `{self.command} --execute --resume` to continue",
+            "restart_step": f"run `{self.command} --execute`",
+        }
 
     @classmethod
     def make(cls, env: str, max_rate: int | None, policy_dir: Path, url: str | None) -> KeyStep:
@@ -293,7 +310,7 @@ def _execute(
 ) -> Result:
     lock_timeout, no_lock, audit_log = req.lock_timeout, req.no_lock, req.audit_log
     if saved.discovered:
-        report = _deployment(opts, saved, policy, conn, req, plan_fp, key)
+        report = _deployment(opts, saved, policy, conn, req, plan_fp, key, step)
         if report is not None:
             return _render(opts, report)
     remediating = step is not None and any(remediable(kc) for kc in policy.keys)
@@ -392,9 +409,11 @@ def _deployment(
     req: ApplyRequest,
     plan_fp: str,
     key: bytes,
+    step: KeyStep | None,
 ) -> ApplyReport | None:
     """A plan made over a deployment, rolled out node by node (apply/rollout.py); None when plan and
-    deployment are one node (the single-node apply runs)."""
+    deployment are one node (the single-node apply runs). With --remediate-keys the key step runs
+    once every node is as planned, under the rollout's locks, and gets its own audit record."""
     audit_path = req.audit_log or _policy_audit_path(policy) or default_audit_log(opts.environ)
     settings = rollout.Settings(
         req.lock_timeout,
@@ -411,17 +430,31 @@ def _deployment(
         found = plan_cmd.find_deployment(conn)
         if len(found.members) == 1 and not saved.nodes:
             return None
-        if req.remediate_keys:
-            raise RedispolicyError(
-                "apply --remediate-keys changes one node's keys; this plan covers "
-                f"{len(saved.nodes) + 1} nodes; nothing was changed",
-                "apply the plan without --remediate-keys, then run `redispolicy remediate -e ENV --execute` "
-                "(it covers every cluster master)",
-            )
+        if step is not None:
+            refusal = unsafe(policy.keys)  # refused before anything changes, config included
+            if refusal is not None:
+                raise refusal
     except RedispolicyError as exc:
         _audit(opts, policy, req.audit_log, saved.environment, where, plan_fp, "refused", exc.message)
         raise
-    return rollout.roll_out(saved, policy, conn, found, settings, notify=progress_line)
+    keys = None if step is None else _deployment_keys(opts, policy, conn, found, step)
+    report = rollout.roll_out(saved, policy, conn, found, settings, notify=progress_line, keys=keys)
+    if report.keys is not None and report.keys.status != "skipped":
+        entry = audit.record(
+            time=_now(),
+            environment=saved.environment,
+            target=report.address,
+            plan_fingerprint=plan_fp,
+            changes=[],
+            result="applied" if report.keys.status == "done" else report.keys.status,
+            detail="apply --remediate-keys: " + (report.keys.detail or report.keys.status),
+            keys=_audit_keys(report.keys),
+        )
+        try:
+            audit.append_file(audit_path, entry)
+        except RedispolicyError as exc:
+            report = dataclasses.replace(report, audit_error=exc.message)
+    return report
 
 
 def _require_planned_target(saved: SavedPlan, identity: Identity) -> None:
@@ -486,19 +519,21 @@ def _remediate_keys(
         return KeysOutcome("nothing", detail=NOTHING_TO_REMEDIATE)
     path = default_checkpoint(opts.environ, step.env, keyspace.identity.address)
     status, result, detail = run_pass(
-        keyspace,
-        policy,
-        path,
-        True,
-        False,
-        step.max_rate,
-        resume_step=f"run `{step.command} --execute --resume` to continue",
-        restart_step=f"run `{step.command} --execute`",
-        errors=(redis.RedisError, OSError, RedispolicyError),
+        keyspace, policy, path, True, False, step.max_rate, **step.hints, errors=KEY_STEP_ERRORS
     )
+    return _keys_outcome(status, result, detail, config)
+
+
+KEY_STEP_ERRORS = (redis.RedisError, OSError, RedispolicyError)
+
+
+def _keys_outcome(
+    status: PassStatus, result: RemediationResult, detail: str, config: ApplyReport
+) -> KeysOutcome:
+    """A finished or cut-off key pass as the apply report words it."""
     if status == "done":
-        return KeysOutcome(status, result)
-    assert status != "dry_run"  # run_pass was asked to execute
+        return KeysOutcome("done", result)
+    assert status != "dry_run"  # the pass was asked to execute
     done = (
         f"{len(config.applied)} config change(s) applied"
         if config.status == "applied"
@@ -507,6 +542,35 @@ def _remediate_keys(
     return KeysOutcome(
         status, result, f"{done}; {result.changed} key(s) got a TTL, then key remediation was {detail}"
     )
+
+
+def _deployment_keys(
+    opts: Options, policy: Policy, conn: ConnectOptions, found: Deployment, step: KeyStep
+) -> rollout.KeysStep:
+    """--remediate-keys over a deployment, run by the rollout under its locks once every node is as
+    planned: the primary's keys (its replicas copy what it changes), or every cluster master's."""
+    entry = next((m for m in found.members if m.given), found.members[0])
+    if found.mode != "cluster":
+        entry = found.members[0]  # the primary: discovery lists it first
+
+    def run(config: ApplyReport) -> KeysOutcome:
+        if not any(remediable(kc) for kc in policy.keys):
+            return KeysOutcome("nothing", detail=NOTHING_TO_REMEDIATE)
+        try:
+            with keyops_session(plan_cmd.node_options(conn, entry)) as s:
+                if s.identity.mode != "cluster":
+                    return _remediate_keys(opts, policy, s, config, step)
+                with keyops_cluster(conn, s, "apply --remediate-keys") as cl:
+                    first = cl.masters[0].address if cl.masters else s.identity.address
+                    path = default_checkpoint(opts.environ, step.env, f"cluster-{first}")
+                    status, result, detail = run_cluster_pass(
+                        cl, policy, path, True, False, step.max_rate, **step.hints
+                    )
+        except RedispolicyError as exc:  # reaching the keys failed: no key was changed
+            return KeysOutcome("skipped", detail=f"the keys could not be reached: {exc.message}")
+        return _keys_outcome(status, result, detail, config)
+
+    return run
 
 
 def _audit_keys(keys: KeysOutcome) -> dict[str, Any]:

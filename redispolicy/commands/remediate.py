@@ -148,7 +148,15 @@ def _run_cluster(
 
 
 def run_cluster_pass(
-    cl: Cluster, policy: Policy, checkpoint: Path | None, execute: bool, resume: bool, max_rate: int | None
+    cl: Cluster,
+    policy: Policy,
+    checkpoint: Path | None,
+    execute: bool,
+    resume: bool,
+    max_rate: int | None,
+    *,
+    resume_step: str = "run again with --execute --resume to continue",
+    restart_step: str = "run again with --execute",
 ) -> tuple[PassStatus, RemediationResult, str]:
     """One remediation pass over every master of ``cl`` (the caller holds every master's lock)."""
     bar = progress_bar(
@@ -174,7 +182,7 @@ def run_cluster_pass(
         for m in cl.masters
     ]
     stage = ClusterRemediation(stages, execute, checkpoint if execute else None, resume)
-    return _drive(stage, bar, checkpoint, execute)
+    return _drive(stage, bar, checkpoint, execute, resume_step, restart_step)
 
 
 def run_pass(

@@ -314,3 +314,68 @@ def test_an_unhealthy_cluster_is_refused_before_any_change(
 def _slots_of_server(server: RedisServer) -> tuple[tuple[int, int], ...]:
     with server.client() as c:
         return _slots_of(c, server.port)
+
+
+KEYS_POLICY = """keys:
+  - name: ocr
+    pattern: "ocr:*"
+    ttl: {max: 1h}
+    remediate: true
+  - name: locks
+    pattern: "lock:*"
+    ttl: {max: 10m}
+"""
+
+
+def _key_ttls(c: RedisCluster) -> dict[str, int]:
+    """Every key's PTTL, read on the master holding it (lock keys of the tool left out)."""
+    out: dict[str, int] = {}
+    for m in c.masters:
+        with m.client() as cl:
+            keys = [k for k in cl.scan_iter(count=1000) if not k.startswith("redispolicy:")]
+            pipe = cl.pipeline(transaction=False)
+            for k in keys:
+                pipe.pttl(k)
+            out.update(zip(keys, pipe.execute(), strict=True))
+    return out
+
+
+@pytest.mark.parametrize("fault", [False, True], ids=["applied", "config-fails"])
+def test_remediate_keys_runs_on_every_master_once_the_rollout_is_done(
+    cluster_one: RedisCluster, work: Path, capsys: pytest.CaptureFixture[str], fault: bool
+) -> None:
+    write_policy(work, BASE + POLICY + KEYS_POLICY, header=False)
+    c = cluster_one.client()
+    for i in range(120):
+        c.set(f"ocr:none:{i}", "v")  # no TTL: gets 1h
+        c.set(f"ocr:short:{i}", "v", ex=60)  # within max: untouched
+        c.set(f"lock:{i}", "v")  # not a remediate class: untouched
+    order = _rollout_order(cluster_one)
+    url = _no_config_set(cluster_one, order[3]) if fault else cluster_one.masters[0].url
+    code, out, err = _plan(capsys, url, "--out", "test.plan")
+    assert code == 0, out + err
+    before = _key_ttls(cluster_one)
+    code, out, err = _run(capsys, "apply", "test.plan", "--url", url, "--remediate-keys", "-o", "json")
+    report = json.loads(out)
+    after = _key_ttls(cluster_one)
+    assert set(after) == set(before)  # nothing deleted, nothing added
+    if fault:  # the config rollout stopped: no key was touched
+        assert code == 3 and report["keys"]["result"] == "skipped", report
+        assert all((after[k] == -1) == (before[k] == -1) for k in before)  # no key got a TTL
+        return
+    assert code == 0, out + err
+    assert report["result"] == "applied" and report["keys"]["result"] == "done", report
+    for s in cluster_one.nodes:
+        assert _values(s) == WANT
+    fixed = [k for k in before if before[k] == -1 and after[k] != -1]
+    assert sorted(fixed) == sorted(f"ocr:none:{i}" for i in range(120))  # exactly those, on every master
+    assert all(0 < after[k] <= 3_600_000 for k in fixed)
+    assert all(after[f"lock:{i}"] == -1 for i in range(120))
+    assert all(0 < after[f"ocr:short:{i}"] <= 60_000 for i in range(120))
+    counts = {c["name"]: c for c in report["keys"]["classes"]}
+    assert counts["ocr"]["no_ttl"] == 120 and counts["ocr"]["over_max"] == 0
+    masters_with_keys = {m.address for m in cluster_one.masters}
+    assert {n["address"] for n in report["keys"]["nodes"]} == masters_with_keys
+    audit = [json.loads(line) for line in Path("state/redispolicy/audit.log").read_text().splitlines()]
+    keys_records = [a for a in audit if a.get("keys")]
+    assert len(keys_records) == 1 and keys_records[0]["keys"]["result"] == "done"
