@@ -36,6 +36,7 @@ REPORT_KIND = {
     "cleanup": "cleanup",
     "drift": "drift",
     "status": "status",
+    "compare": "comparison",
 }
 
 
@@ -192,8 +193,9 @@ def cli() -> None:
     """Keep Redis and Valkey servers configured as reviewed code.
 
     \b
-    Exit codes: 0 ok · 1 invalid or error · 2 changes present (plan/drift with
-    --detailed-exitcode) · 3 partially applied · 64 usage error · 130 interrupted.
+    Exit codes: 0 ok · 1 invalid or error · 2 changes present (plan with
+    --detailed-exitcode, drift, compare) · 3 partially applied · 64 usage error ·
+    130 interrupted.
     """
 
 
@@ -733,6 +735,103 @@ def status(env: str, url: str | None, watch: float | None, discover: bool, **kw:
         sys.stdout.flush()
 
     return _emit(cmd.watch(opts, req, cmd.screen_for(opts, sys.stdout.isatty(), write)), opts)
+
+
+@cli.command()
+@click.argument("env_a")
+@click.argument("env_b")
+@click.option(
+    "--live",
+    is_flag=True,
+    help="Compare the two environments' live servers (CONFIG GET * of each target, normalized) "
+    "instead of their effective policies.",
+)
+@common("compare")
+def compare(env_a: str, env_b: str, live: bool, **kw: Any) -> int:
+    """Show how two environments differ: their effective policies (config, key classes, health,
+    capacity), or with --live their servers' configuration; secrets only as "differs".
+
+    Differences the policies declare under expected_differences: are shown as expected, with
+    their reason. Exit 0 the same (or only expected differences), 2 an unexpected difference,
+    1 an error (an environment missing, a server not reached).
+    """
+    from redispolicy.commands import compare as cmd
+
+    opts = _options(**kw)
+    return _emit(cmd.run(opts, cmd.CompareRequest(env_a=env_a, env_b=env_b, live=live)), opts)
+
+
+@cli.command()
+@click.option(
+    "-e", "--env", "envs", multiple=True, required=True, help="Environment to write (repeat with --base)."
+)
+@click.option(
+    "--url", "urls", multiple=True, help="The server of the -e before it (redis://, rediss://, unix://)."
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False, allow_dash=True),
+    help="The file to write ('-': stdout); default --policy-dir/ENV.yaml.",
+)
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@click.option(
+    "--base",
+    is_flag=True,
+    help="Several -e/--url pairs: write base.yaml with what they share and each ENV.yaml with the rest.",
+)
+@click.option(
+    "--keys/--no-keys",
+    default=True,
+    show_default=True,
+    help="Propose key classes from the keyspace (two rate-limited SCAN passes).",
+)
+@click.option(
+    "--from-conf",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Read a redis.conf / valkey.conf instead of a server (no key classes).",
+)
+@click.option(
+    "--server-version",
+    metavar="PRODUCT-X.Y",
+    help="With --from-conf: the server the file is for (redis-7.0, valkey-8.1); default: guessed.",
+)
+@click.option(
+    "--policy-dir",
+    type=click.Path(path_type=Path),
+    default=Path("policies"),
+    show_default=True,
+    help="Directory the files are written to.",
+)
+def init(
+    envs: tuple[str, ...],
+    urls: tuple[str, ...],
+    out: Path | None,
+    force: bool,
+    base: bool,
+    keys: bool,
+    from_conf: Path | None,
+    server_version: str | None,
+    policy_dir: Path,
+) -> int:
+    """Write a first policy from a live server (or a config file): the parameters that differ from
+    the server's defaults, secrets as ${VAR}, key classes from the keyspace, the health defaults.
+
+    Never overwrites a file without --force. Exit 0 written, 1 error, 64 usage.
+    """
+    from redispolicy.commands import init as cmd
+
+    opts = Options(policy_dir, dict(os.environ))
+    req = cmd.InitRequest(
+        envs=envs,
+        urls=urls,
+        out=out,
+        force=force,
+        base=base,
+        keys=keys,
+        from_conf=from_conf,
+        server_version=server_version,
+    )
+    return _emit(cmd.run(opts, req), opts)
 
 
 @cli.command()

@@ -82,6 +82,15 @@ _RULES = [
         "health-notifications-off",
         "health.expired_per_hour, but the policy's notify-keyspace-events does not publish expired events",
     ),
+    # Comparing environments (issue 14)
+    Rule(
+        "expected-differences-catch-all",
+        "An expected_differences glob matches every difference (or every parameter): nothing could fail",
+    ),
+    Rule(
+        "expected-differences-unknown",
+        "An expected_differences entry names no compared section or no known parameter: it never matches",
+    ),
 ]
 
 RULES: dict[str, Rule] = {r.id: r for r in _RULES}

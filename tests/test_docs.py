@@ -44,8 +44,9 @@ COMMAND_KIND = {
     "cleanup": "cleanup",
     "drift": "drift",
     "status": "status",
+    "compare": "comparison",
 }
-SHARED_EXEMPT = {"schema", "mcp"}  # the commands without the shared options (mcp serves, reports nothing)
+SHARED_EXEMPT = {"schema", "mcp", "init"}  # without the shared options (mcp serves; init writes policy files)
 
 
 def _page(name: str) -> str:

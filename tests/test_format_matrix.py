@@ -54,6 +54,7 @@ ARGS = {
     "cleanup": ["-e", "test"],
     "drift": ["-e", "test", "--no-discover"],
     "status": ["-e", "test", "--no-discover"],
+    "compare": ["test", "test"],  # the policies only: no server
 }
 NEEDS_SERVER = {"plan", "apply", "remediate", "cleanup", "drift", "status"}
 PAIRS = [(command, fmt) for command in REPORT_KIND for fmt in FORMATS]

@@ -18,6 +18,7 @@ from redispolicy.catalog.params import Lookup, catalog
 from redispolicy.live.model import ConfigSnapshot, Identity
 from redispolicy.plan.ignore import live_rules
 from redispolicy.plan.model import Action, Change, Plan
+from redispolicy.plan.structdiff import differing_keys
 from redispolicy.policy.model import Policy, Setting
 from redispolicy.secret import REDACTED, Secret
 
@@ -98,16 +99,9 @@ def _changed_names(pairs: dict[str, tuple[str | None, str]]) -> set[str]:
 
     Sensitive values enter only as digests, so the diff's own objects hold no secret.
     """
-    from deepdiff import DeepDiff  # imported here: plan needs it, validate's cold start does not
-
     live = {name: before for name, (before, _) in pairs.items() if before is not None}
     want = {name: after for name, (_, after) in pairs.items()}
-    diff = DeepDiff(live, want)
-    changed: set[str] = set()
-    for kind in ("values_changed", "type_changes", "dictionary_item_added"):
-        for path in diff.get(kind, ()):
-            changed.add(str(path)[len("root['") : -len("']")])
-    return changed
+    return differing_keys(live, want)  # every live name is wanted: none is only on the live side
 
 
 def _digest(value: str) -> str:

@@ -21,6 +21,7 @@ from redispolicy.policy.model import (
     AuditSettings,
     AuditStream,
     Capacity,
+    ExpectedDifference,
     ExpiryRule,
     Health,
     IgnoreRule,
@@ -104,6 +105,11 @@ def build(
             str(n.value).lower()
             for n in _items(tree.get("allow_dangerous"))
             if isinstance(n, ScalarNode) and n.value is not None
+        ),
+        expected_differences=tuple(
+            _expected_difference(n)
+            for n in _items(tree.get("expected_differences"))
+            if isinstance(n, MapNode)
         ),
     )
 
@@ -201,6 +207,15 @@ def _ignore_rule(node: MapNode) -> IgnoreRule:
         key_class=scalar_str(node.get("class")),
         until=until,
         until_text=until_text,
+    )
+
+
+def _expected_difference(node: MapNode) -> ExpectedDifference:
+    return ExpectedDifference(
+        reason=scalar_str(node.get("reason")) or "",
+        location=node.loc,
+        path=scalar_str(node.get("path")),
+        parameter=scalar_str(node.get("parameter")),
     )
 
 

@@ -16,7 +16,15 @@ from redispolicy.catalog.params import catalog
 from redispolicy.catalog.units import human_bytes, human_duration
 from redispolicy.diagnostics import Diagnostic, Location, Severity
 from redispolicy.policy import glob
-from redispolicy.policy.model import KeyClass, Policy, Setting, Target, Workload
+from redispolicy.policy.model import (
+    COMPARED_SECTIONS,
+    ExpectedDifference,
+    KeyClass,
+    Policy,
+    Setting,
+    Target,
+    Workload,
+)
 from redispolicy.policy.nodes import MapNode, ScalarNode, SeqNode, json_path, key_location
 from redispolicy.policy.optin import check_dangerous
 
@@ -32,6 +40,7 @@ def check(policy: Policy, today: datetime.date) -> list[Diagnostic]:
     out += check_ignore(policy, today)
     out += check_dangerous(policy)
     out += check_health(policy)
+    out += check_expected_differences(policy)
     return out
 
 
@@ -626,3 +635,71 @@ def _notifications_for_expiry(policy: Policy, rule_loc: Location) -> list[Diagno
             hint=f"write {ENABLE_VALUE} (or add E and x to the value)",
         )
     ]
+
+
+_GLOB_CHARS = frozenset("*?[\\")
+
+
+def check_expected_differences(policy: Policy) -> list[Diagnostic]:
+    """``expected_differences``: a glob that matches everything would make `compare` pass whatever differs,
+    and an entry that names nothing compare puts side by side (a typo) would silently never match."""
+    out: list[Diagnostic] = []
+    for i, entry in enumerate(policy.expected_differences):
+        field = "parameter" if entry.parameter is not None else "path"
+        pattern = entry.parameter if entry.parameter is not None else entry.path or ""
+        path = ("expected_differences", i, field)
+        loc = _entry_loc(policy, i, field) or entry.location
+        if glob.constrains_only_length(pattern):
+            what = "every config parameter" if field == "parameter" else "every difference"
+            out.append(
+                Diagnostic(
+                    "expected-differences-catch-all",
+                    E,
+                    f"expected_differences {field} {pattern!r} matches {what}, so `redispolicy compare` "
+                    "could never report an unexpected difference",
+                    loc,
+                    json_path(path),
+                    hint="name the paths or parameters that are meant to differ (e.g. config.maxmemory, "
+                    "keys.*.ttl), one entry each with its reason",
+                )
+            )
+            continue
+        problem = _never_matches(entry, pattern)
+        if problem:
+            out.append(
+                Diagnostic(
+                    "expected-differences-unknown",
+                    W,
+                    f"expected_differences {field} {pattern!r} {problem}, so it never matches",
+                    loc,
+                    json_path(path),
+                    hint="compared paths start with " + ", ".join(COMPARED_SECTIONS) + "; "
+                    "`redispolicy compare ENV_A ENV_B` lists them",
+                )
+            )
+    return out
+
+
+def _never_matches(entry: ExpectedDifference, pattern: str) -> str:
+    """Why the entry can match nothing compare reports ('' when it may match)."""
+    bad = glob.problems(pattern)
+    if bad:
+        return bad
+    if entry.parameter is not None:
+        literal = not _GLOB_CHARS & set(pattern)
+        return "is not a Redis or Valkey parameter" if literal and catalog().lookup(pattern) is None else ""
+    head, _, rest = pattern.partition(".")
+    if _GLOB_CHARS & set(head):
+        return ""
+    if head not in COMPARED_SECTIONS:
+        return f"starts with '{head}', which compare does not compare"
+    if head == "config" and rest and not _GLOB_CHARS & set(rest) and catalog().lookup(rest) is None:
+        return f"names '{rest}', which is not a Redis or Valkey parameter"
+    return ""
+
+
+def _entry_loc(policy: Policy, i: int, field: str) -> Location | None:
+    node = policy.tree.get("expected_differences")
+    item = node.items[i] if isinstance(node, SeqNode) and i < len(node.items) else None
+    value = item.get(field) if isinstance(item, MapNode) else None
+    return value.loc if value is not None else None

@@ -181,6 +181,25 @@ class IgnoreRule:
         return self.until is None or self.until >= today
 
 
+# What `redispolicy compare` puts side by side: the first segment of every compared path.
+COMPARED_SECTIONS = ("config", "persist", "unclassified", "keys", "health", "capacity")
+
+
+@dataclass(frozen=True)
+class ExpectedDifference:
+    """One ``expected_differences`` entry: a compared ``path`` or config ``parameter`` (Redis globs), and why
+    it is meant to differ from other environments (``redispolicy compare``; plan/envdiff.py matches it)."""
+
+    reason: str
+    location: Location
+    path: str | None = None
+    parameter: str | None = None
+
+    @property
+    def subject(self) -> str:
+        return f"parameter {self.parameter}" if self.parameter is not None else f"path {self.path or ''}"
+
+
 @dataclass(frozen=True)
 class AuditStream:
     key: str = "redispolicy:audit"
@@ -215,6 +234,7 @@ class Policy:
     audit: AuditSettings = AuditSettings()
     # allow_dangerous: parameters that move files, load code or are protected, opted in one by one.
     allow_dangerous: tuple[str, ...] = ()
+    expected_differences: tuple[ExpectedDifference, ...] = ()
 
     def setting(self, name: str) -> Setting | None:
         for s in self.config:

@@ -22,7 +22,17 @@ from redispolicy.errors import UsageError
 from redispolicy.render.style import Style
 
 FORMATS = ("text", "json", "markdown", "github", "sarif", "junit", "prometheus")
-KINDS = ("validation", "explanation", "plan", "apply", "remediation", "cleanup", "drift", "status")
+KINDS = (
+    "validation",
+    "explanation",
+    "plan",
+    "apply",
+    "remediation",
+    "cleanup",
+    "drift",
+    "status",
+    "comparison",
+)
 
 Renderer = Callable[[Any, Style], str]
 
@@ -53,6 +63,8 @@ for _fmt in ("markdown", "github", "sarif", "junit"):
 for _fmt in ("markdown", "github", "sarif", "junit", "prometheus"):
     register("drift", _fmt)
 register("plan", "markdown")
+for _fmt in ("markdown", "github"):  # compare gates a promotion: its pull request and CI annotations
+    register("comparison", _fmt)
 
 
 def formats(kind: str) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from redispolicy.render.style import Style
 
 if TYPE_CHECKING:
     from redispolicy.plan.drift import DriftReport
+    from redispolicy.plan.envdiff import Comparison
     from redispolicy.report import ValidationReport
 
 _LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "notice"}
@@ -139,5 +140,46 @@ def render_drift(report: DriftReport, style: Style) -> str:
     summary = p(
         f"redispolicy drift {report.environment or '(no environment)'}: {verdict} across "
         f"{len(report.targets)} target(s); {len(report.ignored())} ignored"
+    )
+    return "\n".join([*errors, *warnings, *notices, summary]) + "\n"
+
+
+def render_comparison(c: Comparison, style: Style) -> str:
+    """compare: an ``::error`` per unexpected difference at the line that sets it (the second
+    environment's, else the first's), a ``::warning`` per stale entry, a ``::notice`` per expected one."""
+    errors, warnings, notices = [], [], []
+    for d in c.differences:
+        loc = d.b_source or d.a_source
+        file, line = (loc.file, loc.line) if loc is not None else ("", 0)
+        a = "(not set)" if d.a is None else d.a
+        b = "(not set)" if d.b is None else d.b
+        message = f"{d.path}: {c.env_a} {a}, {c.env_b} {b}"
+        if d.expected is None:
+            errors.append(
+                _drift_annotation("error", "redispolicy compare: unexpected difference", message, file, line)
+            )
+        else:
+            notices.append(
+                _drift_annotation(
+                    "notice",
+                    "redispolicy compare: expected difference",
+                    f"{message} (expected: {d.expected.reason})",
+                    file,
+                    line,
+                )
+            )
+    for e in c.stale:
+        warnings.append(
+            _drift_annotation(
+                "warning",
+                "redispolicy compare: stale expected_differences entry",
+                f"{e.subject} matched no difference between {c.env_a} and {c.env_b}",
+                e.location.file,
+                e.location.line,
+            )
+        )
+    summary = p(
+        f"redispolicy compare {c.env_a} {c.env_b}: {len(c.unexpected)} unexpected, {len(c.expected)} expected "
+        f"difference(s), {len(c.stale)} stale entr{'y' if len(c.stale) == 1 else 'ies'}"
     )
     return "\n".join([*errors, *warnings, *notices, summary]) + "\n"

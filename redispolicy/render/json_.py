@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from redispolicy.diagnostics import Diagnostic, Severity
+from redispolicy.diagnostics import Diagnostic, Location, Severity
 from redispolicy.render.style import Style
 from redispolicy.report import ValidationReport
 
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from redispolicy.apply.remediate import NodeRemediation, RemediationReport, RemediationResult
     from redispolicy.apply.report import ApplyReport
     from redispolicy.plan.drift import DriftReport
+    from redispolicy.plan.envdiff import Comparison
     from redispolicy.plan.model import CapacityObservation, KeyFindings, Plan
     from redispolicy.plan.stats import Estimate
     from redispolicy.plan.status import NodeStatus, StatusReport
@@ -553,4 +554,47 @@ def render_drift(report: DriftReport, style: Style) -> str:
             "fleet": list(shard.fleet),
             "policy_file": shard.policy_file,
         }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def render_comparison(c: Comparison, style: Style) -> str:
+    """``compare``: secrets only as "(sensitive)" (a difference in one is a difference, never a value)."""
+
+    def short(loc: Location | None) -> str | None:
+        return loc.short if loc is not None else None
+
+    doc = {
+        "format_version": FORMAT_VERSION,
+        "command": "compare",
+        "mode": c.mode,
+        "a": {"environment": c.env_a, "from": c.sides[0]},
+        "b": {"environment": c.env_b, "from": c.sides[1]},
+        "differences": [
+            {
+                "path": d.path,
+                "a": d.a,
+                "b": d.b,
+                "sensitive": d.sensitive,
+                "a_source": short(d.a_source),
+                "b_source": short(d.b_source),
+                "expected": d.expected is not None,
+                "reason": d.expected.reason if d.expected is not None else None,
+                "declared_at": d.expected.location.short if d.expected is not None else None,
+            }
+            for d in c.differences
+        ],
+        "stale": [
+            {"path": e.path, "parameter": e.parameter, "reason": e.reason, "source": e.location.short}
+            for e in c.stale
+        ],
+        "not_compared": list(c.not_compared),
+        "summary": {
+            "compared": c.compared,
+            "differences": len(c.differences),
+            "expected": len(c.expected),
+            "unexpected": len(c.unexpected),
+            "stale": len(c.stale),
+            "same": not c.unexpected,
+        },
+    }
     return json.dumps(doc, indent=2) + "\n"

@@ -19,6 +19,7 @@ from redispolicy.render.text.keys import (
 
 if TYPE_CHECKING:
     from redispolicy.plan.drift import DriftReport
+    from redispolicy.plan.envdiff import Comparison
     from redispolicy.plan.model import KeyFindings, Plan
     from redispolicy.report import ValidationReport
 
@@ -260,3 +261,40 @@ def render_drift(report: DriftReport, style: Style) -> str:
             table = keys_table(t.keys, style.key_names)
             lines += ["<details><summary>Key audit</summary>", "", *table[2:], "</details>", ""]
     return "\n".join(lines) + "\n"
+
+
+def render_comparison(c: Comparison, style: Style) -> str:
+    """compare, for a promotion's pull request: the verdict, then one row per difference."""
+    a, b = _cell(c.env_a), _cell(c.env_b)
+    if c.unexpected:
+        head = f"❌ {len(c.unexpected)} unexpected difference(s)"
+    elif c.differences:
+        head = "✅ Only expected differences"
+    else:
+        head = "✅ The same"
+    what = "live servers" if c.mode == "live" else "effective policies"
+    lines = [
+        f"### redispolicy compare {a} → {b}: {head}",
+        "",
+        f"{what.capitalize()}: {a} ({_code(c.sides[0])}) and {b} ({_code(c.sides[1])}); "
+        f"{c.compared} path(s) compared, {len(c.expected)} expected and {len(c.unexpected)} unexpected "
+        "difference(s).",
+        "",
+    ]
+    if c.differences:
+        lines += [f"| path | {a} | {b} | expected? |", "|---|---|---|---|"]
+        for d in c.differences:
+            judged = f"✅ {_cell(d.expected.reason)}" if d.expected is not None else "❌ unexpected"
+            lines.append(f"| {_code(d.path)} | {_value(d.a)} | {_value(d.b)} | {judged} |")
+        lines.append("")
+    for e in c.stale:
+        lines += [
+            f"⚠️ stale `expected_differences` entry at `{_cell(e.location.short)}` ({_cell(e.subject)}): "
+            "it matched no difference",
+            "",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _value(v: str | None) -> str:
+    return "*(not set)*" if v is None else _code(v) if v else '`""`'
