@@ -15,7 +15,7 @@ from __future__ import annotations
 import hmac
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import anyio
 import uvicorn
@@ -34,16 +34,6 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 Environment = Annotated[
     str, Field(description="The environment: the name of a policy file (e.g. production).")
-]
-Eviction = Literal[
-    "noeviction",
-    "allkeys-lru",
-    "allkeys-lfu",
-    "allkeys-random",
-    "volatile-lru",
-    "volatile-lfu",
-    "volatile-random",
-    "volatile-ttl",
 ]
 
 INSTRUCTIONS = (
@@ -169,7 +159,7 @@ def build(settings: t.Settings, enabled: tuple[str, ...]) -> MCPServer:
         max_memory_mb: Annotated[
             int, Field(ge=1, le=t.MAX_MEMORY_MB, description="The new maxmemory in MiB.")
         ],
-        eviction_policy: Annotated[Eviction | None, Field(description="The new maxmemory-policy.")] = None,
+        eviction_policy: Annotated[t.Eviction | None, Field(description="The new maxmemory-policy.")] = None,
     ) -> CallToolResult:
         """Propose a new memory limit: edits the environment's policy file, validates it and saves a
         signed plan for `redispolicy apply FILE`. It never changes the server unless this MCP server was

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import redis
 
@@ -66,7 +66,8 @@ TOOLS = (
 )
 FORMAT_VERSION = 1  # of the documents the MCP-only tools (monitor_memory_usage, set_memory_limit) return
 MAX_MEMORY_MB = 16 * 1024 * 1024  # 16 TiB: anything above is a typo, not a server
-EVICTION_POLICIES = (
+# The maxmemory-policy values set_memory_limit offers (the tool's schema lists them for the model).
+Eviction = Literal[
     "noeviction",
     "allkeys-lru",
     "allkeys-lfu",
@@ -75,7 +76,8 @@ EVICTION_POLICIES = (
     "volatile-lfu",
     "volatile-random",
     "volatile-ttl",
-)
+]
+EVICTION_POLICIES: tuple[str, ...] = get_args(Eviction)
 MAX_HOURS = 24 * 366 * 10  # ten years: OBJECT IDLETIME never gets there
 # The text rendering rides along as a --report file that is never written: one run of the command
 # gives both the JSON and the text of the same report.
