@@ -107,7 +107,9 @@ class PolicySet:
             return envs[env]
         for suffix in POLICY_SUFFIXES:
             candidate = self.directory / f"{env}{suffix}"
-            if candidate.is_file():
+            # A name like "../x" must not reach a file outside the directory: the MCP server edits
+            # the file this returns, and its environment name comes from a model.
+            if candidate.is_file() and candidate.resolve().is_relative_to(self.directory):
                 return candidate
         known = ", ".join(sorted(envs)) or "none"
         unread = "".join(

@@ -76,6 +76,19 @@ def test_set_memory_limit_refuses_hostile_sizes_and_touches_nothing(mb, tmp_path
     assert not (tmp_path / "plans").exists()
 
 
+@pytest.mark.parametrize("environment", ["../outside", "../../outside", "sub/../../outside"])
+def test_set_memory_limit_never_reaches_a_file_outside_the_policy_dir(tmp_path, environment):
+    # The environment name comes from a model: "../x" must not name a YAML file elsewhere to edit.
+    write_policy(tmp_path, "redis://127.0.0.1:1/0")
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("some: other file\n")
+    (tmp_path / "policies" / "sub").mkdir()
+    out = t.set_memory_limit(_settings(tmp_path), environment, 64)
+    assert out.error and "no policy for environment" in out.text, out.text
+    assert outside.read_text() == "some: other file\n"
+    assert not (tmp_path / "plans").exists() or not list((tmp_path / "plans").iterdir())
+
+
 def test_set_memory_limit_puts_the_file_back_when_the_edit_makes_the_policy_invalid(redis_server, tmp_path):
     policies = write_policy(tmp_path, redis_server.url)
     path = policies / "test.yaml"
