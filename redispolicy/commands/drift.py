@@ -104,7 +104,9 @@ def _check(
         try:
             identity = identify(client, where)
             snapshot = with_exact(client, config_snapshot(client), hidden_names(policy, identity))
-            health = _health(client, window, policy, unchecked, conn)
+            # A replica expires no key itself (its primary's DEL reaches it): its lock timeouts are the primary's.
+            counts_expiry = identity.role in ("master", "primary")
+            health = _health(client, window, policy, unchecked, conn if counts_expiry else None)
         finally:
             client.close()
         plan = dataclasses.replace(
@@ -171,7 +173,8 @@ def _health(
     """The INFO health checks; refused (ACL, a renamed INFO): not checked, never "ok".
 
     With a ``health.expired_per_hour`` rule and a --window, expired-key events are counted per class
-    over the same window as the two INFO readings (no rule: no subscription)."""
+    over the same window as the two INFO readings (no rule: no subscription). ``conn`` None (a
+    replica): the rule is not judged on this node, as a replica's count would always be 0."""
     rule = policy.health.expired_per_hour
     watch = None
     if rule is not None and window > 0 and conn is not None:
@@ -190,7 +193,7 @@ def _health(
         checks = ()
     finally:
         expired = watch.stop() if watch is not None else None
-    if rule is None:
+    if rule is None or conn is None:
         return checks
     pattern = next((kc.pattern for kc in policy.keys if kc.name == rule.key_class), "")
     check = expiry_check(rule, expired, pattern)

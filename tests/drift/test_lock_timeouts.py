@@ -284,3 +284,28 @@ def test_no_rule_no_subscription(
     assert seen and max(seen) == 0
     doc = json.loads(Path("out/drift.json").read_text())
     assert not [h for h in doc["targets"][0]["health"] if h["check"] == "expired_per_hour"]
+
+
+def test_a_replica_is_not_judged_on_lock_timeouts(
+    redis_server_factory: Any, here: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A replica expires no key itself (its primary's DEL reaches it): its count would always be 0,
+    # a pass it did not earn. The primary carries the check; the replica has none.
+    primary = redis_server_factory.start()
+    replica = redis_server_factory.start(extra_args=("--replicaof", "127.0.0.1", str(primary.port)))
+    with replica.client() as c:
+        deadline = time.monotonic() + 15
+        while c.info("replication").get("master_link_status") != "up":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+    for s in (primary, replica):
+        s.client().config_set("notify-keyspace-events", "Ex")
+    monkeypatch.setenv("URL", primary.url)
+    write_policy(here)
+    during_window(primary, lock_traffic, "--fail-on", "warning")
+    capsys.readouterr()
+    doc = json.loads(Path("out/drift.json").read_text())
+    by_addr = {t["address"]: t for t in doc["targets"]}
+    checks = {a: [h for h in t["health"] if h["check"] == "expired_per_hour"] for a, t in by_addr.items()}
+    assert [h["value"] for h in checks[primary.address]] == [7]
+    assert checks[replica.address] == []
