@@ -244,6 +244,7 @@ class _Run:
     keys: KeysStep | None = None
     audit_error: str = ""
     checked: bool = False  # every node passed the checks (the changes began)
+    interrupted: str = ""  # Ctrl-C stopped the rollout: where
 
     def locked(self) -> ApplyReport:
         why = _membership(self.saved, self.order)
@@ -313,29 +314,57 @@ class _Run:
                 return self._finish(n)
         changing = [n for n in self.order if isinstance(n.outcome, Ready)]
         self.checked = True
-        timeout = self.settings.health_timeout
         for n in changing:
-            ready = n.outcome
-            assert isinstance(ready, Ready)
-            n.reached, n.ready = True, ready
-            self.notify(f"{n.identity.address} ({n.role}): applying {len(ready.items)} change(s)")
-            if n.lock is None and n.guard is not None and not _still_ours(n.guard):
-                n.outcome = self._refused(
-                    n, "the apply lock is no longer ours: stopped before changing this node"
-                )
-            else:
-                n.outcome = change(n.client, _reconnect(n.conn), self._request(n), ready)
-            self._record(n.outcome)
-            if n.outcome.status not in ("applied", "nothing"):
-                return self._finish(n)
-            if timeout > 0:
-                n.unhealthy = self._wait_healthy(n, timeout)
-                if n.unhealthy:
+            try:
+                if not self._change_one(n, last=n is changing[-1]):
                     return self._finish(n)
-            if self.settings.pause > 0 and n is not changing[-1]:
-                self.notify(f"pausing {self.settings.pause:g} s before the next node (--pause)")
-                time.sleep(self.settings.pause)
+            except KeyboardInterrupt:
+                # Ctrl-C (a tired operator during a --pause): stop here, but still say what every
+                # node runs, rather than leave them to find out which nodes were changed.
+                self._interrupted(n)
+                return self._finish(n)
         return self._finish(None)
+
+    def _change_one(self, n: _Node, last: bool) -> bool:
+        """Change one node, wait for health, pause: False when the rollout must stop at this node."""
+        ready = n.outcome
+        assert isinstance(ready, Ready)
+        n.reached, n.ready = True, ready
+        self.notify(f"{n.identity.address} ({n.role}): applying {len(ready.items)} change(s)")
+        if n.lock is None and n.guard is not None and not _still_ours(n.guard):
+            n.outcome = self._refused(
+                n, "the apply lock is no longer ours: stopped before changing this node"
+            )
+        else:
+            n.outcome = change(n.client, _reconnect(n.conn), self._request(n), ready)
+        self._record(n.outcome)
+        if n.outcome.status not in ("applied", "nothing"):
+            return False
+        timeout = self.settings.health_timeout
+        if timeout > 0:
+            n.unhealthy = self._wait_healthy(n, timeout)
+            if n.unhealthy:
+                return False
+        if self.settings.pause > 0 and not last:
+            self.notify(f"pausing {self.settings.pause:g} s before the next node (--pause)")
+            time.sleep(self.settings.pause)
+        return True
+
+    def _interrupted(self, n: _Node) -> None:
+        """Ctrl-C at node ``n``: while it was being changed its outcome is unknown (the table reads it
+        back); after its change (waiting for health, pausing) it stays as it ended."""
+        self.interrupted = f"interrupted (Ctrl-C) at {n.identity.address}"
+        if isinstance(n.outcome, Ready):  # the change was under way
+            n.outcome = ApplyReport(
+                self.saved.environment,
+                n.identity.address,
+                "unknown",
+                "interrupted (Ctrl-C) while this node was being changed: it may run the old or the new "
+                "values (see what it runs now)",
+                n.outcome.applied,
+                not_applied=n.outcome.not_applied,
+            )
+            self._record(n.outcome)
 
     def _refused(self, n: _Node, why: str) -> ApplyReport:
         ready = n.ready
@@ -412,11 +441,14 @@ class _Run:
             return dataclasses.replace(base, status=status, applied=applied, verified=bool(applied))
         bad = stopped.outcome
         assert isinstance(bad, ApplyReport)
-        where = f"{stopped.identity.address} ({stopped.role}): " + (
-            f"changed, then not healthy within {self.settings.health_timeout:g} s: {stopped.unhealthy}"
-            if stopped.unhealthy
-            else bad.detail or bad.status
-        )
+        if self.interrupted:
+            where = self.interrupted + ("" if bad.status == "applied" else f": {bad.detail or bad.status}")
+        else:
+            where = f"{stopped.identity.address} ({stopped.role}): " + (
+                f"changed, then not healthy within {self.settings.health_timeout:g} s: {stopped.unhealthy}"
+                if stopped.unhealthy
+                else bad.detail or bad.status
+            )
         changed = [o.status in (*CHANGED, "unhealthy") for o in outcomes]
         before = any(c for c, n in zip(changed, self.order, strict=True) if n is not stopped)
         if rolled:
@@ -431,10 +463,15 @@ class _Run:
             status, detail = bad.status, where + "; no node was changed"
         else:
             # changed, then unhealthy; or a failed node after changed ones: partly applied (exit 3)
-            status = "partial" if stopped.unhealthy or (before and bad.status not in CHANGED) else bad.status
+            stopped_after_change = bool(stopped.unhealthy or self.interrupted) and bad.status in CHANGED
+            status = (
+                "partial" if stopped_after_change or (before and bad.status not in CHANGED) else bad.status
+            )
             detail = where
             if before:
-                detail += "; the nodes before it were changed, the nodes after it were not reached"
+                detail += "; the nodes before it were changed"
+            if stopped is not self.order[-1]:
+                detail += "; the nodes after it were not reached"
         return dataclasses.replace(
             base,
             status=status,

@@ -7,6 +7,9 @@ Real servers on 127.0.0.1 (``--replicaof``); every value is read back from each 
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -319,3 +322,39 @@ def test_a_node_that_does_not_come_back_healthy_stops_the_rollout(
     for s in trio_one.nodes:  # the table says what each node really runs
         assert {n["address"]: n["now"] for n in report["nodes"]}[_addr(s)] == _values(s)
     assert _values(trio_one.primary) == {"maxmemory": "0", "timeout": "0"}
+
+
+PAUSED = ("--pause", "30", "-o", "json", "--color", "never")
+
+
+def test_ctrl_c_during_a_pause_stops_with_a_true_table(trio_one: Trio, work: Path, capsys) -> None:
+    code, out, err = _plan(capsys, trio_one.primary.url, "--out", "test.plan")
+    assert code == 0, out + err
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "redispolicy", "apply", "test.plan", "--url", trio_one.primary.url, *PAUSED],
+        cwd=work,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + 60
+    while not any("pausing" in line for line in seen):  # the first replica changed, now pausing
+        assert time.monotonic() < deadline and proc.poll() is None, seen
+        seen.append(proc.stderr.readline())
+    proc.send_signal(signal.SIGINT)
+    out, rest = proc.communicate(timeout=60)
+    assert proc.returncode == 3, out + "".join(seen) + rest
+    assert "Traceback" not in rest
+    report = json.loads(out)
+    assert report["result"] == "partial" and "interrupted (Ctrl-C)" in report["detail"], report
+    statuses = [n["status"] for n in report["nodes"]]
+    assert statuses == ["applied", "not_reached", "not_reached"], statuses
+    for n in report["nodes"]:  # what each node runs, read back: the first changed, the others not
+        server = next(s for s in trio_one.nodes if _addr(s) == n["address"])
+        assert n["now"] == _values(server)
+    assert [_values(s) == WANT for s in trio_one.nodes].count(True) == 1
+    # the lock was released: the next run does not wait for it
+    with trio_one.primary.client() as c:
+        assert not c.exists("redispolicy:apply-lock")
