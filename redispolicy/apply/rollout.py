@@ -587,14 +587,19 @@ def _inverse(it: Item) -> Item:
 def _read_back(client: redis.Redis, planned: list[tuple[str, bool]]) -> tuple[tuple[str, str | None], ...]:
     """What the node runs now for each planned parameter, read back from it; secrets never shown."""
     out: list[tuple[str, str | None]] = []
+    reachable = True
     for name, sensitive in planned:
         if sensitive:
             out.append((name, "(sensitive)"))
             continue
-        try:
-            value = client.config_get(name).get(name)
-        except (redis.RedisError, OSError):
-            value = None
+        value = None
+        if reachable:
+            try:
+                value = client.config_get(name).get(name)
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                reachable = False  # a stalled node: one timeout, not one per parameter
+            except redis.RedisError:
+                value = None
         out.append((name, value if isinstance(value, str) else None))
     return tuple(out)
 

@@ -23,7 +23,15 @@ from redispolicy.commands.keyaudit import audit_keys
 from redispolicy.commands.output import render_result
 from redispolicy.diagnostics import Severity
 from redispolicy.errors import RedispolicyError
-from redispolicy.live.connect import ConnectOptions, address, check_url, connect, for_node
+from redispolicy.live.connect import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_READ_TIMEOUT,
+    ConnectOptions,
+    address,
+    check_url,
+    connect,
+    for_node,
+)
 from redispolicy.live.model import ConfigSnapshot, Identity
 from redispolicy.live.sentinel import SentinelSpec, agreed_primary, ask
 from redispolicy.live.snapshot import config_snapshot, identify, with_exact
@@ -46,9 +54,12 @@ def load_policy(opts: Options, env: str, url_given: bool) -> tuple[Policy | None
     res = pset.resolve(path)
     # The policy must be valid to be compared: the same checks as validate, run here too.
     found = [*res.diagnostics, *(check(res.policy, datetime.date.today()) if res.policy else ())]
-    errors = tuple(
-        d for d in found if d.severity == Severity.ERROR and not (url_given and d.path.startswith("$.target"))
-    )
+    every_error = tuple(d for d in found if d.severity == Severity.ERROR)
+    # --url stands in for the target's address: errors under target are moot, unless the policy
+    # could not be built at all (then they are why, and "valid" would be a lie).
+    errors = tuple(d for d in every_error if not (url_given and d.path.startswith("$.target")))
+    if res.policy is None:
+        errors = every_error
     if res.policy is None or errors:
         report = ValidationReport((str(path),), (env,), errors)
         return None, Result(renderer("text", "validation")(report, opts.style), 1)
@@ -58,8 +69,8 @@ def load_policy(opts: Options, env: str, url_given: bool) -> tuple[Policy | None
 def connect_options(policy: Policy, url: str | None, target: Target | None = None) -> ConnectOptions:
     """How to reach the target: its URL (or --url), credentials, timeouts and TLS settings.
 
-    --url replaces the address only: how the server is trusted (target.tls) stays the
-    reviewed policy's. The URL is checked here (check_url), so a bad or TLS-weakening one
+    --url replaces the address only: how the server is trusted (target.tls) and how long to
+    wait for it (target.connect_timeout, read_timeout) stay the reviewed policy's. The URL is checked here (check_url), so a bad or TLS-weakening one
     is a clean error that says where the URL came from, before anything connects.
 
     A ``target.sentinel`` (without --url) is resolved here, so every command reaches the
@@ -67,7 +78,11 @@ def connect_options(policy: Policy, url: str | None, target: Target | None = Non
     """
     target = target or policy.target
     if url:
-        opts, origin = ConnectOptions(Secret(url), **_tls_settings(target)), "--url"
+        connect_timeout, read_timeout = _timeouts(target)
+        opts = ConnectOptions(
+            Secret(url), connect_timeout=connect_timeout, read_timeout=read_timeout, **_tls_settings(target)
+        )
+        origin = "--url"
     elif target is None or (target.sentinel is None and (target.url is None or target.url.value is None)):
         raise RedispolicyError(
             f"environment '{policy.environment}' has no target URL",
@@ -80,8 +95,8 @@ def connect_options(policy: Policy, url: str | None, target: Target | None = Non
             password=target.password.value
             if target.password and isinstance(target.password.value, Secret)
             else None,
-            connect_timeout=float(target.connect_timeout or 5),
-            read_timeout=float(target.read_timeout or 10),
+            connect_timeout=_timeouts(target)[0],
+            read_timeout=_timeouts(target)[1],
             **_tls_settings(target),
         )
         origin = (
@@ -96,6 +111,14 @@ def connect_options(policy: Policy, url: str | None, target: Target | None = Non
     if not url and target is not None and target.sentinel is not None:
         return sentinel_primary(target.sentinel, opts)
     return opts
+
+
+def _timeouts(target: Target | None) -> tuple[float, float]:
+    """(connect, read) timeouts: the target's, else the defaults (a stalled server must not hold a run
+    longer than the policy says)."""
+    connect = target.connect_timeout if target is not None else None
+    read = target.read_timeout if target is not None else None
+    return float(connect or DEFAULT_CONNECT_TIMEOUT), float(read or DEFAULT_READ_TIMEOUT)
 
 
 def _target_url(target: Target) -> Secret:

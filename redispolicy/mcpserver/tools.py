@@ -376,8 +376,20 @@ def _stamp(environment: str) -> str:
     return f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', environment)}-maxmemory-{now}"
 
 
-def _propose_and_plan(s: Settings, environment: str, values: dict[str, str], actor: str) -> ToolOutput:
+def _editable_file(s: Settings, environment: str) -> Path:
+    """The environment's own policy file, if it may be edited: a regular file inside the policy
+    directory (a symbolic link would be replaced by a copy of whatever it points to)."""
     path = PolicySet(s.policy_dir, s.environ, connecting=True).env_file(environment)
+    if path.is_symlink() or not path.resolve().is_relative_to(s.policy_dir.resolve()):
+        raise RedispolicyError(
+            f"{display_path(path)} is a symbolic link; set_memory_limit edits only regular policy files",
+            "edit the file it points to by hand, or replace the link with the file",
+        )
+    return path
+
+
+def _propose_and_plan(s: Settings, environment: str, values: dict[str, str], actor: str) -> ToolOutput:
+    path = _editable_file(s, environment)
     shown = display_path(path)
     original = path.read_text(encoding="utf-8")
     edit = set_config(shown, original, values)
@@ -449,7 +461,7 @@ def _propose_patch(s: Settings, environment: str, values: dict[str, str]) -> Too
 
     No plan file: a plan is bound to the policy files as they are on disk, and these are not edited.
     """
-    path = PolicySet(s.policy_dir, s.environ, connecting=True).env_file(environment)
+    path = _editable_file(s, environment)
     shown = display_path(path)
     edit = set_config(shown, path.read_text(encoding="utf-8"), values)
     root = s.policy_dir.resolve()

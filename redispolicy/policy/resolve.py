@@ -108,8 +108,10 @@ class PolicySet:
         for suffix in POLICY_SUFFIXES:
             candidate = self.directory / f"{env}{suffix}"
             # A name like "../x" must not reach a file outside the directory: the MCP server edits
-            # the file this returns, and its environment name comes from a model.
-            if candidate.is_file() and candidate.resolve().is_relative_to(self.directory):
+            # the file this returns, and its environment name comes from a model. (Judged on the
+            # name: a file inside that is a link to outside is load()'s to refuse, and say so.)
+            inside = FsPath(os.path.normpath(candidate)).is_relative_to(self.directory)
+            if inside and candidate.is_file():
                 return candidate
         known = ", ".join(sorted(envs)) or "none"
         unread = "".join(

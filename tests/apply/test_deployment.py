@@ -7,6 +7,7 @@ Real servers on 127.0.0.1 (``--replicaof``); every value is read back from each 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -358,3 +359,49 @@ def test_ctrl_c_during_a_pause_stops_with_a_true_table(trio_one: Trio, work: Pat
     # the lock was released: the next run does not wait for it
     with trio_one.primary.client() as c:
         assert not c.exists("redispolicy:apply-lock")
+
+
+STALLED = ("--pause", "1.5", "-o", "json", "--color", "never")
+
+
+def test_a_node_stalled_mid_rollout_stops_it_and_is_never_left_between(
+    trio_one: Trio, work: Path, capsys
+) -> None:
+    # The primary (last in the rollout, holder of the lock) stops answering (SIGSTOP) while the
+    # rollout pauses before it: its change times out, the run stops with exit 3 and a table that
+    # does not guess what the stalled node runs; once it answers again it runs either all the old
+    # values or all the new ones, never a mix.
+    write_policy(
+        work,
+        BASE + POLICY + "target:\n  url: redis://127.0.0.1:1/0\n  connect_timeout: 1s\n  read_timeout: 1s\n",
+        header=False,
+    )
+    code, out, err = _plan(capsys, trio_one.primary.url, "--out", "test.plan")
+    assert code == 0, out + err
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "redispolicy", "apply", "test.plan", "--url", trio_one.primary.url, *STALLED],
+        cwd=work,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None and trio_one.primary.pid is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + 60
+    while sum("pausing" in line for line in seen) < 2:  # both replicas changed
+        assert time.monotonic() < deadline and proc.poll() is None, seen
+        seen.append(proc.stderr.readline())
+    os.kill(trio_one.primary.pid, signal.SIGSTOP)
+    try:
+        out, rest = proc.communicate(timeout=90)  # a hang guard: the policy's 1 s timeouts bound it
+    finally:
+        os.kill(trio_one.primary.pid, signal.SIGCONT)
+    assert proc.returncode == 3, out + "".join(seen) + rest
+    assert "Traceback" not in rest
+    report = json.loads(out)
+    rows = {n["address"]: n for n in report["nodes"]}
+    primary = rows[_addr(trio_one.primary)]
+    assert primary["status"] == "unknown" and primary["now"] == {"maxmemory": None, "timeout": None}, primary
+    for r in trio_one.replicas:
+        assert rows[_addr(r)]["status"] == "applied" and _values(r) == WANT
+    assert _values(trio_one.primary) in (WANT, {"maxmemory": "0", "timeout": "0"})  # all or nothing

@@ -89,6 +89,18 @@ def test_set_memory_limit_never_reaches_a_file_outside_the_policy_dir(tmp_path, 
     assert not (tmp_path / "plans").exists() or not list((tmp_path / "plans").iterdir())
 
 
+def test_set_memory_limit_refuses_a_policy_file_that_is_a_link(tmp_path):
+    # Editing through a link would replace it with a copy of the file it points to.
+    policies = write_policy(tmp_path, "redis://127.0.0.1:1/0")
+    real = tmp_path / "elsewhere.yaml"
+    (policies / "test.yaml").rename(real)
+    (policies / "test.yaml").symlink_to(real)
+    before = real.read_text()
+    out = t.set_memory_limit(_settings(tmp_path), "test", 64)
+    assert out.error and "symbolic link" in out.text, out.text
+    assert real.read_text() == before and (policies / "test.yaml").is_symlink()
+
+
 def test_set_memory_limit_puts_the_file_back_when_the_edit_makes_the_policy_invalid(redis_server, tmp_path):
     policies = write_policy(tmp_path, redis_server.url)
     path = policies / "test.yaml"
