@@ -10,8 +10,6 @@ is read back from each node directly.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,12 +20,15 @@ from redis_servers import HOST, RedisCluster, RedisServer, RedisServerFactory, c
 from redispolicy.apply.cluster import lock_key_for
 from redispolicy.apply.lock import ApplyLock
 
-from .conftest import BASE, cli, write_policy
+from .conftest import BASE, write_policy
+from .rollout_common import DEFAULT, POLICY, WANT, addr, enter_work, plan, run_cli, spawn, values
 
-POLICY = "config:\n  maxmemory: 64mb\n  timeout: 300\n"
-WANT = {"maxmemory": "67108864", "timeout": "300"}
-DEFAULT = {"maxmemory": "0", "timeout": "0"}
 PASSWORD = "pw-Cluster-7731"
+
+
+@pytest.fixture
+def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return enter_work(tmp_path, monkeypatch)
 
 
 def _start(factory: RedisServerFactory, spec: object) -> RedisCluster:
@@ -55,30 +56,6 @@ def cluster_one(redis_server_factory: RedisServerFactory) -> Iterator[RedisClust
         c.stop()
 
 
-@pytest.fixture
-def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    write_policy(tmp_path, BASE + POLICY, header=False)
-    return tmp_path
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    return cli(capsys, *args, "--color", "never")
-
-
-def _plan(capsys: pytest.CaptureFixture[str], url: str, *extra: str) -> tuple[int, str, str]:
-    return _run(capsys, "plan", "-e", "test", "--url", url, "--no-keys", *extra)
-
-
-def _values(server: RedisServer) -> dict[str, str]:
-    with server.client() as c:
-        return {k: c.config_get(k)[k] for k in WANT}
-
-
-def _addr(server: RedisServer) -> str:
-    return f"{HOST}:{server.port}"
-
-
 def _rollout_order(c: RedisCluster) -> list[RedisServer]:
     """Replicas first, then the masters, each in address (port) order."""
     return sorted(c.replicas, key=lambda s: s.port) + sorted(c.masters, key=lambda s: s.port)
@@ -86,9 +63,9 @@ def _rollout_order(c: RedisCluster) -> list[RedisServer]:
 
 def _table_matches_reality(report: dict[str, object], c: RedisCluster) -> None:
     rows = {n["address"]: n for n in report["nodes"]}  # type: ignore[attr-defined, index]
-    assert set(rows) == {_addr(s) for s in c.nodes}
+    assert set(rows) == {addr(s) for s in c.nodes}
     for s in c.nodes:
-        assert rows[_addr(s)]["now"] == _values(s), (s, rows[_addr(s)])
+        assert rows[addr(s)]["now"] == values(s), (s, rows[addr(s)])
 
 
 def _no_config_set(c: RedisCluster, victim: RedisServer) -> str:
@@ -107,45 +84,45 @@ def test_plan_and_apply_bring_all_six_then_only_the_drifted_node(
     cluster: RedisCluster, work: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     entry = cluster.replicas[1]  # any node finds the whole cluster
-    code, out, err = _plan(capsys, entry.url, "--out", "test.plan", "--detailed-exitcode")
+    code, out, err = plan(capsys, entry.url, "--out", "test.plan", "--detailed-exitcode")
     assert code == 2, out + err
     assert "over 6 nodes" in out, out
     doc = json.loads(Path("test.plan").read_text())
     assert doc["deployment"] == {"mode": "cluster", "discovered": True}
     planned = [doc["target"], *(n["target"] for n in doc["nodes"])]
-    assert sorted(t["address"] for t in planned) == sorted(_addr(s) for s in cluster.nodes)
+    assert sorted(t["address"] for t in planned) == sorted(addr(s) for s in cluster.nodes)
 
-    code, out, err = _run(capsys, "apply", "test.plan", "--url", entry.url, "-o", "json")
+    code, out, err = run_cli(capsys, "apply", "test.plan", "--url", entry.url, "-o", "json")
     assert code == 0, out + err
     report = json.loads(out)
     assert report["result"] == "applied"
-    assert [n["address"] for n in report["nodes"]] == [_addr(s) for s in _rollout_order(cluster)]
+    assert [n["address"] for n in report["nodes"]] == [addr(s) for s in _rollout_order(cluster)]
     assert all(n["status"] == "applied" and n["now"] == WANT for n in report["nodes"])
     for s in cluster.nodes:
-        assert _values(s) == WANT
+        assert values(s) == WANT
     audit = [json.loads(line) for line in Path("state/redispolicy/audit.log").read_text().splitlines()]
-    assert sorted(a["target"] for a in audit) == sorted(_addr(s) for s in cluster.nodes)
+    assert sorted(a["target"] for a in audit) == sorted(addr(s) for s in cluster.nodes)
     # masters one at a time, after every replica: the progress lines say so, in that order
     applying = [line.split()[1] for line in err.splitlines() if "applying" in line]
-    assert applying == [_addr(s) for s in _rollout_order(cluster)], err
+    assert applying == [addr(s) for s in _rollout_order(cluster)], err
     with cluster.masters[0].client() as c:  # every lock released
         assert not [k for k in c.keys("redispolicy:apply-lock*")]
 
     drifted = cluster.masters[2]
     with drifted.client() as c:
         c.config_set("timeout", "17")
-    code, out, err = _plan(capsys, entry.url, "-o", "json", "--out", "again.plan", "--detailed-exitcode")
+    code, out, err = plan(capsys, entry.url, "-o", "json", "--out", "again.plan", "--detailed-exitcode")
     assert code == 2, out + err
     targets = json.loads(out)["targets"]
     changed = [t["address"] for t in targets if any(c["action"] == "set" for c in t["config"])]
-    assert changed == [_addr(drifted)], targets
-    code, out, err = _run(capsys, "apply", "again.plan", "--url", entry.url, "-o", "json")
+    assert changed == [addr(drifted)], targets
+    code, out, err = run_cli(capsys, "apply", "again.plan", "--url", entry.url, "-o", "json")
     assert code == 0, out + err
     statuses = {n["address"]: n["status"] for n in json.loads(out)["nodes"]}
-    assert statuses.pop(_addr(drifted)) == "applied"
+    assert statuses.pop(addr(drifted)) == "applied"
     assert set(statuses.values()) == {"nothing"}
     for s in cluster.nodes:
-        assert _values(s) == WANT
+        assert values(s) == WANT
 
 
 def test_a_fault_on_the_fourth_node_stops_then_rollback_restores_every_node(
@@ -154,10 +131,10 @@ def test_a_fault_on_the_fourth_node_stops_then_rollback_restores_every_node(
     order = _rollout_order(cluster)
     fourth = order[3]
     url = _no_config_set(cluster, fourth)
-    code, out, err = _plan(capsys, url, "--out", "test.plan")
+    code, out, err = plan(capsys, url, "--out", "test.plan")
     assert code == 0, out + err
 
-    code, out, err = _run(capsys, "apply", "test.plan", "--url", url, "-o", "json")
+    code, out, err = run_cli(capsys, "apply", "test.plan", "--url", url, "-o", "json")
     assert code == 3, out + err
     assert PASSWORD not in out + err
     report = json.loads(out)
@@ -166,26 +143,28 @@ def test_a_fault_on_the_fourth_node_stops_then_rollback_restores_every_node(
     assert statuses[:3] == ["applied"] * 3 and statuses[4:] == ["not_reached"] * 2, statuses
     assert statuses[3] == "refused" and "NOPERM" in report["nodes"][3]["detail"], report["nodes"][3]
     _table_matches_reality(report, cluster)
-    assert [_values(s) for s in order] == [WANT] * 3 + [DEFAULT] * 3
+    assert [values(s) for s in order] == [WANT] * 3 + [DEFAULT] * 3
 
     # A second policy over the same fault: with --rollback-on-failure the three replicas changed
     # before the fault go back to the values the plan was made from (WANT), and say so.
     write_policy(work, BASE + "config:\n  maxmemory: 32mb\n  timeout: 400\n", header=False)
-    code, out, err = _plan(capsys, url, "--out", "second.plan")
+    code, out, err = plan(capsys, url, "--out", "second.plan")
     assert code == 0, out + err
     planned_from = {
         n["target"]["address"]: n["live"] for n in json.loads(Path("second.plan").read_text())["nodes"]
     }
-    code, out, err = _run(capsys, "apply", "second.plan", "--url", url, "-o", "json", "--rollback-on-failure")
+    code, out, err = run_cli(
+        capsys, "apply", "second.plan", "--url", url, "-o", "json", "--rollback-on-failure"
+    )
     assert code == 1, out + err
     report = json.loads(out)
     assert report["result"] == "rolled_back", report
     assert [n["status"] for n in report["nodes"]] == ["rolled_back"] * 3 + ["refused"] + ["not_reached"] * 2
     _table_matches_reality(report, cluster)
-    assert [_values(s) for s in order] == [WANT] * 3 + [DEFAULT] * 3
+    assert [values(s) for s in order] == [WANT] * 3 + [DEFAULT] * 3
     for s in order[:3]:  # exactly the planned-from values, as the plan file recorded them
-        if _addr(s) in planned_from:
-            assert {k: planned_from[_addr(s)][k] for k in WANT} == _values(s)
+        if addr(s) in planned_from:
+            assert {k: planned_from[addr(s)][k] for k in WANT} == values(s)
     results = [
         json.loads(line)["result"] for line in Path("state/redispolicy/audit.log").read_text().splitlines()
     ]
@@ -195,7 +174,7 @@ def test_a_fault_on_the_fourth_node_stops_then_rollback_restores_every_node(
 def test_a_held_master_lock_refuses_before_any_node_changes(
     cluster_one: RedisCluster, work: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = _plan(capsys, cluster_one.masters[0].url, "--out", "test.plan")
+    code, out, err = plan(capsys, cluster_one.masters[0].url, "--out", "test.plan")
     assert code == 0, out + err
     # Another rollout holds the lock of the second master (the key a rollout computes for it).
     other = sorted(cluster_one.masters, key=lambda s: s.port)[1]
@@ -204,15 +183,15 @@ def test_a_held_master_lock_refuses_before_any_node_changes(
         lock = ApplyLock(c, key=lock_key_for(slots))
         lock.acquire(1)
         try:
-            code, out, err = _run(
+            code, out, err = run_cli(
                 capsys, "apply", "test.plan", "--url", cluster_one.masters[0].url, "--lock-timeout", "0.3"
             )
         finally:
             lock.release()
     assert code == 1, out + err
-    assert f"{_addr(other)} (lock key '{lock_key_for(slots)}')" in err and "no node was changed" in err, err
+    assert f"{addr(other)} (lock key '{lock_key_for(slots)}')" in err and "no node was changed" in err, err
     for s in cluster_one.nodes:
-        assert _values(s) == DEFAULT
+        assert values(s) == DEFAULT
     with cluster_one.masters[0].client() as c:  # the locks taken before the refusal were released
         for m in cluster_one.masters:
             with m.client() as mc:
@@ -227,24 +206,14 @@ def _slots_of(client: object, port: int) -> tuple[tuple[int, int], ...]:
     return next(n.slots for n in parse_cluster_nodes(text) if n.port == port)
 
 
-def _spawn(*args: str, cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "redispolicy", *args, "--color", "never"],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def test_two_rollouts_at_once_one_applies_the_other_changes_nothing(
     cluster_one: RedisCluster, work: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = cluster_one.masters[0].url
-    code, out, err = _plan(capsys, url, "--out", "test.plan")
+    code, out, err = plan(capsys, url, "--out", "test.plan")
     assert code == 0, out + err
     args = ("apply", "test.plan", "--url", url, "--lock-timeout", "20", "--pause", "0.2", "-o", "json")
-    runs = [_spawn(*args, cwd=work) for _ in range(2)]
+    runs = [spawn(*args, cwd=work) for _ in range(2)]
     results = [(p.wait(timeout=120), *p.communicate()) for p in runs]
     codes = sorted(r[0] for r in results)
     assert codes == [0, 1], results
@@ -252,7 +221,7 @@ def test_two_rollouts_at_once_one_applies_the_other_changes_nothing(
     # it waited for the locks, then found the nodes moved (the winner applied the plan): nothing changed
     assert loser["result"] == "stale" and all(n["status"] != "applied" for n in loser["nodes"]), loser
     for s in cluster_one.nodes:
-        assert _values(s) == WANT
+        assert values(s) == WANT
     audit = [json.loads(line) for line in Path("state/redispolicy/audit.log").read_text().splitlines()]
     assert sum(a["result"] == "applied" for a in audit) == 6, audit
 
@@ -262,9 +231,9 @@ def test_a_node_cut_mid_rollout_stops_it_with_a_true_table(
 ) -> None:
     order = _rollout_order(cluster_one)
     url = order[4].url  # the URL's node stays up
-    code, out, err = _plan(capsys, url, "--out", "test.plan")
+    code, out, err = plan(capsys, url, "--out", "test.plan")
     assert code == 0, out + err
-    proc = _spawn("apply", "test.plan", "--url", url, "--pause", "3", "-o", "json", cwd=work)
+    proc = spawn("apply", "test.plan", "--url", url, "--pause", "3", "-o", "json", cwd=work)
     assert proc.stderr is not None
     seen: list[str] = []
     deadline = time.monotonic() + 60
@@ -279,15 +248,15 @@ def test_a_node_cut_mid_rollout_stops_it_with_a_true_table(
     assert statuses[:3] == ["applied"] * 3 and statuses[5] == "not_reached", statuses
     assert statuses[3] in ("unknown", "refused") and statuses[4] == "not_reached", report["nodes"]
     assert report["nodes"][3]["now"] == {"maxmemory": None, "timeout": None}  # unreachable: not made up
-    assert [_values(s) for s in order[:3]] == [WANT] * 3
-    assert [_values(s) for s in order[4:]] == [DEFAULT] * 2
+    assert [values(s) for s in order[:3]] == [WANT] * 3
+    assert [values(s) for s in order[4:]] == [DEFAULT] * 2
 
 
 def test_an_unhealthy_cluster_is_refused_before_any_change(
     cluster_one: RedisCluster, work: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = cluster_one.masters[0].url
-    code, out, err = _plan(capsys, url, "--out", "test.plan")
+    code, out, err = plan(capsys, url, "--out", "test.plan")
     assert code == 0, out + err
     owner = next(m for m in cluster_one.masters if 0 in {a for a, _ in _slots_of_server(m)})
     with owner.client() as c:  # slot 0 served by nobody: cluster_state:fail (full coverage required)
@@ -296,19 +265,19 @@ def test_an_unhealthy_cluster_is_refused_before_any_change(
         while b"cluster_state:fail" not in c.execute_command("CLUSTER", "INFO").encode():
             assert time.monotonic() < deadline
             time.sleep(0.05)
-    code, out, err = _run(capsys, "apply", "test.plan", "--url", url)
+    code, out, err = run_cli(capsys, "apply", "test.plan", "--url", url)
     assert code == 1, out + err
     assert (
-        "not healthy before the rollout" in err and f"{_addr(owner)} (primary): cluster_state is fail" in err
+        "not healthy before the rollout" in err and f"{addr(owner)} (primary): cluster_state is fail" in err
     ), err
     for s in cluster_one.nodes:
-        assert _values(s) == DEFAULT
+        assert values(s) == DEFAULT
     # without the health check the locks themselves are refused (CLUSTERDOWN): a clean refusal too
-    code, out, err = _run(capsys, "apply", "test.plan", "--url", url, "--health-timeout", "0")
+    code, out, err = run_cli(capsys, "apply", "test.plan", "--url", url, "--health-timeout", "0")
     assert code == 1 and "the cluster is down" in err.lower() and "nothing was changed" in err, out + err
     assert "internal error" not in err
     for s in cluster_one.nodes:
-        assert _values(s) == DEFAULT
+        assert values(s) == DEFAULT
 
 
 def _slots_of_server(server: RedisServer) -> tuple[tuple[int, int], ...]:
@@ -352,10 +321,10 @@ def test_remediate_keys_runs_on_every_master_once_the_rollout_is_done(
         c.set(f"lock:{i}", "v")  # not a remediate class: untouched
     order = _rollout_order(cluster_one)
     url = _no_config_set(cluster_one, order[3]) if fault else cluster_one.masters[0].url
-    code, out, err = _plan(capsys, url, "--out", "test.plan")
+    code, out, err = plan(capsys, url, "--out", "test.plan")
     assert code == 0, out + err
     before = _key_ttls(cluster_one)
-    code, out, err = _run(capsys, "apply", "test.plan", "--url", url, "--remediate-keys", "-o", "json")
+    code, out, err = run_cli(capsys, "apply", "test.plan", "--url", url, "--remediate-keys", "-o", "json")
     report = json.loads(out)
     after = _key_ttls(cluster_one)
     assert set(after) == set(before)  # nothing deleted, nothing added
@@ -366,7 +335,7 @@ def test_remediate_keys_runs_on_every_master_once_the_rollout_is_done(
     assert code == 0, out + err
     assert report["result"] == "applied" and report["keys"]["result"] == "done", report
     for s in cluster_one.nodes:
-        assert _values(s) == WANT
+        assert values(s) == WANT
     fixed = [k for k in before if before[k] == -1 and after[k] != -1]
     assert sorted(fixed) == sorted(f"ocr:none:{i}" for i in range(120))  # exactly those, on every master
     assert all(0 < after[k] <= 3_600_000 for k in fixed)
