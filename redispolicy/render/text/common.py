@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from redispolicy.diagnostics import Diagnostic, Severity
 from redispolicy.render.escape import printable as p
 from redispolicy.render.style import Style
@@ -75,3 +77,25 @@ def this_node_only(verb: str, mode: str, replicas: int) -> str:
             f"this {verb} covers this node only; `redispolicy drift` checks every node"
         )
     return ""
+
+
+def rich_text(style: Style, *renderables: Any) -> str:
+    """rich renderables (tables, bold headings) as text, in our style: 160 columns, colour only when
+    the style has it. rich is imported here, lazily: only the commands with tables pay for it."""
+    import io
+
+    from rich.console import Console
+    from rich.text import Text
+
+    buf = io.StringIO()
+    console = Console(
+        file=buf,
+        width=160,
+        force_terminal=style.color,
+        no_color=not style.color,
+        color_system="standard" if style.color else None,
+        highlight=False,
+    )
+    for r in renderables:
+        console.print(r, soft_wrap=isinstance(r, (str, Text)))  # a heading runs on; tables fit 160
+    return buf.getvalue()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from redispolicy.render.style import Style
+from redispolicy.render.text.common import rich_text
 
 if TYPE_CHECKING:
     from redispolicy.policy.explain import Explanation
@@ -12,10 +13,8 @@ if TYPE_CHECKING:
 
 def render_explanation(exp: Explanation, style: Style) -> str:
     """rich renders the table; it is imported only for explain."""
-    import io
-
-    from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(box=None, show_edge=False, pad_edge=False, header_style="bold")
     for col in ("setting", "written", "normalized", "from", "overrode"):
@@ -24,16 +23,5 @@ def render_explanation(exp: Explanation, style: Style) -> str:
         over = "; ".join(f"{raw} at {loc.short}" for raw, loc in e.overrode)
         norm = e.normalized if e.normalized is not None else ("—" if not e.note else e.note)
         table.add_row(e.name, e.written, norm, e.source.short, over)
-    buf = io.StringIO()
-    console = Console(
-        file=buf,
-        width=160,
-        force_terminal=style.color,
-        no_color=not style.color,
-        color_system="standard" if style.color else None,
-        highlight=False,
-    )
     head = f"environment {exp.environment or '(none)'}: " + " <- ".join(reversed(exp.files))
-    console.print(head, style="bold", markup=False, soft_wrap=True)
-    console.print(table)
-    return buf.getvalue()
+    return rich_text(style, Text(head, style="bold"), table)

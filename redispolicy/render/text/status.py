@@ -7,12 +7,12 @@ never 0; the reasons follow the table. Colours are the policy's health judgement
 
 from __future__ import annotations
 
-import io
 from typing import TYPE_CHECKING, Any
 
 from redispolicy.catalog.units import human_bytes
 from redispolicy.render.escape import printable
 from redispolicy.render.style import Style
+from redispolicy.render.text.common import rich_text
 
 if TYPE_CHECKING:
     from rich.console import Group
@@ -186,19 +186,7 @@ def view(report: StatusReport, style: Style) -> Group:
 
 def render_status(report: StatusReport, style: Style) -> str:
     """One reading as text: the tables of ``view``."""
-    from rich.console import Console
-
-    buf = io.StringIO()
-    console = Console(
-        file=buf,
-        width=160,
-        force_terminal=style.color,
-        no_color=not style.color,
-        color_system="standard" if style.color else None,
-        highlight=False,
-    )
-    console.print(view(report, style))
-    return buf.getvalue()
+    return rich_text(style, view(report, style))
 
 
 def render_lines(report: StatusReport, style: Style) -> str:
