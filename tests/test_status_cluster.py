@@ -1,10 +1,12 @@
 """status on a Redis Cluster: every node is read (masters and replicas), each with its role, and the key
-sample is taken on the masters only (a replica holds its master's keys)."""
+sample is taken on the masters only (a replica holds its master's keys); on a Sentinel target, the
+primary the sentinels name and its replicas, followed after a failover."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis_servers import RedisCluster
@@ -50,3 +52,39 @@ def test_status_reads_every_cluster_node(
         node = nodes[r.address]
         assert node["role"] == "slave" and node["key_classes"] is None, node
         assert node["replication"]["link"] == "up", node
+
+
+SENTINEL_POLICY = """\
+apiVersion: redispolicy/v1
+kind: RedisPolicy
+environment: test
+target:
+  sentinel:
+    addresses: [{addresses}]
+    service: mymaster
+"""
+
+
+def test_status_follows_the_sentinels_to_the_new_primary(
+    redis_server_factory: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    group = redis_server_factory.start_sentinels()
+    (tmp_path / "policies").mkdir()
+    addresses = ", ".join(f'"{a}"' for a in group.addresses)
+    (tmp_path / "policies" / "test.yaml").write_text(SENTINEL_POLICY.format(addresses=addresses))
+    monkeypatch.chdir(tmp_path)
+
+    def roles() -> dict[str, str]:
+        code = run(["status", "-e", "test", "-o", "json"])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        return {n["address"]: n["role"] for n in json.loads(out)["nodes"]}
+
+    primary, replica = group.data
+    assert roles() == {primary.address: "master", replica.address: "slave"}
+    new = group.failover()
+    assert new is replica
+    assert roles()[replica.address] == "master"
