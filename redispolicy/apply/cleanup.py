@@ -304,12 +304,9 @@ class Deleter:
         return tuple(a.frozen() for a in self.accs.values())
 
 
-@dataclass(frozen=True)
-class NodeCleanup:
-    """One cluster master's share of a cleanup: its own keys (SCAN on a master lists only its slots)."""
+class _Totals:
+    """The counts summed over ``classes`` (a master's share, or a whole cleanup)."""
 
-    address: str
-    scanned: int
     classes: tuple[ClassCleanup, ...]
 
     @property
@@ -323,6 +320,15 @@ class NodeCleanup:
     @property
     def skipped(self) -> int:
         return sum(c.skipped for c in self.classes)
+
+
+@dataclass(frozen=True)
+class NodeCleanup(_Totals):
+    """One cluster master's share of a cleanup: its own keys (SCAN on a master lists only its slots)."""
+
+    address: str
+    scanned: int
+    classes: tuple[ClassCleanup, ...]
 
 
 def combine(parts: list[tuple[ClassCleanup, ...]]) -> tuple[ClassCleanup, ...]:
@@ -353,7 +359,7 @@ CleanupStatus = Literal["dry_run", "preview", "done", "nothing", "refused", "int
 
 
 @dataclass(frozen=True)
-class CleanupReport:
+class CleanupReport(_Totals):
     """What `redispolicy cleanup` shows: the input of render_cleanup."""
 
     environment: str | None
@@ -366,18 +372,6 @@ class CleanupReport:
     seconds: float = 0.0
     execute: bool = False
     nodes: tuple[NodeCleanup, ...] = ()  # a cluster: each master's counts (classes are their sums)
-
-    @property
-    def eligible(self) -> int:
-        return sum(c.eligible for c in self.classes)
-
-    @property
-    def deleted(self) -> int:
-        return sum(c.deleted for c in self.classes)
-
-    @property
-    def skipped(self) -> int:
-        return sum(c.skipped for c in self.classes)
 
     @property
     def exit_code(self) -> int:

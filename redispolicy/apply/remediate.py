@@ -187,14 +187,10 @@ class ClassRemediation:
         return self.no_ttl + self.over_max
 
 
-@dataclass(frozen=True)
-class NodeRemediation:
-    """One cluster master's share of a pass: its own keys (SCAN on a master lists only its slots)."""
+class _Totals:
+    """The counts summed over ``classes`` (a master's share, or a whole pass)."""
 
-    address: str
     classes: tuple[ClassRemediation, ...]
-    scanned: int
-    complete: bool
 
     @property
     def no_ttl(self) -> int:
@@ -210,7 +206,17 @@ class NodeRemediation:
 
 
 @dataclass(frozen=True)
-class RemediationResult:
+class NodeRemediation(_Totals):
+    """One cluster master's share of a pass: its own keys (SCAN on a master lists only its slots)."""
+
+    address: str
+    classes: tuple[ClassRemediation, ...]
+    scanned: int
+    complete: bool
+
+
+@dataclass(frozen=True)
+class RemediationResult(_Totals):
     dry_run: bool
     method: str  # expire-nx-lt | lua | pttl (dry run)
     classes: tuple[ClassRemediation, ...]
@@ -221,18 +227,6 @@ class RemediationResult:
     seconds: float = 0.0
     checkpoint: str | None = None  # the file holding the cursor when the pass is not complete
     nodes: tuple[NodeRemediation, ...] = ()  # a cluster: each master's counts (classes are their sums)
-
-    @property
-    def no_ttl(self) -> int:
-        return sum(c.no_ttl for c in self.classes)
-
-    @property
-    def over_max(self) -> int:
-        return sum(c.over_max for c in self.classes)
-
-    @property
-    def changed(self) -> int:
-        return self.no_ttl + self.over_max
 
 
 @dataclass

@@ -137,7 +137,7 @@ def roll_out(
             run = _Run(saved, policy, settings, notify, deployment.mode, _order(nodes), keys)
             return run.locked()
     except RedispolicyError as exc:
-        _record(saved, address(conn.url.reveal()), settings, "refused", exc.message)
+        _record_refusal(saved, address(conn.url.reveal()), settings, "refused", exc.message)
         raise
 
 
@@ -620,7 +620,7 @@ def _record_node(report: ApplyReport, settings: Settings) -> None:
     audit.append_file(settings.audit_path, entry)
 
 
-def _record(saved: SavedPlan, target: str, settings: Settings, result: str, why: str) -> None:
+def _record_refusal(saved: SavedPlan, target: str, settings: Settings, result: str, why: str) -> None:
     """A refusal before any change: the trail says who tried which plan where (a log that cannot
     be written does not hide the refusal itself)."""
     entry = audit.record(

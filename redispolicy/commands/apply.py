@@ -51,6 +51,7 @@ from redispolicy.commands.progress import progress_line
 from redispolicy.commands.remediate import (
     PassStatus,
     audit_changes,
+    cluster_checkpoint,
     default_checkpoint,
     run_cluster_pass,
     run_pass,
@@ -561,8 +562,7 @@ def _deployment_keys(
                 if s.identity.mode != "cluster":
                     return _remediate_keys(opts, policy, s, config, step)
                 with keyops_cluster(conn, s, "apply --remediate-keys") as cl:
-                    first = cl.masters[0].address if cl.masters else s.identity.address
-                    path = default_checkpoint(opts.environ, step.env, f"cluster-{first}")
+                    path = cluster_checkpoint(opts.environ, step.env, cl, s)
                     status, result, detail = run_cluster_pass(
                         cl, policy, path, True, False, step.max_rate, **step.hints
                     )

@@ -125,9 +125,7 @@ def _run_cluster(
 ) -> Result:
     """Every master of the cluster ``s`` belongs to, under every master's lock."""
     with cluster(conn, s, "remediate") as cl:
-        # One default checkpoint per cluster, whichever node the URL names: named after the lowest master.
-        first = cl.masters[0].address if cl.masters else s.identity.address
-        path = req.checkpoint or default_checkpoint(opts.environ, req.env, f"cluster-{first}")
+        path = req.checkpoint or cluster_checkpoint(opts.environ, req.env, cl, s)
         with cluster_locks(cl, req.execute, req.lock_timeout, "remediate"):
             status, result, detail = run_cluster_pass(cl, policy, path, req.execute, req.resume, req.max_rate)
             if req.execute:
@@ -145,6 +143,13 @@ def _run_cluster(
                     nodes=audit_nodes(result),
                 )
     return _render(opts, RemediationReport(policy.environment, s.identity.address, status, result, detail))
+
+
+def cluster_checkpoint(environ: dict[str, str], env: str, cl: Cluster, entry: Session) -> Path:
+    """One default checkpoint per cluster, whichever node the URL names: named after the lowest master
+    (remediate and apply --remediate-keys share it, so either one resumes the other's pass)."""
+    first = cl.masters[0].address if cl.masters else entry.identity.address
+    return default_checkpoint(environ, env, f"cluster-{first}")
 
 
 def run_cluster_pass(
